@@ -1,0 +1,3 @@
+from immunoreset.cli import main
+
+main()
