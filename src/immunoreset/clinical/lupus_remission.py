@@ -154,12 +154,17 @@ def doris_result(
     """
     c = check_range("clinical_sledai", clinical_sledai, 0, 101, integer=True)
     pga = check_range("physician_global", physician_global, *_PGA_RANGE)
-    pred = check_range("prednisone_mg_day", prednisone_mg_day, 0, _PREDNISONE_MAX_PLAUSIBLE, "mg/day")
+    pred = check_range(
+        "prednisone_mg_day", prednisone_mg_day, 0, _PREDNISONE_MAX_PLAUSIBLE, "mg/day"
+    )
     stable = _check_bool("stable_maintenance", stable_maintenance)
     checks = (
         (f"clinical SLEDAI {c} = 0", c == 0),
         (f"PGA {pga:g} < {DORIS_PGA_BELOW:g}", pga < DORIS_PGA_BELOW),
-        (f"prednisone {pred:g} ≤ {DORIS_PREDNISONE_MAX_MG:g} mg/day", pred <= DORIS_PREDNISONE_MAX_MG),
+        (
+            f"prednisone {pred:g} ≤ {DORIS_PREDNISONE_MAX_MG:g} mg/day",
+            pred <= DORIS_PREDNISONE_MAX_MG,
+        ),
         ("immunomodulators at stable maintenance doses", stable),
     )
     return RemissionResult(
@@ -231,7 +236,9 @@ def lldas_result(
     major = _check_bool("major_organ_activity", major_organ_activity)
     new = _check_bool("new_activity", new_activity)
     pga = check_range("physician_global", physician_global, *_PGA_RANGE)
-    pred = check_range("prednisone_mg_day", prednisone_mg_day, 0, _PREDNISONE_MAX_PLAUSIBLE, "mg/day")
+    pred = check_range(
+        "prednisone_mg_day", prednisone_mg_day, 0, _PREDNISONE_MAX_PLAUSIBLE, "mg/day"
+    )
     standard = _check_bool("standard_maintenance", standard_maintenance)
     checks = (
         (f"SLEDAI-2K {s} ≤ {LLDAS_SLEDAI_MAX}", s <= LLDAS_SLEDAI_MAX),

@@ -492,4 +492,3 @@ def lab_descriptors(
     )
     found = {name for name, value, test in checks if value is not None and test(value)}
     return tuple(d for d in SLEDAI2K_WEIGHTS if d in found)
-

@@ -1,0 +1,398 @@
+"""Mechanistic "immune reset" model of CD19 CAR T cells in autoimmune disease.
+
+The system (all rates per day, time in days relative to infusion, day 0 = infusion):
+
+* CAR T effector ``E`` and memory ``M`` (cells/µL of blood). Effectors expand when they meet
+  CD19⁺ antigen, saturating in the blood B-cell count ``B = B_N + B_A``, amplified by the
+  homeostatic-cytokine surge ``I`` that lymphodepletion causes; they contract (``δ_E``) and
+  feed a memory pool (``μ``) that decays slowly (``β``).
+* CD19⁺ B cells: non-autoreactive ``B_N`` and autoreactive (activated/memory) ``B_A``
+  (cells/µL). Bone-marrow supply ``S`` is suppressed while CAR T cells persist (CD19⁺
+  precursors are killed in the marrow), cells turn over at ``k_B`` and are killed by
+  effectors (mass action ``k_kill·E·B``). A fraction ``φ`` of returning B cells is
+  autoreactive (the *reset* parameter); the autoreactive pool also self-sustains by
+  antigen-driven proliferation with a carrying capacity.
+* Autoreactive plasmablasts/short-lived plasma cells ``P`` (CD19⁺, killed) and long-lived
+  plasma cells ``L`` (CD19⁻, not killed), both relative to baseline (1 = baseline).
+* Autoantibody titre ``Ab`` relative to baseline, fed by both, eliminated with the IgG
+  half-life (21 d).
+* Disease activity ``D`` (SLEDAI-2K-like points), an indirect-response output driven by the
+  autoreactive side (``B_A`` and ``Ab``), not by the total B-cell count.
+* ``I``: cytokine surge (fold above baseline minus 1) after lymphodepletion; ``AUC``: the
+  running integral of the CAR T count (cells·d/µL), used for AUC0–28.
+
+Equations (flavour ``"immune"``)::
+
+    C     = E + M ;  B = B_N + B_A ;  g(C) = 1 / (1 + (C/C50)^h)
+    dE/dt = ρ·B/(B + K_s)·(1 + I)·E − (δ_E + μ)·E
+    dM/dt = μ·E − β·M
+    dB_N/dt = (1 − φ)·S·g(C) − k_B·B_N − k_kill·E·B_N
+    dB_A/dt = φ·S·g(C) + r_A·B_A·(1 − B_A/K_A) − k_B·B_A − k_kill·E·B_A
+    dP/dt = k_P·(B_A/B_A0 − P) − k_kill·E·P
+    dL/dt = k_L·(P − L)
+    dAb/dt = k_Ab·(f_dep·P + (1 − f_dep)·L − Ab)
+    dD/dt = k_D·(D0·(w_B·B_A/B_A0 + (1 − w_B)·Ab) − D)
+    dI/dt = −k_I·I
+    dAUC/dt = C
+
+with ``S = k_B·(1 − f_A0)·B0/(1 − φ)``, ``B_A0 = f_A0·B0``, ``r_A = k_B + r_net`` and ``K_A``
+chosen so that the baseline (``B_N0 = (1 − f_A0)·B0``, ``B_A0``, ``P = L = Ab = 1``,
+``D = D0``) is a steady state.
+
+Events: lymphodepletion on days −5, −4, −3 (each kills the fraction ``1 − (1 − f_LD)^(1/3)``
+of ``B_N``, ``B_A`` and ``P`` and adds ``I_LD/3`` to ``I``); infusion on day 0 adds
+``E0 = dose·f_dist/BV`` cells/µL to ``E``.
+
+Flavour ``"stein"`` is the Stein 2019 phase model of tisagenlecleucel in copies/µg:
+``dE/dt = ρ·E`` before ``Tmax``; after it ``dE/dt = −α·E`` and ``dM/dt = k·E − β·M`` with
+``k = FB·(α − β)``; the analytical solution is :func:`stein_analytical`.
+
+References
+----------
+Stein AM, Grupp SA, Levine JE, et al. Tisagenlecleucel Model-Based Cellular Kinetic Analysis of
+Chimeric Antigen Receptor-T Cells. *CPT Pharmacometrics Syst Pharmacol.* 2019;8(5):285-295
+(Table 1, Figure 2). Pan S, et al. *Br J Clin Pharmacol* 2019;85(8):1790–1797 (CD19 turnover
+0.02 d⁻¹). Nicolai R, et al. *Arthritis Rheumatol.* 2024;76(10):1560-1565 (peak 32.69 cells/µL
+at day 7). Mackensen A, et al. *Nat Med.* 2022;28(10):2124-2132 (B-cell return 110 ± 32 d).
+Values and their sources: ``docs/model.md`` and ``/work/shared/specs/model-physiology.md`` §11.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from types import MappingProxyType
+
+import numpy as np
+from numba import njit
+
+from immunoreset.errors import InvalidInput, check_range
+
+__all__ = [
+    "FLAVOURS",
+    "IMMUNE_PARAMETER_SOURCES",
+    "N_OBSERVABLES",
+    "N_STATES",
+    "OBSERVABLES",
+    "STATES",
+    "ImmuneParams",
+    "SteinParams",
+    "immune_initial_state",
+    "observables",
+    "rhs",
+    "stein_analytical",
+]
+
+#: Model flavours: name -> integer code used inside the compiled solver.
+FLAVOURS: MappingProxyType[str, int] = MappingProxyType({"immune": 0, "stein": 1})
+
+#: State names and units, in vector order (the Stein flavour uses E, M and AUC only).
+STATES: tuple[tuple[str, str], ...] = (
+    ("E", "CAR T effector cells/µL (Stein flavour: copies/µg)"),
+    ("M", "CAR T memory cells/µL (Stein flavour: copies/µg)"),
+    ("B_N", "non-autoreactive CD19+ B cells/µL"),
+    ("B_A", "autoreactive CD19+ B cells/µL"),
+    ("P", "autoreactive CD19+ plasmablasts / short-lived PC, relative to baseline"),
+    ("L", "autoreactive CD19- long-lived plasma cells, relative to baseline"),
+    ("Ab", "autoantibody titre relative to baseline"),
+    ("D", "disease activity, SLEDAI-2K-like points"),
+    ("I", "cytokine surge after lymphodepletion, fold above baseline minus 1"),
+    ("AUC", "running integral of CAR T cells/µL, cells·d/µL"),
+)
+N_STATES = len(STATES)
+
+#: Observables, in output order, with their registry units.
+OBSERVABLES: tuple[tuple[str, str], ...] = (
+    ("car_t", "cells/uL"),
+    ("transgene", "copies/ug"),
+    ("b_cells", "cells/uL"),
+    ("autoantibody", "relative to baseline"),
+    ("disease", "points"),
+)
+N_OBSERVABLES = len(OBSERVABLES)
+
+# immune flavour parameter vector indices (must match ImmuneParams field order)
+_B0, _FA0, _KB, _PHI, _RNET, _KKILL, _RHO, _KS, _DELTA, _MU, _BETA, _C50, _HILL = range(13)
+_ILD, _KI, _FLD, _KP, _KL, _FDEP, _KAB, _KD, _D0, _WB, _Q, _FDIST = range(13, 25)
+# stein flavour parameter vector indices (must match SteinParams field order)
+_S_RHO, _S_TMAX, _S_ALPHA, _S_BETA, _S_FB, _S_R0, _S_Q = range(7)
+
+
+@dataclass(frozen=True, slots=True)
+class ImmuneParams:
+    """Typical-patient parameters of the immune-reset model (flavour ``"immune"``).
+
+    Every default names the figure it was set from (``docs/model.md`` has the full table).
+    Values marked *calibrated* were tuned so that the typical patient shows a CAR T peak of
+    about 30 cells/µL at day 7–8, B cells < 1/µL by day 7, reconstitution at about day 110 and
+    anti-dsDNA ≤ 10 % of baseline at day 91.
+    """
+
+    #: Baseline blood CD19+ B cells, cells/µL; child 6–12 y, LHSC reference (spec §2.1, §11).
+    b0: float = 500.0
+    #: Autoreactive (memory/activated) fraction of baseline B; SLE memory B 16 of 206 (§2.2).
+    f_a0: float = 0.08
+    #: Peripheral B-cell loss rate, 1/d; Pan 2019 CD19 turnover (§2.3, §9.1).
+    k_b: float = 0.02
+    #: Autoreactive fraction of returning B cells (the reset), UNCONFIRMED setting.
+    phi: float = 0.001
+    #: Net self-renewal of the autoreactive pool above k_B, 1/d; UNCONFIRMED setting.
+    r_net: float = 0.002
+    #: CAR T killing of CD19+ cells, µL/(cell·d); calibrated (B < 1/µL by day 7).
+    k_kill: float = 0.06
+    #: Maximal antigen-driven expansion rate, 1/d; calibrated (Stein doubling 0.78 d bound).
+    rho: float = 0.16
+    #: B count giving half-maximal expansion, cells/µL; calibrated.
+    k_s: float = 2.0
+    #: Effector contraction, 1/d; Stein 2019 α = 0.16 (t½ 4.3 d).
+    delta_e: float = 0.16
+    #: Effector-to-memory transition, 1/d; calibrated (Stein FB ≈ 0.8 % into slow phase).
+    mu: float = 0.004
+    #: Memory decay, 1/d; shorter persistence in SLE than lymphoma (Müller 2025), calibrated.
+    beta: float = 0.03
+    #: CAR T count halving marrow B-cell supply, cells/µL; calibrated (return ≈ day 110).
+    c50: float = 0.015
+    #: Hill coefficient of supply suppression; UNCONFIRMED setting.
+    hill: float = 2.0
+    #: Total cytokine surge added by lymphodepletion (fold − 1); IL-15 ≈ 5× (spec §8).
+    i_ld: float = 5.0
+    #: Cytokine surge decay, 1/d; back to baseline by ≈ day 28 (spec §8), t½ 7 d.
+    k_i: float = math.log(2.0) / 10.0
+    #: Fraction of B cells/plasmablasts killed by lymphodepletion; UNCONFIRMED (spec §8).
+    f_ld: float = 0.8
+    #: Plasmablast/SLPC death rate, 1/d; "3–5 days" (spec §3, §11).
+    k_p: float = 0.2
+    #: LLPC death rate, 1/d; t½ ≈ 10 y, Amanna 2007 (spec §4.2, §11).
+    k_l: float = 1.9e-4
+    #: Fraction of autoantibody production from CD19+ cells; "zero or near zero" (§5.1, §5.3).
+    f_dep: float = 0.96
+    #: IgG elimination, 1/d; t½ 21 d (peer-data §3.4).
+    k_ab: float = math.log(2.0) / 21.0
+    #: Disease-activity turnover, 1/d; UNCONFIRMED setting (t½ 14 d).
+    k_d: float = math.log(2.0) / 14.0
+    #: Baseline disease activity, SLEDAI-2K points; mean 12.6 (Wang 2025, spec §7.1).
+    d0: float = 12.6
+    #: Weight of autoreactive B cells (vs autoantibody) in the disease drive; UNCONFIRMED.
+    w_b: float = 0.5
+    #: Transgene copies/µg DNA per CAR T cell/µL; derived (docs/model.md: 150,000 cells/µg,
+    #: 2 copies/cell, 6,000 leukocytes/µL).
+    q_copies: float = 50.0
+    #: Fraction of the infused dose found in blood after distribution; calibrated (Singh 2021).
+    f_dist: float = 0.15
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check_range(f.name, getattr(self, f.name), 0.0, None)
+        for name in ("f_a0", "phi", "f_ld", "f_dep", "w_b", "f_dist"):
+            check_range(name, getattr(self, name), 0.0, 1.0)
+        check_range("phi", self.phi, 0.0, 1.0, hi_open=True)
+        for name in ("b0", "k_b", "k_s", "c50", "hill", "k_p", "k_ab", "k_d", "f_a0"):
+            check_range(name, getattr(self, name), 0.0, None, lo_open=True)
+
+    def to_array(self) -> np.ndarray:
+        """Return the parameters as a float64 vector in field order."""
+        return np.array([getattr(self, f.name) for f in fields(self)], dtype=np.float64)
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """Return the field names in vector order."""
+        return tuple(f.name for f in fields(cls))
+
+
+@dataclass(frozen=True, slots=True)
+class SteinParams:
+    """Stein 2019 tisagenlecleucel phase model (Table 1; peer-data §3.1), copies/µg DNA."""
+
+    #: Expansion rate, 1/d; ρ = ln(foldx)/Tmax = ln(3900)/9.3.
+    rho: float = math.log(3900.0) / 9.3
+    #: Time of peak, d.
+    tmax: float = 9.3
+    #: Fast contraction, 1/d.
+    alpha: float = 0.16
+    #: Slow (memory) decline, 1/d.
+    beta: float = 0.0032
+    #: Fraction into the slow phase.
+    fb: float = 0.0079
+    #: Initial transgene level R0 = Cmax/foldx, copies/µg (24000/3900).
+    r0: float = 24000.0 / 3900.0
+    #: Copies/µg per cell/µL, to report cells/µL (same derivation as ImmuneParams.q_copies).
+    q_copies: float = 50.0
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check_range(f.name, getattr(self, f.name), 0.0, None, lo_open=True)
+        check_range("fb", self.fb, 0.0, 1.0, lo_open=True, hi_open=True)
+        if self.beta >= self.alpha:
+            raise InvalidInput("beta", self.beta, f"< alpha ({self.alpha:g}) 1/d")
+
+    def to_array(self) -> np.ndarray:
+        """Return the parameters as a float64 vector in field order."""
+        return np.array([getattr(self, f.name) for f in fields(self)], dtype=np.float64)
+
+
+#: Source of each immune-model default (shown by docs/model.md and the CLI).
+IMMUNE_PARAMETER_SOURCES: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "b0": "LHSC reference child 6-12 y (model-physiology §2.1, §11)",
+        "f_a0": "SLE memory B 16/206 cells/µL, PMC1954659 Table 1 (§2.2)",
+        "k_b": "Pan 2019 CD19 turnover 0.02/d (§9.1)",
+        "phi": "UNCONFIRMED setting (reset: autoreactive fraction of returning B cells)",
+        "r_net": "UNCONFIRMED setting (slow regrowth of autoreactive pool)",
+        "k_kill": "calibrated: B < 1/µL by day 7 (Nicolai day 5, peer-data §2.4)",
+        "rho": "calibrated: peak ≈ 30 cells/µL at day 7-8 (Nicolai; §11 Tmax 7-9 d)",
+        "k_s": "calibrated (antigen saturation)",
+        "delta_e": "Stein 2019 alpha 0.16/d (peer-data §3.1)",
+        "mu": "calibrated, Stein FB ≈ 0.8% (peer-data §3.1)",
+        "beta": "calibrated: B return ≈ 110 d (Mackensen 110 ± 32 d)",
+        "c50": "calibrated: B return ≈ 110 d (Mackensen 110 ± 32 d)",
+        "hill": "UNCONFIRMED setting",
+        "i_ld": "IL-15 ≈ 5x after Flu/Cy (model-physiology §8)",
+        "k_i": "cytokines back to baseline by ≈ day 28 (§8)",
+        "f_ld": "UNCONFIRMED (lymphocyte nadir after Flu/Cy, §8)",
+        "k_p": "plasmablast life 3-5 d (§3, §11)",
+        "k_l": "LLPC t½ ≈ 10 y, Amanna 2007 (§4.2, §11)",
+        "f_dep": "anti-dsDNA 'zero or near zero' after CAR T (§5.1, §5.3); UNCONFIRMED",
+        "k_ab": "IgG t½ 21 d (peer-data §3.4)",
+        "k_d": "UNCONFIRMED setting (t½ 14 d)",
+        "d0": "SLEDAI-2K mean 12.6 at baseline (Wang 2025, §7.1)",
+        "w_b": "UNCONFIRMED setting (spec §10: drive from autoreactive side)",
+        "q_copies": "derived: 150,000 diploid cells/µg × 2 copies/cell / 6,000 leukocytes/µL",
+        "f_dist": "calibrated (fast distribution phase, Singh 2021, peer-data §3.3)",
+    }
+)
+
+
+@njit(cache=True, fastmath=False)
+def rhs(flavour: int, t: float, y: np.ndarray, p: np.ndarray, n_done: int, dy: np.ndarray) -> None:
+    """Write dy/dt into ``dy`` (compiled; no Python objects).
+
+    ``flavour`` is an integer from :data:`FLAVOURS`; ``n_done`` is the number of events already
+    applied (the Stein flavour switches from expansion to contraction after its second event,
+    at ``Tmax``).
+    """
+    if flavour == 1:
+        e = y[0]
+        m = y[1]
+        if n_done >= 2:
+            de = -p[_S_ALPHA] * e
+            dm = p[_S_FB] * (p[_S_ALPHA] - p[_S_BETA]) * e - p[_S_BETA] * m
+        else:
+            de = p[_S_RHO] * e
+            dm = 0.0
+        for k in range(N_STATES):
+            dy[k] = 0.0
+        dy[0] = de
+        dy[1] = dm
+        dy[9] = (e + m) / p[_S_Q]
+        return
+    e = y[0]
+    m = y[1]
+    bn = y[2]
+    ba = y[3]
+    pb = y[4]
+    ll = y[5]
+    ab = y[6]
+    d = y[7]
+    cyt = y[8]
+    b0 = p[_B0]
+    fa0 = p[_FA0]
+    kb = p[_KB]
+    phi = p[_PHI]
+    ba0 = fa0 * b0
+    supply = kb * (1.0 - fa0) * b0 / (1.0 - phi)
+    r_a = kb + p[_RNET]
+    # carrying capacity that makes the baseline a steady state
+    k_a = ba0 / (1.0 - (kb - phi * supply / ba0) / r_a)
+    c = e + m
+    b = bn + ba
+    x = c / p[_C50]
+    hill = p[_HILL]
+    if x <= 0.0:
+        g = 1.0
+    elif hill == 2.0:  # default: avoid the slow pow()
+        g = 1.0 / (1.0 + x * x)
+    else:
+        g = 1.0 / (1.0 + x**hill)
+    if b > 0.0:
+        sat = b / (b + p[_KS])
+    else:
+        sat = 0.0
+    kill = p[_KKILL] * e
+    dy[0] = p[_RHO] * sat * (1.0 + cyt) * e - (p[_DELTA] + p[_MU]) * e
+    dy[1] = p[_MU] * e - p[_BETA] * m
+    dy[2] = (1.0 - phi) * supply * g - kb * bn - kill * bn
+    dy[3] = phi * supply * g + r_a * ba * (1.0 - ba / k_a) - kb * ba - kill * ba
+    dy[4] = p[_KP] * (ba / ba0 - pb) - kill * pb
+    dy[5] = p[_KL] * (pb - ll)
+    fdep = p[_FDEP]
+    dy[6] = p[_KAB] * (fdep * pb + (1.0 - fdep) * ll - ab)
+    wb = p[_WB]
+    dy[7] = p[_KD] * (p[_D0] * (wb * ba / ba0 + (1.0 - wb) * ab) - d)
+    dy[8] = -p[_KI] * cyt
+    dy[9] = c
+
+
+@njit(cache=True)
+def observables(flavour: int, y: np.ndarray, p: np.ndarray, out: np.ndarray) -> None:
+    """Write the observables (see :data:`OBSERVABLES`) of state ``y`` into ``out``."""
+    if flavour == 1:
+        copies = y[0] + y[1]
+        out[0] = copies / p[_S_Q]
+        out[1] = copies
+        out[2] = math.nan
+        out[3] = math.nan
+        out[4] = math.nan
+        return
+    c = y[0] + y[1]
+    out[0] = c
+    out[1] = c * p[_Q]
+    out[2] = y[2] + y[3]
+    out[3] = y[6]
+    out[4] = y[7]
+
+
+def immune_initial_state(params: ImmuneParams | np.ndarray) -> np.ndarray:
+    """Return the pre-treatment steady state of the immune flavour (float64, length N_STATES).
+
+    Examples
+    --------
+    >>> y = immune_initial_state(ImmuneParams())
+    >>> float(y[2] + y[3]), float(y[6]), float(y[7])
+    (500.0, 1.0, 12.6)
+    """
+    p = params.to_array() if isinstance(params, ImmuneParams) else np.asarray(params, float)
+    y = np.zeros(N_STATES)
+    y[2] = (1.0 - p[_FA0]) * p[_B0]
+    y[3] = p[_FA0] * p[_B0]
+    y[4] = y[5] = y[6] = 1.0
+    y[7] = p[_D0]
+    return y
+
+
+def stein_analytical(t: np.ndarray | float, params: SteinParams | None = None) -> np.ndarray:
+    """Closed-form Stein 2019 transgene level (copies/µg) at days ``t`` (0 ≤ t).
+
+    ``C(t) = R0·exp(ρt)`` before Tmax, then
+    ``(1 − FB)·Cmax·exp(−α(t − Tmax)) + FB·Cmax·exp(−β(t − Tmax))`` with
+    ``Cmax = R0·exp(ρ·Tmax)`` (Stein 2019, Figure 2).
+
+    Examples
+    --------
+    >>> round(float(stein_analytical(9.3)), 1)
+    24000.0
+    """
+    p = params or SteinParams()
+    arr = np.asarray(t, dtype=np.float64)
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise InvalidInput("t", t, "finite days ≥ 0")
+    cmax = p.r0 * math.exp(p.rho * p.tmax)
+    s = arr - p.tmax
+    late = (1.0 - p.fb) * cmax * np.exp(-p.alpha * np.maximum(s, 0.0)) + p.fb * cmax * np.exp(
+        -p.beta * np.maximum(s, 0.0)
+    )
+    early = p.r0 * np.exp(p.rho * np.minimum(arr, p.tmax))
+    return np.where(arr < p.tmax, early, late)
+
+
+def _as_dict(params: ImmuneParams) -> dict[str, float]:
+    return asdict(params)

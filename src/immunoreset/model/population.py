@@ -1,0 +1,644 @@
+"""Virtual patients: covariates, log-normal inter-individual variability and chunked simulation.
+
+Covariates
+    * Weight: CDC 2000 growth charts, weight-for-age P50 (Kuczmarski RJ, Ogden CL, Guo SS, et al.
+      *Vital Health Stat 11(246)*, 2002; ``wtage.csv`` rows 60.5/120.5/180.5/216.5 months),
+      linearly interpolated in age, flat outside 5–18 y, times ``exp(0.15·η)`` (CV ≈ 15 %,
+      UNCONFIRMED setting). Girls' 18-y P50 was not read (UNCONFIRMED): the 15-y value times the
+      boys' 18/15 ratio is used, flagged by :data:`GIRLS_18Y_WEIGHT_RULE`.
+    * Blood volume per kg: Linderkamp O, et al. (Table 1, p. 228, as reproduced by
+      medicalalgorithms.com; journal citation UNCONFIRMED) mean ± SD by age band and sex for 2–14 y;
+      65 (F) / 70 (M) mL/kg for adolescents ≥ 15 y and 70 mL/kg for adults (Nadler-based values,
+      fpnotebook), SD 5 mL/kg there (UNCONFIRMED).
+    * Baseline B cells by age (London Health Sciences Centre reference intervals; PMC1954659
+      Table 1 for adult SLE); log-normal ω = 0.3.
+    * Diagnosis: no effect on B0 retained (JDM: absolute B not lower, O'Gorman 1995; adult SLE
+      206 vs 221 cells/µL, n.s.); see :data:`DIAGNOSIS_EFFECTS`.
+
+Dose: ``E0 = dose_per_kg · f_dist / BV_per_kg`` cells/µL (the weight cancels for a per-kg dose).
+
+Random numbers: a counter-based Philox stream keyed by ``seed``; patient ``i`` owns raw draws
+``[32·i, 32·i + 32)``, so a patient's covariates and random effects are identical for any chunk
+size. Uniforms become normals by the inverse normal CDF (exactly one draw each).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import fields, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtri
+
+from immunoreset.errors import InvalidInput, check_choice, check_range
+from immunoreset.model.equations import (
+    FLAVOURS,
+    N_STATES,
+    OBSERVABLES,
+    ImmuneParams,
+    immune_initial_state,
+)
+from immunoreset.model.solver import ENDPOINTS, integrate_batch
+from immunoreset.vocab import DIAGNOSES
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "B0_BY_AGE",
+    "BLOOD_VOLUME_ML_PER_KG",
+    "DEFAULT_SAMPLE_DAYS",
+    "DIAGNOSIS_EFFECTS",
+    "DIAGNOSIS_MIX",
+    "GIRLS_18Y_WEIGHT_RULE",
+    "LD_DAYS",
+    "OMEGA",
+    "WEIGHT_P50_KG",
+    "blood_volume_per_kg",
+    "iter_population",
+    "make_patient_batch",
+    "plot_prediction_intervals",
+    "prediction_intervals",
+    "simulate_population",
+    "simulate_typical",
+    "typical_events",
+    "weight_p50_kg",
+    "write_parquet",
+]
+
+#: CDC 2000 wtage.csv P50 (kg) at 5, 10, 15, 18 y: sex -> values (girls 18 y derived, see below).
+GIRLS_18Y_WEIGHT_RULE = "UNCONFIRMED: girls 18 y = girls 15 y × (boys 18 y / boys 15 y)"
+_AGES_W = np.array([5.0, 10.0, 15.0, 18.0])
+WEIGHT_P50_KG: MappingProxyType[str, tuple[float, ...]] = MappingProxyType(
+    {
+        "M": (18.49, 32.09, 56.49, 67.29),
+        "F": (18.02, 33.06, 52.14, 52.14 * 67.29 / 56.49),
+    }
+)
+
+#: Blood volume (mL/kg): (age_lo, age_hi, boys mean, boys SD, girls mean, girls SD).
+BLOOD_VOLUME_ML_PER_KG: tuple[tuple[float, float, float, float, float, float], ...] = (
+    (0.0, 4.0, 80.5, 8.7, 79.0, 7.3),  # Linderkamp 2–3 y (used below 4 y)
+    (4.0, 7.0, 76.7, 6.3, 77.4, 4.3),  # Linderkamp 4–6 y
+    (7.0, 11.0, 79.6, 7.1, 72.7, 6.2),  # Linderkamp 7–10 y
+    (11.0, 15.0, 74.4, 5.2, 68.3, 3.5),  # Linderkamp 11–14 y
+    (15.0, 18.0, 70.0, 5.0, 65.0, 5.0),  # Nadler-based adolescents (SD UNCONFIRMED)
+    (18.0, 200.0, 70.0, 5.0, 70.0, 5.0),  # adults, fpnotebook (SD UNCONFIRMED)
+)
+
+#: Typical baseline CD19+ B cells (cells/µL) by age band: (age_lo, age_hi, value, source).
+B0_BY_AGE: tuple[tuple[float, float, float, str], ...] = (
+    (0.0, 6.0, 740.0, "LHSC 2–6 y 390–1400, geometric mid-point (derived)"),
+    (6.0, 12.0, 500.0, "LHSC 6–12 y (spec §11)"),
+    (12.0, 18.0, 300.0, "LHSC 12–18 y (spec §11)"),
+    (18.0, 200.0, 200.0, "adult SLE median 206, PMC1954659 Table 1 (spec §11)"),
+)
+
+#: Diagnosis -> multiplicative effects on parameters (none retained; reasons in docstring).
+DIAGNOSIS_EFFECTS: MappingProxyType[str, MappingProxyType[str, float]] = MappingProxyType(
+    {dx: MappingProxyType({}) for dx in DIAGNOSES}
+)
+#: Default diagnosis mix of the virtual population (UNCONFIRMED setting).
+DIAGNOSIS_MIX: MappingProxyType[str, float] = MappingProxyType(
+    {"SLE": 0.6, "JDM": 0.2, "SSc": 0.1, "ASyS": 0.05, "DM": 0.05}
+)
+
+#: Inter-individual variability: parameter -> ω (SD of the log-normal random effect).
+OMEGA: MappingProxyType[str, float] = MappingProxyType(
+    {
+        "b0": 0.3,  # LHSC 6–12 y 270–860 ≈ ±2·0.3 on log scale
+        "k_b": 0.3,  # Pan 2019 RSE 41 % (uncertainty, not IIV): UNCONFIRMED
+        "k_kill": 0.3,  # UNCONFIRMED
+        "rho": 0.05,  # UNCONFIRMED (kept small: ρ sits just below δ_E + μ by design)
+        "delta_e": 0.2,  # UNCONFIRMED (Stein ω²(α) = 0.91 in ALL is an upper bound)
+        "mu": 0.3,  # UNCONFIRMED (Stein ω²(FB) = 0.8)
+        "beta": 0.3,  # UNCONFIRMED (Stein ω²(β) = 0.86)
+        "c50": 0.5,  # calibrated: reconstitution spread ≈ 110 ± 32–47 d (Mackensen, Müller)
+        "f_dist": 0.5,  # UNCONFIRMED (Stein ω²(Cmax) = 0.65)
+        "i_ld": 0.3,  # UNCONFIRMED
+        "phi": 0.5,  # UNCONFIRMED
+        "k_ab": 0.1,  # IgG t½ 21–24 d (peer-data §3.4)
+        "d0": 0.3,  # UNCONFIRMED
+    }
+)
+
+#: Lymphodepletion days (Flu days −5…−3; Cy on two of them), relative to infusion.
+LD_DAYS: tuple[float, ...] = (-5.0, -4.0, -3.0)
+#: Default sampling days (20 times) for observables.
+DEFAULT_SAMPLE_DAYS: tuple[float, ...] = (
+    0,
+    3,
+    5,
+    7,
+    10,
+    14,
+    21,
+    28,
+    42,
+    56,
+    91,
+    120,
+    150,
+    182,
+    240,
+    300,
+    365,
+    455,
+    548,
+    730,
+)
+
+_T0 = -6.0
+_DRAWS = 32  # raw uniforms reserved per patient (multiple of 4 for Philox blocks)
+_PARAM_NAMES = ImmuneParams.names()
+_IIV_ORDER = tuple(OMEGA)  # draw slots 5.. in this order
+
+
+def weight_p50_kg(age_y: np.ndarray, sex: np.ndarray) -> np.ndarray:
+    """CDC 2000 P50 weight (kg) for ages (y) and sexes ('F', 'M', 'X' = mean of both).
+
+    Examples
+    --------
+    >>> weight_p50_kg(np.array([10.0]), np.array(["M"]))
+    array([32.09])
+    """
+    age = np.asarray(age_y, dtype=np.float64)
+    sex = np.asarray(sex)
+    wm = np.interp(age, _AGES_W, WEIGHT_P50_KG["M"])
+    wf = np.interp(age, _AGES_W, WEIGHT_P50_KG["F"])
+    return np.where(sex == "M", wm, np.where(sex == "F", wf, 0.5 * (wm + wf)))
+
+
+def blood_volume_per_kg(age_y: np.ndarray, sex: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and SD of blood volume (mL/kg) by age band and sex ('X' = mean of both).
+
+    Examples
+    --------
+    >>> blood_volume_per_kg(np.array([8.0]), np.array(["F"]))
+    (array([72.7]), array([6.2]))
+    """
+    age = np.asarray(age_y, dtype=np.float64)
+    sex = np.asarray(sex)
+    mean = np.empty_like(age)
+    sd = np.empty_like(age)
+    for lo, hi, bm, bsd, gm, gsd in BLOOD_VOLUME_ML_PER_KG:
+        sel = (age >= lo) & (age < hi)
+        m = np.where(sex == "M", bm, np.where(sex == "F", gm, 0.5 * (bm + gm)))
+        s = np.where(sex == "M", bsd, np.where(sex == "F", gsd, 0.5 * (bsd + gsd)))
+        mean[sel] = m[sel]
+        sd[sel] = s[sel]
+    return mean, sd
+
+
+def _b0_by_age(age: np.ndarray) -> np.ndarray:
+    out = np.empty_like(age)
+    for lo, hi, val, _src in B0_BY_AGE:
+        out[(age >= lo) & (age < hi)] = val
+    return out
+
+
+def _uniforms(seed: int, start: int, n: int) -> np.ndarray:
+    gen = np.random.Generator(np.random.Philox(key=seed, counter=start * _DRAWS // 4))
+    u = gen.random(n * _DRAWS).reshape(n, _DRAWS)
+    return (np.floor(u * 2.0**53) + 0.5) / 2.0**53  # strictly inside (0, 1)
+
+
+def make_patient_batch(
+    *,
+    start: int,
+    n: int,
+    seed: int,
+    dose_per_kg: float,
+    typical: ImmuneParams,
+    age_range: tuple[float, float],
+    diagnosis_mix: MappingProxyType[str, float] | dict[str, float],
+    lymphodepletion: bool,
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Draw patients ``start … start+n−1``: covariates, parameters, initial states, events.
+
+    Returns ``(covariates, params (n, n_par), y0 (n, N_STATES), event_times (n, 4),
+    event_mult (n, 4, N_STATES), event_add (n, 4, N_STATES))``; the events are the three
+    lymphodepletion days (identity jumps when ``lymphodepletion`` is False) and the infusion.
+    """
+    u = _uniforms(seed, start, n)
+    z = ndtri(u)
+    lo, hi = age_range
+    age = lo + u[:, 0] * (hi - lo)
+    sex = np.where(u[:, 1] < 0.5, "F", "M")
+    names = list(diagnosis_mix)
+    cum = np.cumsum([diagnosis_mix[k] for k in names])
+    cum /= cum[-1]
+    dx = np.asarray(names, dtype=object)[np.minimum(np.searchsorted(cum, u[:, 2]), len(names) - 1)]
+    weight = weight_p50_kg(age, sex) * np.exp(0.15 * z[:, 3])
+    bv_mean, bv_sd = blood_volume_per_kg(age, sex)
+    bv = bv_mean + bv_sd * np.clip(z[:, 4], -3.0, 3.0)
+    base = typical.to_array()
+    params = np.tile(base, (n, 1))
+    idx = {name: i for i, name in enumerate(_PARAM_NAMES)}
+    params[:, idx["b0"]] = _b0_by_age(age) * (typical.b0 / ImmuneParams().b0)
+    for slot, name in enumerate(_IIV_ORDER, start=5):
+        params[:, idx[name]] *= np.exp(OMEGA[name] * z[:, slot])
+    for dx_name, effects in DIAGNOSIS_EFFECTS.items():
+        sel = dx == dx_name
+        for pname, factor in effects.items():
+            params[sel, idx[pname]] *= factor
+    for name in ("phi", "f_dist"):  # fractions stay below 1
+        params[:, idx[name]] = np.minimum(params[:, idx[name]], 0.999)
+    e0 = dose_per_kg * params[:, idx["f_dist"]] / bv / 1000.0
+    y0 = np.zeros((n, N_STATES))
+    y0[:, 2] = (1.0 - params[:, idx["f_a0"]]) * params[:, idx["b0"]]
+    y0[:, 3] = params[:, idx["f_a0"]] * params[:, idx["b0"]]
+    y0[:, 4:7] = 1.0
+    y0[:, 7] = params[:, idx["d0"]]
+    ev_t = np.tile(np.array([*LD_DAYS, 0.0]), (n, 1))
+    mult = np.ones((n, 4, N_STATES))
+    add = np.zeros((n, 4, N_STATES))
+    if lymphodepletion:
+        per_day = 1.0 - (1.0 - params[:, idx["f_ld"]]) ** (1.0 / len(LD_DAYS))
+        for j in range(len(LD_DAYS)):
+            for s in (2, 3, 4):  # B_N, B_A, plasmablasts
+                mult[:, j, s] = 1.0 - per_day
+            add[:, j, 8] = params[:, idx["i_ld"]] / len(LD_DAYS)
+    add[:, 3, 0] = e0
+    cov = pd.DataFrame(
+        {
+            "patient": np.arange(start, start + n, dtype=np.int64),
+            "age_y": age,
+            "sex": sex,
+            "diagnosis": dx.astype(str),
+            "weight_kg": weight,
+            "blood_volume_ml_per_kg": bv,
+            "dose_per_kg": np.full(n, float(dose_per_kg)),
+            "total_dose_cells": dose_per_kg * weight,
+            "b0_cells_per_ul": params[:, idx["b0"]],
+            "e0_cells_per_ul": e0,
+        }
+    )
+    return cov, params, y0, ev_t, mult, add
+
+
+def typical_events(
+    params: np.ndarray, e0: float, *, lymphodepletion: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Event days, multipliers and additions (each with a leading patient axis of 1)."""
+    idx = {name: i for i, name in enumerate(_PARAM_NAMES)}
+    ev_t = np.array([[*LD_DAYS, 0.0]])
+    mult = np.ones((1, 4, N_STATES))
+    add = np.zeros((1, 4, N_STATES))
+    if lymphodepletion:
+        per_day = 1.0 - (1.0 - params[idx["f_ld"]]) ** (1.0 / len(LD_DAYS))
+        mult[0, :3, 2:5] = 1.0 - per_day
+        add[0, :3, 8] = params[idx["i_ld"]] / len(LD_DAYS)
+    add[0, 3, 0] = e0
+    return ev_t, mult, add
+
+
+def simulate_typical(
+    params: ImmuneParams | None = None,
+    *,
+    dose_per_kg: float = 1e6,
+    blood_volume_ml_per_kg: float = 75.0,
+    sample_days: Sequence[float] = DEFAULT_SAMPLE_DAYS,
+    years: float = 2.0,
+    lymphodepletion: bool = True,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Simulate one patient with the given (default: typical) parameters, no variability.
+
+    Returns the observables at ``sample_days`` (rows) and the endpoints as a dict.
+
+    Examples
+    --------
+    >>> samples, ends = simulate_typical(sample_days=(7.0, 91.0))
+    >>> 6 <= ends["tmax"] <= 11 and samples.loc[7.0, "b_cells"] < 1
+    True
+    """
+    params = params or ImmuneParams()
+    if not isinstance(params, ImmuneParams):
+        raise InvalidInput("params", params, "an ImmuneParams")
+    check_range("blood_volume_ml_per_kg", blood_volume_ml_per_kg, 40.0, 120.0, "mL/kg")
+    sd = _validate(1, dose_per_kg, 0, 1, sample_days, years, (5.0, 18.0), DIAGNOSIS_MIX, rtol, atol)
+    if not isinstance(lymphodepletion, bool):
+        raise InvalidInput("lymphodepletion", lymphodepletion, "True or False")
+    p = params.to_array()
+    e0 = dose_per_kg * params.f_dist / blood_volume_ml_per_kg / 1000.0
+    ev_t, mult, add = typical_events(p, e0, lymphodepletion=lymphodepletion)
+    samples, endpoints, _stats = integrate_batch(
+        flavour=FLAVOURS["immune"],
+        params=p[None, :],
+        y0=immune_initial_state(params)[None, :],
+        t0=_T0,
+        t_end=365.0 * years,
+        event_times=ev_t,
+        event_mult=mult,
+        event_add=add,
+        sample_days=sd,
+        rtol=rtol,
+        atol=atol,
+    )
+    frame = pd.DataFrame(
+        samples[0], index=pd.Index(sd, name="day"), columns=[o for o, _ in OBSERVABLES]
+    )
+    return frame, {name: float(endpoints[0, j]) for j, (name, _u) in enumerate(ENDPOINTS)}
+
+
+def _validate(
+    n: int,
+    dose_per_kg: float,
+    seed: int,
+    chunk_size: int,
+    sample_days: Sequence[float],
+    years: float,
+    age_range: tuple[float, float],
+    diagnosis_mix: MappingProxyType[str, float] | dict[str, float],
+    rtol: float,
+    atol: float,
+) -> np.ndarray:
+    check_range("n", n, 1, 100_000_000, integer=True)
+    check_range("dose_per_kg", dose_per_kg, 0.0, 1e9, "CAR+ cells/kg")
+    check_range("seed", seed, 0, 2**63 - 1, integer=True)
+    check_range("chunk_size", chunk_size, 1, 10_000_000, integer=True)
+    check_range("years", years, 1.0 / 365.0, 20.0, "y")
+    check_range("rtol", rtol, 1e-13, 1e-2)
+    check_range("atol", atol, 0.0, 1.0, lo_open=True)
+    if not isinstance(age_range, tuple | list) or len(age_range) != 2:
+        raise InvalidInput("age_range", age_range, "a pair (lo, hi) of ages in years")
+    check_range("age_range", age_range[0], 2.0, 80.0, "y")
+    check_range("age_range", age_range[1], age_range[0], 80.0, "y")
+    if not isinstance(diagnosis_mix, dict | MappingProxyType) or not diagnosis_mix:
+        raise InvalidInput("diagnosis_mix", diagnosis_mix, "a mapping diagnosis -> weight")
+    for k, w in diagnosis_mix.items():
+        check_choice("diagnosis_mix", k, tuple(DIAGNOSES))
+        check_range("diagnosis_mix", w, 0.0, None)
+    if sum(diagnosis_mix.values()) <= 0:
+        raise InvalidInput("diagnosis_mix", diagnosis_mix, "weights with a positive sum")
+    try:
+        sd = np.asarray(sample_days, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InvalidInput("sample_days", sample_days, "a sequence of days") from None
+    horizon = 365.0 * years
+    if (
+        sd.ndim != 1
+        or np.any(~np.isfinite(sd))
+        or np.any(sd < 0)
+        or np.any(sd > horizon)
+        or len(np.unique(sd)) != len(sd)
+    ):
+        raise InvalidInput("sample_days", sample_days, f"distinct days within 0–{horizon:g}")
+    return sd
+
+
+def iter_population(
+    n: int,
+    dose_per_kg: float = 1e6,
+    seed: int = 0,
+    *,
+    chunk_size: int = 50_000,
+    sample_days: Sequence[float] = DEFAULT_SAMPLE_DAYS,
+    years: float = 2.0,
+    progress: Callable[[int, int], Any] | None = None,
+    typical: ImmuneParams | None = None,
+    age_range: tuple[float, float] = (5.0, 18.0),
+    diagnosis_mix: MappingProxyType[str, float] | dict[str, float] = DIAGNOSIS_MIX,
+    lymphodepletion: bool = True,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+    with_stats: bool = False,
+) -> Iterator[pd.DataFrame]:
+    """Yield one DataFrame per chunk of virtual patients (bounded memory).
+
+    Parameters are those of :func:`simulate_population`. ``progress(done, total)`` is called
+    after each chunk. With ``with_stats`` the columns ``rhs_evals`` and ``steps`` are added.
+    """
+    sd = _validate(
+        n, dose_per_kg, seed, chunk_size, sample_days, years, age_range, diagnosis_mix, rtol, atol
+    )
+    typical = typical or ImmuneParams()
+    if not isinstance(typical, ImmuneParams):
+        raise InvalidInput("typical", typical, "an ImmuneParams")
+    if not isinstance(lymphodepletion, bool):
+        raise InvalidInput("lymphodepletion", lymphodepletion, "True or False")
+    done = 0
+    while done < n:
+        m = min(chunk_size, n - done)
+        cov, params, y0, ev_t, mult, add = make_patient_batch(
+            start=done,
+            n=m,
+            seed=seed,
+            dose_per_kg=dose_per_kg,
+            typical=typical,
+            age_range=(float(age_range[0]), float(age_range[1])),
+            diagnosis_mix=diagnosis_mix,
+            lymphodepletion=lymphodepletion,
+        )
+        samples, endpoints, stats = integrate_batch(
+            flavour=FLAVOURS["immune"],
+            params=params,
+            y0=y0,
+            t0=_T0,
+            t_end=365.0 * years,
+            event_times=ev_t,
+            event_mult=mult,
+            event_add=add,
+            sample_days=sd,
+            rtol=rtol,
+            atol=atol,
+        )
+        cols: dict[str, np.ndarray] = {}
+        for j, (name, _unit) in enumerate(ENDPOINTS):
+            cols[name] = endpoints[:, j]
+        for k, (oname, _unit) in enumerate(OBSERVABLES):
+            for i, day in enumerate(sd):
+                cols[f"{oname}_d{day:g}"] = samples[:, i, k]
+        if with_stats:
+            cols["rhs_evals"] = stats[:, 0]
+            cols["steps"] = stats[:, 1] + stats[:, 2]
+        chunk = pd.concat([cov, pd.DataFrame(cols)], axis=1)
+        done += m
+        if progress is not None:
+            progress(done, n)
+        yield chunk
+
+
+def simulate_population(
+    n: int,
+    dose_per_kg: float = 1e6,
+    seed: int = 0,
+    *,
+    chunk_size: int = 50_000,
+    sample_days: Sequence[float] = DEFAULT_SAMPLE_DAYS,
+    years: float = 2.0,
+    progress: Callable[[int, int], Any] | None = None,
+    typical: ImmuneParams | None = None,
+    age_range: tuple[float, float] = (5.0, 18.0),
+    diagnosis_mix: MappingProxyType[str, float] | dict[str, float] = DIAGNOSIS_MIX,
+    lymphodepletion: bool = True,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
+) -> pd.DataFrame:
+    """Simulate ``n`` virtual patients; one row per patient (covariates, endpoints, samples).
+
+    Parameters
+    ----------
+    n : int
+        Number of patients (1–1e8).
+    dose_per_kg : float
+        CAR+ T cells/kg (0–1e9).
+    seed : int
+        Key of the counter-based random stream (≥ 0); results do not depend on ``chunk_size``.
+    chunk_size : int
+        Patients integrated per compiled call (bounds memory).
+    sample_days : sequence of float
+        Distinct days (0 … 365·years) at which the observables are recorded; columns are named
+        ``<observable>_d<day>`` (observables: car_t, transgene, b_cells, autoantibody, disease).
+    years : float
+        Horizon in years (1/365–20).
+    progress : callable(done, total), optional
+        Called after each chunk.
+    typical : ImmuneParams, optional
+        Typical-patient parameters (default :class:`ImmuneParams`); B0 is set by age.
+    age_range : (float, float)
+        Uniform age range, years (2–80).
+    diagnosis_mix : mapping
+        Diagnosis -> weight (keys from ``vocab.DIAGNOSES``).
+    lymphodepletion : bool
+        Apply Flu/Cy on days −5…−3.
+    rtol, atol : float
+        Solver tolerances.
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Examples
+    --------
+    >>> df = simulate_population(3, seed=1, sample_days=(7, 28))
+    >>> len(df), "cmax" in df.columns, "b_cells_d28" in df.columns
+    (3, True, True)
+    """
+    chunks = list(
+        iter_population(
+            n,
+            dose_per_kg,
+            seed,
+            chunk_size=chunk_size,
+            sample_days=sample_days,
+            years=years,
+            progress=progress,
+            typical=typical,
+            age_range=age_range,
+            diagnosis_mix=diagnosis_mix,
+            lymphodepletion=lymphodepletion,
+            rtol=rtol,
+            atol=atol,
+        )
+    )
+    return pd.concat(chunks, ignore_index=True)
+
+
+def write_parquet(data: pd.DataFrame | Iterator[pd.DataFrame], path: str | Path) -> Path:
+    """Write a DataFrame, or an iterator of chunk DataFrames (streamed), to a Parquet file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not isinstance(path, str | Path) or not str(path):
+        raise InvalidInput("path", path, "a file path")
+    out = Path(path)
+    if isinstance(data, pd.DataFrame):
+        pq.write_table(pa.Table.from_pandas(data, preserve_index=False), out)
+        return out
+    writer = None
+    try:
+        for chunk in data:
+            table = pa.Table.from_pandas(chunk, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(out, table.schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:
+        raise InvalidInput("data", data, "at least one chunk")
+    return out
+
+
+def _sample_columns(df: pd.DataFrame) -> list[tuple[str, float, str]]:
+    out = []
+    for oname, _u in OBSERVABLES:
+        prefix = f"{oname}_d"
+        for col in df.columns:
+            if col.startswith(prefix):
+                try:
+                    out.append((oname, float(col[len(prefix) :]), col))
+                except ValueError:
+                    continue
+    return out
+
+
+def prediction_intervals(
+    df: pd.DataFrame, *, lower: float = 5.0, upper: float = 95.0
+) -> pd.DataFrame:
+    """Median and ``lower``/``upper`` percentiles of each observable at each sampling day.
+
+    Returns a long DataFrame with columns ``observable, day, p_lower, median, p_upper``.
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInput("df", type(df).__name__, "a pandas DataFrame")
+    check_range("lower", lower, 0.0, 50.0, "%")
+    check_range("upper", upper, 50.0, 100.0, "%")
+    rows = []
+    for oname, day, col in _sample_columns(df):
+        v = df[col].to_numpy(dtype=np.float64)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            continue
+        lo, med, hi = np.percentile(v, [lower, 50.0, upper])
+        rows.append((oname, day, lo, med, hi))
+    res = pd.DataFrame(rows, columns=["observable", "day", "p_lower", "median", "p_upper"])
+    return res.sort_values(["observable", "day"], ignore_index=True)
+
+
+def plot_prediction_intervals(df: pd.DataFrame, *, title: str | None = None) -> Figure:
+    """Draw median and 5–95 % bands of each observable (Matplotlib Agg); return the Figure.
+
+    ``df`` is either a simulation result or the output of :func:`prediction_intervals`.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    if not isinstance(df, pd.DataFrame):
+        raise InvalidInput("df", type(df).__name__, "a pandas DataFrame")
+    pi = df if {"observable", "median"} <= set(df.columns) else prediction_intervals(df)
+    units = dict(OBSERVABLES)
+    names = [o for o, _u in OBSERVABLES if (pi["observable"] == o).any()]
+    fig = Figure(figsize=(4.0 * max(1, len(names)), 3.4), layout="constrained")
+    axes = fig.subplots(1, max(1, len(names)), squeeze=False)[0]
+    log_scale = {"car_t", "transgene", "b_cells"}
+    for ax, name in zip(axes, names, strict=False):
+        d = pi[pi["observable"] == name]
+        ax.fill_between(d["day"], d["p_lower"], d["p_upper"], alpha=0.3, label="5–95 %")
+        ax.plot(d["day"], d["median"], lw=2, label="median")
+        ax.set_title(name)
+        ax.set_xlabel("day after infusion")
+        ax.set_ylabel(units[name])
+        if name in log_scale and (d["p_upper"] > 0).any():
+            ax.set_yscale("symlog", linthresh=0.1)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _typical_with(**changes: float) -> ImmuneParams:
+    """Typical parameters with some fields changed (helper for tests and the CLI)."""
+    valid = {f.name for f in fields(ImmuneParams)}
+    for k in changes:
+        check_choice("parameter", k, tuple(sorted(valid)))
+    return replace(ImmuneParams(), **changes)

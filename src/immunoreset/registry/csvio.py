@@ -1,0 +1,306 @@
+"""CSV import and export of whole registries (format documented in ``docs/import.md``).
+
+One file per entity (``patients.csv``, ``labs.csv`` …), each row keyed by ``study_id``.
+Import is all-or-nothing: every row of every file is parsed and validated first, and the first
+error stops the import with the file, row, column, value and what was expected, before a single
+row is written; the writes then happen in one transaction. Records are matched by natural key,
+so importing the same files twice changes nothing, and ``export`` writes exactly what ``import``
+reads, so export → import into an empty registry reproduces it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from immunoreset import course as c
+from immunoreset import vocab
+from immunoreset.errors import InvalidInput
+from immunoreset.registry import schema as s
+from immunoreset.registry.access import Actor
+from immunoreset.registry.repository import Registry, SaveStats
+
+__all__ = ["FILES", "export_csv", "import_csv", "read_csv_dir"]
+
+#: Entity name -> file name, in import order.
+FILES: dict[str, str] = {"patients": "patients.csv", **{n: f"{n}.csv" for n in s.ENTITIES}}
+SITES_FILE = "sites.csv"
+
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+@dataclass(frozen=True)
+class ParsedDir:
+    """The validated content of an import folder."""
+
+    sites: list[tuple[str, str]]
+    courses: list[c.Course]
+    rows: int
+
+
+def _parse_value(kind: str, optional: bool, raw: str) -> Any:
+    if raw == "":
+        if optional:
+            return None
+        if kind == "tuple":
+            return ()
+        if kind == "mapping":
+            return {}
+        raise ValueError("a value (the cell is empty)")
+    if kind == "date":
+        try:
+            return dt.date.fromisoformat(raw)
+        except ValueError:
+            raise ValueError("a date as YYYY-MM-DD") from None
+    if kind == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError("a number") from None
+    if kind == "int":
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError("a whole number") from None
+    if kind == "bool":
+        low = raw.lower()
+        if low in _TRUE:
+            return True
+        if low in _FALSE:
+            return False
+        raise ValueError("true or false")
+    if kind == "tuple":
+        return tuple(x.strip() for x in raw.split(";") if x.strip())
+    if kind == "mapping":
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ValueError('a JSON object such as {"arthritis": 1}') from None
+        if not isinstance(value, dict):
+            raise ValueError('a JSON object such as {"arthritis": 1}')
+        return value
+    return raw
+
+
+def _format_value(kind: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if kind == "date":
+        return value.isoformat()
+    if kind == "bool":
+        return "true" if value else "false"
+    if kind == "float":
+        return repr(float(value))
+    if kind == "tuple":
+        return ";".join(value)
+    if kind == "mapping":
+        return json.dumps(dict(sorted(value.items())), separators=(",", ":"))
+    return str(value)
+
+
+def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None:
+            return
+        for i, row in enumerate(reader, start=2):  # row 1 is the header
+            if None in row:
+                raise InvalidInput(
+                    "row", row[None], "no more cells than header columns", row=i, file=path.name
+                )
+            yield i, row
+
+
+def _check_header(path: Path, expected: Iterable[str], optional: Iterable[str] = ()) -> None:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        header = next(csv.reader(fh), [])
+    missing = [col for col in expected if col not in header]
+    if missing:
+        raise InvalidInput(
+            "header",
+            missing[0],
+            "the columns " + ", ".join(expected),
+            row=1,
+            column=missing[0],
+            file=path.name,
+            message=f"missing column {missing[0]!r}; expected columns: {', '.join(expected)}",
+        )
+    extra = [col for col in header if col not in (*expected, *optional)]
+    if extra:
+        raise InvalidInput(
+            "header",
+            extra[0],
+            "only the columns " + ", ".join(expected),
+            row=1,
+            column=extra[0],
+            file=path.name,
+            message=f"unknown column {extra[0]!r}; expected columns: {', '.join(expected)}",
+        )
+
+
+def _build(ent: s.Entity, row: dict[str, str], lineno: int, fname: str) -> Any:
+    values: dict[str, Any] = {}
+    for spec in ent.specs:
+        raw = row.get(spec.name, "")
+        raw = raw.strip() if raw is not None else ""
+        try:
+            values[spec.name] = _parse_value(spec.kind, spec.optional, raw)
+        except ValueError as err:
+            raise InvalidInput(
+                spec.name, raw, str(err), row=lineno, column=spec.name, file=fname
+            ) from None
+    try:
+        if ent.record is c.LabResult and values["unit"] != vocab.ANALYTES.get(
+            values["analyte"], ("",)
+        )[0]:
+            return c.LabResult.create(**values)
+        return ent.record(**values)
+    except InvalidInput as err:
+        raise err.located(row=lineno, column=err.field.split(".")[0], file=fname) from None
+    except TypeError as err:  # pragma: no cover - a missing column was caught by the header check
+        raise InvalidInput("row", str(err), "a complete row", row=lineno, file=fname) from None
+
+
+def read_csv_dir(folder: str | Path, *, progress: Callable[[int], None] | None = None) -> ParsedDir:
+    """Parse and validate every file of an import folder; nothing is written."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InvalidInput("folder", str(folder), "an existing folder of CSV files")
+    sites: list[tuple[str, str]] = []
+    spath = folder / SITES_FILE
+    if spath.exists():
+        _check_header(spath, ("code", "name"))
+        for lineno, row in _read_rows(spath):
+            try:
+                c._record_id("code", row["code"])
+            except InvalidInput as err:
+                raise err.located(row=lineno, column="code", file=SITES_FILE) from None
+            sites.append((row["code"], row["name"]))
+    ppath = folder / FILES["patients"]
+    if not ppath.exists():
+        raise InvalidInput("patients.csv", str(ppath), "a patients.csv file in the folder")
+    pent = s.PATIENT_ENTITY
+    _check_header(ppath, pent.columns)
+    patients: dict[str, c.Patient] = {}
+    nrows = 0
+    for lineno, row in _read_rows(ppath):
+        rec = _build(pent, row, lineno, ppath.name)
+        if rec.study_id in patients:
+            raise InvalidInput(
+                "study_id", rec.study_id, "each study ID once", row=lineno,
+                column="study_id", file=ppath.name,
+            )
+        patients[rec.study_id] = rec
+        nrows += 1
+    parts: dict[str, dict[str, list[Any]]] = {}
+    for name, ent in s.ENTITIES.items():
+        path = folder / FILES[name]
+        grouped: dict[str, list[Any]] = defaultdict(list)
+        parts[name] = grouped
+        if not path.exists():
+            continue
+        _check_header(path, ("study_id", *ent.columns))
+        seen: set[tuple[Any, ...]] = set()
+        for lineno, row in _read_rows(path):
+            sid = (row.get("study_id") or "").strip()
+            if sid not in patients:
+                raise InvalidInput(
+                    "study_id", sid, "a study ID listed in patients.csv", row=lineno,
+                    column="study_id", file=path.name,
+                )
+            rec = _build(ent, row, lineno, path.name)
+            key = ent.key_of(rec) if ent.global_key else (sid, *ent.key_of(rec))
+            if key in seen:
+                raise InvalidInput(
+                    ent.key[0] if ent.key else "study_id", list(key),
+                    f"one row per {', '.join(('study_id', *ent.key))}",
+                    row=lineno, column=ent.key[0] if ent.key else "study_id", file=path.name,
+                )
+            seen.add(key)
+            grouped[sid].append(rec)
+            nrows += 1
+        if progress:
+            progress(1)
+    courses = []
+    for sid, patient in patients.items():
+        kwargs: dict[str, Any] = {}
+        for name, ent in s.ENTITIES.items():
+            recs = parts[name].get(sid, [])
+            kwargs[ent.course_attr] = tuple(recs) if ent.many else (recs[0] if recs else None)
+        courses.append(c.Course(patient=patient, **kwargs))
+    return ParsedDir(sites=sites, courses=courses, rows=nrows)
+
+
+def import_csv(
+    registry: Registry,
+    actor: Actor,
+    folder: str | Path,
+    *,
+    reason: str = "CSV import",
+    progress: Callable[[int], None] | None = None,
+) -> SaveStats:
+    """Validate a folder completely, then write it in one transaction (idempotent)."""
+    parsed = read_csv_dir(folder)
+    known = {code for code, _ in registry.list_sites()}
+    for code, name in parsed.sites:
+        if code not in known:
+            registry.add_site(actor, code, name)
+    return registry.save_courses(
+        actor, parsed.courses, reason=f"{reason}: {Path(folder).name}", progress=progress
+    )
+
+
+def export_csv(
+    registry: Registry,
+    actor: Actor,
+    folder: str | Path,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, int]:
+    """Write every visible course to ``folder`` in the import format; returns rows per file."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    with (folder / SITES_FILE).open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["code", "name"])
+        for code, name in registry.list_sites():
+            if actor.can_see_site(code):
+                w.writerow([code, name])
+    handles = {}
+    writers = {}
+    try:
+        for name in FILES:
+            fh = (folder / FILES[name]).open("w", newline="", encoding="utf-8")
+            handles[name] = fh
+            writers[name] = csv.writer(fh)
+            ent = s.PATIENT_ENTITY if name == "patients" else s.ENTITIES[name]
+            header = list(ent.columns) if name == "patients" else ["study_id", *ent.columns]
+            writers[name].writerow(header)
+            counts[name] = 0
+        for co in registry.iter_courses(actor, progress=progress):
+            pent = s.PATIENT_ENTITY
+            writers["patients"].writerow(
+                [_format_value(sp.kind, getattr(co.patient, sp.name)) for sp in pent.specs]
+            )
+            counts["patients"] += 1
+            sid = co.study_id
+            for name, ent in s.ENTITIES.items():
+                value = getattr(co, ent.course_attr)
+                recs = value if ent.many else ((value,) if value is not None else ())
+                w = writers[name]
+                specs = ent.specs
+                for r in recs:
+                    w.writerow([sid, *(_format_value(sp.kind, getattr(r, sp.name)) for sp in specs)])
+                counts[name] += len(recs)
+    finally:
+        for fh in handles.values():
+            fh.close()
+    return counts

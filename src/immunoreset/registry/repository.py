@@ -1,0 +1,626 @@
+"""Repository functions: add, update, soft-delete and load treatment courses, with an audit trail.
+
+All reads and writes go through :class:`Registry`, which takes an :class:`~.access.Actor` for
+every call and applies the site/role rule (:mod:`.access`). Every insert, update, soft delete
+and restore writes ``audit_log`` rows (user, time, table, record, field, old value, new value,
+reason) in the same transaction as the change, so there is no change without its audit record.
+
+Saving a whole course (:meth:`Registry.save_courses`) is an *upsert by natural key*: a record
+whose key is new is inserted, one whose values differ is updated field by field, and an identical
+one is left alone. That makes imports idempotent and lets the same function serve the demo, the
+CSV importer and the web forms. Records are never removed by a save; removal is an explicit
+:meth:`Registry.delete_record` with a reason, and only stamps the row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from immunoreset import course as c
+from immunoreset.errors import (
+    ChainOfIdentityError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    check_choice,
+)
+from immunoreset.registry import schema as s
+from immunoreset.registry.access import Actor, system_actor
+from immunoreset.registry.db import make_engine
+
+__all__ = ["Registry", "SaveStats"]
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass
+class SaveStats:
+    """What a save or import did, per entity: rows inserted, updated and left unchanged."""
+
+    inserted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    updated: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    unchanged: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    @property
+    def total_inserted(self) -> int:
+        return sum(self.inserted.values())
+
+    @property
+    def total_updated(self) -> int:
+        return sum(self.updated.values())
+
+    @property
+    def total_rows(self) -> int:
+        return self.total_inserted + self.total_updated + sum(self.unchanged.values())
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dt.date | dt.datetime):
+        return v.isoformat()
+    return v
+
+
+def _dump(v: Any) -> str | None:
+    if v is None:
+        return None
+    return json.dumps(_jsonable(v), ensure_ascii=False)
+
+
+def _key_text(study_id: str, key: Sequence[Any]) -> str:
+    return "/".join([study_id, *(str(_jsonable(k)) for k in key)])
+
+
+class Registry:
+    """The registry of treatment courses on one database (SQLite file or PostgreSQL URL)."""
+
+    def __init__(self, db: str | None = None, *, engine: Engine | None = None) -> None:
+        self.engine = engine if engine is not None else make_engine(db)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ sites and users
+    def add_site(self, actor: Actor, code: str, name: str) -> None:
+        actor.require_admin("add a site")
+        c._record_id("site", code)
+        with self.engine.begin() as conn:
+            if conn.execute(select(s.sites.c.code).where(s.sites.c.code == code)).first():
+                return
+            conn.execute(insert(s.sites).values(code=code, name=name))
+            self._audit(conn, actor, "insert", "sites", code, None, None, name, "site added", _now())
+
+    def list_sites(self) -> list[tuple[str, str]]:
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(select(s.sites.c.code, s.sites.c.name))]
+
+    def add_user(
+        self,
+        actor: Actor,
+        username: str,
+        role: str,
+        sites: Iterable[str] = (),
+        *,
+        password: str | None = None,
+    ) -> None:
+        """Create a user with a role and site memberships (admin only; audited)."""
+        from immunoreset.registry.users import hash_password, validate_username
+
+        if actor.role != "admin":
+            raise PermissionDenied(actor.username, "add a user", "only an admin may do this")
+        validate_username(username)
+        check_choice("role", role, ("admin", "investigator", "data_manager", "monitor"))
+        site_list = sorted(set(sites))
+        now = _now()
+        with self.engine.begin() as conn:
+            known = {r[0] for r in conn.execute(select(s.sites.c.code))}
+            for code in site_list:
+                if code not in known:
+                    raise InvalidInput("site", code, "a known site: " + ", ".join(sorted(known)))
+            if conn.execute(select(s.users.c.id).where(s.users.c.username == username)).first():
+                raise InvalidInput("username", username, "a username not already taken")
+            uid = conn.execute(
+                insert(s.users).values(
+                    username=username,
+                    role=role,
+                    password_hash=hash_password(password) if password else None,
+                    active=True,
+                    failed_logins=0,
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]
+            for code in site_list:
+                conn.execute(insert(s.user_sites).values(user_id=uid, site_code=code))
+            self._audit(
+                conn,
+                actor,
+                "insert",
+                "users",
+                username,
+                None,
+                None,
+                json.dumps({"role": role, "sites": site_list}),
+                "user added",
+                now,
+            )
+
+    def user_count(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(s.users)).scalar_one())
+
+    def actor_for(self, username: str) -> Actor:
+        """The :class:`Actor` of an active registry user."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(s.users.c.id, s.users.c.role, s.users.c.active).where(
+                    s.users.c.username == username
+                )
+            ).first()
+            if row is None or not row.active:
+                raise NotFound("user", username)
+            sites = frozenset(
+                r[0]
+                for r in conn.execute(
+                    select(s.user_sites.c.site_code).where(s.user_sites.c.user_id == row.id)
+                )
+            )
+        return Actor(username=username, role=row.role, sites=None if row.role == "admin" else sites)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            members: dict[int, list[str]] = defaultdict(list)
+            for uid, code in conn.execute(select(s.user_sites.c.user_id, s.user_sites.c.site_code)):
+                members[uid].append(code)
+            return [
+                {
+                    "username": r.username,
+                    "role": r.role,
+                    "active": r.active,
+                    "sites": sorted(members[r.id]),
+                }
+                for r in conn.execute(select(s.users).order_by(s.users.c.username))
+            ]
+
+    # ------------------------------------------------------------------ visibility
+    def _visible_patients(self, conn: Connection, actor: Actor, study_ids: Sequence[str] | None):
+        q = select(s.patients).where(s.patients.c.deleted_at.is_(None))
+        if not actor.all_sites:
+            q = q.where(s.patients.c.site.in_(sorted(actor.sites or ())))
+        if study_ids is not None:
+            q = q.where(s.patients.c.study_id.in_(list(study_ids)))
+        return conn.execute(q.order_by(s.patients.c.study_id)).mappings().all()
+
+    def _patient_row(self, conn: Connection, actor: Actor, study_id: str) -> Mapping[str, Any]:
+        rows = self._visible_patients(conn, actor, [study_id])
+        if not rows:
+            raise NotFound("patient", study_id)
+        return rows[0]
+
+    def list_patients(
+        self, actor: Actor, *, site: str | None = None, diagnosis: str | None = None
+    ) -> list[c.Patient]:
+        """Patients the actor may see, optionally of one site or diagnosis."""
+        with self.engine.connect() as conn:
+            rows = self._visible_patients(conn, actor, None)
+        out = [s.PATIENT_ENTITY.from_row(r) for r in rows]
+        if site is not None:
+            out = [p for p in out if p.site == site]
+        if diagnosis is not None:
+            out = [p for p in out if p.diagnosis == diagnosis]
+        return out
+
+    def count_rows(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            out = {
+                "patients": conn.execute(select(func.count()).select_from(s.patients)).scalar_one()
+            }
+            for name, ent in s.ENTITIES.items():
+                out[name] = conn.execute(select(func.count()).select_from(ent.table)).scalar_one()
+            out["audit_log"] = conn.execute(
+                select(func.count()).select_from(s.audit_log)
+            ).scalar_one()
+        return out
+
+    # ------------------------------------------------------------------ loading
+    def load_course(self, actor: Actor, study_id: str) -> c.Course:
+        """One patient's whole course (soft-deleted rows left out)."""
+        courses = list(self.iter_courses(actor, study_ids=[study_id]))
+        if not courses:
+            raise NotFound("patient", study_id)
+        return courses[0]
+
+    def iter_courses(
+        self,
+        actor: Actor,
+        *,
+        study_ids: Sequence[str] | None = None,
+        site: str | None = None,
+        diagnosis: str | None = None,
+        chunk_size: int = 1000,
+        progress: ProgressFn | None = None,
+    ) -> Iterator[c.Course]:
+        """Every visible course, loaded a chunk of patients at a time (one query per table)."""
+        with self.engine.connect() as conn:
+            prow = self._visible_patients(conn, actor, study_ids)
+            if site is not None:
+                prow = [r for r in prow if r["site"] == site]
+            if diagnosis is not None:
+                prow = [r for r in prow if r["diagnosis"] == diagnosis]
+            for start in range(0, len(prow), chunk_size):
+                chunk = prow[start : start + chunk_size]
+                yield from self._load_chunk(conn, chunk)
+                if progress:
+                    progress(len(chunk))
+
+    def _load_chunk(
+        self, conn: Connection, prow: Sequence[Mapping[str, Any]]
+    ) -> Iterator[c.Course]:
+        ids = sorted(r["id"] for r in prow)
+        lo, hi = ids[0], ids[-1]
+        contiguous = hi - lo + 1 == len(ids)
+        parts: dict[str, dict[int, list[Any]]] = {}
+        for name, ent in s.ENTITIES.items():
+            t = ent.table
+            cond = [t.c.deleted_at.is_(None)]
+            cond.append(t.c.patient_id.between(lo, hi) if contiguous else t.c.patient_id.in_(ids))
+            cols = [t.c.patient_id, *(t.c[n] for n in ent.columns)]
+            grouped: dict[int, list[Any]] = defaultdict(list)
+            specs = ent.specs
+            trusted = ent.record._trusted  # type: ignore[attr-defined]
+            names = [sp.name for sp in specs]
+            decoders = [sp.decode for sp in specs]
+            plain = all(sp.kind not in ("tuple", "mapping") for sp in specs)
+            result = conn.execute(select(*cols).where(and_(*cond)).order_by(t.c.id))
+            for row in result:
+                if plain:
+                    rec = trusted(names, row[1:])
+                else:
+                    rec = trusted(names, [d(v) for d, v in zip(decoders, row[1:], strict=True)])
+                grouped[row[0]].append(rec)
+            parts[name] = grouped
+        for prow_i in prow:
+            pid = prow_i["id"]
+            kwargs: dict[str, Any] = {}
+            for name, ent in s.ENTITIES.items():
+                recs = parts[name].get(pid, [])
+                kwargs[ent.course_attr] = tuple(recs) if ent.many else (recs[0] if recs else None)
+            yield c.Course(patient=s.PATIENT_ENTITY.from_row(prow_i), **kwargs)
+
+    # ------------------------------------------------------------------ saving
+    def save_course(self, actor: Actor, course: c.Course, *, reason: str) -> SaveStats:
+        return self.save_courses(actor, [course], reason=reason)
+
+    def save_courses(
+        self,
+        actor: Actor,
+        courses: Iterable[c.Course],
+        *,
+        reason: str,
+        chunk_size: int = 500,
+        progress: ProgressFn | None = None,
+        conn: Connection | None = None,
+    ) -> SaveStats:
+        """Insert or update whole courses by natural key, all in one transaction.
+
+        Raises before anything is written when the actor may not write to a patient's site;
+        any error rolls the whole save back.
+        """
+        actor.require_write()
+        _require_reason(reason)
+        stats = SaveStats()
+        now = _now()
+        if conn is None:
+            with self.engine.begin() as own:
+                self._save_all(own, actor, courses, reason, chunk_size, progress, stats, now)
+        else:
+            self._save_all(conn, actor, courses, reason, chunk_size, progress, stats, now)
+        return stats
+
+    def _save_all(self, conn, actor, courses, reason, chunk_size, progress, stats, now) -> None:  # type: ignore[no-untyped-def]
+        known_sites = {r[0] for r in conn.execute(select(s.sites.c.code))}
+        batch: list[c.Course] = []
+        for course in courses:
+            batch.append(course)
+            if len(batch) >= chunk_size:
+                self._save_chunk(conn, actor, batch, reason, stats, now, known_sites)
+                if progress:
+                    progress(len(batch))
+                batch = []
+        if batch:
+            self._save_chunk(conn, actor, batch, reason, stats, now, known_sites)
+            if progress:
+                progress(len(batch))
+
+    def _save_chunk(self, conn, actor, courses, reason, stats, now, known_sites) -> None:  # type: ignore[no-untyped-def]
+        for course in courses:
+            site = course.patient.site
+            if site not in known_sites:
+                raise InvalidInput("site", site, "a site added with `immunoreset site add`")
+            actor.require_site(site)
+        # patients
+        ids = self._upsert(
+            conn,
+            actor,
+            s.PATIENT_ENTITY,
+            [(None, co.patient.study_id, co.patient) for co in courses],
+            reason,
+            stats,
+            now,
+        )
+        for name, ent in s.ENTITIES.items():
+            items = []
+            for co in courses:
+                pid = ids[co.patient.study_id]
+                value = getattr(co, ent.course_attr)
+                recs = value if ent.many else ((value,) if value is not None else ())
+                items.extend((pid, co.patient.study_id, r) for r in recs)
+            if items:
+                self._upsert(conn, actor, ent, items, reason, stats, now)
+
+    def _upsert(
+        self,
+        conn: Connection,
+        actor: Actor,
+        ent: s.Entity,
+        items: list[tuple[int | None, str, Any]],
+        reason: str,
+        stats: SaveStats,
+        now: dt.datetime,
+    ) -> dict[str, int]:
+        """Insert/update records of one entity; returns study_id -> patient row id (patients)."""
+        t = ent.table
+        is_patient = ent is s.PATIENT_ENTITY
+        keycols = [t.c[k] for k in ent.key]
+        # fetch existing rows with the same keys
+        existing: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+        if is_patient or ent.global_key:
+            keys = [ent.key_of(r) for _, _, r in items]
+            for part in _chunks(keys, 500):
+                q = select(t).where(keycols[0].in_([k[0] for k in part]))
+                for row in conn.execute(q).mappings():
+                    existing[tuple(row[k] for k in ent.key)] = row
+        else:
+            pids = sorted({pid for pid, _, _ in items})
+            for part in _chunks(pids, 500):
+                q = select(t).where(t.c.patient_id.in_(part))
+                for row in conn.execute(q).mappings():
+                    existing[(row["patient_id"], *(row[k] for k in ent.key))] = row
+        to_insert: list[dict[str, Any]] = []
+        audits: list[dict[str, Any]] = []
+        seen: set[tuple[Any, ...]] = set()
+        for pid, study_id, rec in items:
+            values = ent.to_row(rec)
+            key = ent.key_of(rec)
+            full_key = key if (is_patient or ent.global_key) else (pid, *key)
+            if full_key in seen:
+                raise InvalidInput(
+                    ent.name, list(key), f"one {ent.name} record per {', '.join(ent.key) or 'patient'}"
+                )
+            seen.add(full_key)
+            key_text = _key_text(study_id, key) if not is_patient else study_id
+            old = existing.get(full_key)
+            if old is not None and not is_patient and ent.global_key and old["patient_id"] != pid:
+                raise ChainOfIdentityError(
+                    f"{ent.name} {key[0]} already belongs to another patient; it cannot be "
+                    f"recorded for {study_id}",
+                    study_id=study_id,
+                )
+            if old is None:
+                row = dict(values, created_at=now, updated_at=now)
+                if not is_patient:
+                    row["patient_id"] = pid
+                to_insert.append(row)
+                audits.append(
+                    _audit_row(
+                        actor, "insert", t.name, key_text, study_id, None, None,
+                        json.dumps({k: _jsonable(v) for k, v in values.items()}), reason, now,
+                    )
+                )
+                stats.inserted[ent.name] += 1
+                continue
+            changed = {k: v for k, v in values.items() if not _same(old[k], v)}
+            restore = old["deleted_at"] is not None
+            if not changed and not restore:
+                stats.unchanged[ent.name] += 1
+                continue
+            upd: dict[str, Any] = dict(changed, updated_at=now)
+            if restore:
+                upd.update(deleted_at=None, deleted_reason=None)
+                audits.append(
+                    _audit_row(actor, "restore", t.name, key_text, study_id, "deleted_at",
+                               _dump(old["deleted_at"]), None, reason, now)
+                )
+            for k, v in changed.items():
+                audits.append(
+                    _audit_row(actor, "update", t.name, key_text, study_id, k,
+                               _dump(old[k]), _dump(v), reason, now)
+                )
+            conn.execute(update(t).where(t.c.id == old["id"]).values(**upd))
+            stats.updated[ent.name] += 1
+        if to_insert:
+            conn.execute(insert(t), to_insert)
+        if audits:
+            conn.execute(insert(s.audit_log), audits)
+        if is_patient:
+            out: dict[str, int] = {}
+            ids = [k[0] for k in {ent.key_of(r) for _, _, r in items}]
+            for part in _chunks(ids, 500):
+                q = select(t.c.study_id, t.c.id).where(t.c.study_id.in_(part))
+                out.update({sid: pid for sid, pid in conn.execute(q)})
+            return out
+        return {}
+
+    # ------------------------------------------------------------------ single-record edits
+    def add_record(self, actor: Actor, study_id: str, entity: str, record: Any, *, reason: str) -> None:
+        """Add one record to a patient's course; refuses a key that already exists."""
+        ent = _entity(entity)
+        if not isinstance(record, ent.record):
+            raise InvalidInput("record", type(record).__name__, f"a {ent.record.__name__}")
+        actor.require_write()
+        _require_reason(reason)
+        with self.engine.begin() as conn:
+            prow = self._patient_row(conn, actor, study_id)
+            actor.require_site(prow["site"])
+            if self._find(conn, ent, prow["id"], ent.key_of(record), include_deleted=False):
+                raise InvalidInput(
+                    ent.name, list(ent.key_of(record)), "a record not yet in the registry (use update)"
+                )
+            self._upsert(conn, actor, ent, [(prow["id"], study_id, record)], reason, SaveStats(), _now())
+
+    def update_record(
+        self,
+        actor: Actor,
+        study_id: str,
+        entity: str,
+        key: Sequence[Any],
+        changes: Mapping[str, Any],
+        *,
+        reason: str,
+    ) -> Any:
+        """Change fields of one record; the new record is validated before anything is written."""
+        ent = _entity(entity)
+        actor.require_write()
+        _require_reason(reason)
+        with self.engine.begin() as conn:
+            prow = self._patient_row(conn, actor, study_id)
+            actor.require_site(prow["site"])
+            old = self._find(conn, ent, prow["id"], tuple(key), include_deleted=False)
+            if old is None:
+                raise NotFound(ent.name, _key_text(study_id, key))
+            unknown = set(changes) - set(ent.columns)
+            if unknown:
+                raise InvalidInput("field", sorted(unknown)[0], "one of: " + ", ".join(ent.columns))
+            current = ent.from_row(old)
+            if any(k in changes and changes[k] != getattr(current, k) for k in ent.key):
+                raise InvalidInput("key", list(key), "unchanged (key fields cannot be edited)")
+            new = ent.record(**{**current.as_dict(), **changes})
+            self._upsert(conn, actor, ent, [(prow["id"], study_id, new)], reason, SaveStats(), _now())
+            return new
+
+    def delete_record(
+        self, actor: Actor, study_id: str, entity: str, key: Sequence[Any], *, reason: str
+    ) -> None:
+        """Soft-delete one record: it is stamped with time and reason, never removed."""
+        ent = _entity(entity)
+        actor.require_write()
+        _require_reason(reason)
+        now = _now()
+        with self.engine.begin() as conn:
+            prow = self._patient_row(conn, actor, study_id)
+            actor.require_site(prow["site"])
+            old = self._find(conn, ent, prow["id"], tuple(key), include_deleted=False)
+            if old is None:
+                raise NotFound(ent.name, _key_text(study_id, key))
+            conn.execute(
+                update(ent.table)
+                .where(ent.table.c.id == old["id"])
+                .values(deleted_at=now, deleted_reason=reason, updated_at=now)
+            )
+            self._audit(
+                conn, actor, "delete", ent.table.name, _key_text(study_id, key), "deleted_at",
+                None, _dump(now), reason, now, study_id=study_id,
+            )
+
+    def _find(self, conn, ent, pid, key, *, include_deleted):  # type: ignore[no-untyped-def]
+        t = ent.table
+        cond = [t.c[k] == v for k, v in zip(ent.key, key, strict=True)]
+        if not ent.global_key:
+            cond.append(t.c.patient_id == pid)
+        if not include_deleted:
+            cond.append(t.c.deleted_at.is_(None))
+        return conn.execute(select(t).where(and_(*cond))).mappings().first()
+
+    # ------------------------------------------------------------------ audit
+    def _audit(
+        self, conn, actor, action, table, key, fieldname, old, new, reason, now, *, study_id=None
+    ) -> None:  # type: ignore[no-untyped-def]
+        conn.execute(
+            insert(s.audit_log).values(
+                **_audit_row(actor, action, table, key, study_id, fieldname, old, new, reason, now)
+            )
+        )
+
+    def record_refusal(self, actor: Actor, table: str, key: str, why: str, *, study_id: str | None = None) -> None:
+        """Write a refused action (e.g. a chain-of-identity violation) to the audit trail."""
+        with self.engine.begin() as conn:
+            self._audit(conn, actor, "refused", table, key, None, None, None, why, _now(), study_id=study_id)
+
+    def audit_trail(
+        self, actor: Actor, *, study_id: str | None = None, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        """Newest-first audit entries (of one visible patient, or all for an admin)."""
+        with self.engine.connect() as conn:
+            q = select(s.audit_log).order_by(s.audit_log.c.id.desc()).limit(limit)
+            if study_id is not None:
+                self._patient_row(conn, actor, study_id)
+                q = q.where(s.audit_log.c.study_id == study_id)
+            elif not actor.all_sites:
+                visible = [r["study_id"] for r in self._visible_patients(conn, actor, None)]
+                q = q.where(s.audit_log.c.study_id.in_(visible))
+            return [dict(r) for r in conn.execute(q).mappings()]
+
+
+# --------------------------------------------------------------------------- helpers
+def _entity(name: str) -> s.Entity:
+    check_choice("entity", name, s.ENTITIES)
+    return s.ENTITIES[name]
+
+
+def _require_reason(reason: str) -> None:
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput("reason", reason, "a non-empty reason for the change")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return a is not None and b is not None and float(a) == float(b)
+        except (TypeError, ValueError):
+            return False
+    if isinstance(a, dt.datetime) and not isinstance(b, dt.datetime):
+        return a.date() == b
+    return a == b
+
+
+def _chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
+    seq = list(seq)
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+def _audit_row(actor, action, table, key, study_id, fieldname, old, new, reason, now) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    if study_id is None and "/" not in key and table == "patients":
+        study_id = key
+    return {
+        "ts": now,
+        "username": actor.username,
+        "action": action,
+        "table_name": table,
+        "record_key": key,
+        "study_id": study_id,
+        "field": fieldname,
+        "old_value": old,
+        "new_value": new,
+        "reason": reason,
+    }
+
+
+DEFAULT_ACTOR = system_actor()

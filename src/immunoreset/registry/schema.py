@@ -1,0 +1,297 @@
+"""SQLAlchemy tables of the registry, one per domain record type.
+
+The clinical tables are derived from the record dataclasses of :mod:`immunoreset.course` so that
+a field added to a record is one edit, not three: :data:`ENTITIES` names each record type with
+its table, its natural key (what makes a row "the same" on re-import) and its parent. Alembic
+migrations (``registry/migrations``) freeze each released shape of these tables.
+
+Every clinical row carries ``created_at``/``updated_at`` and a soft-delete stamp
+(``deleted_at``, ``deleted_reason``); rows are never hard-deleted. Every change is written to
+``audit_log`` in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from immunoreset import course as c
+
+__all__ = ["ENTITIES", "Entity", "audit_log", "metadata", "patients", "sites", "users"]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _stamps() -> list[Column[Any]]:
+    return [
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("updated_at", DateTime(timezone=True), nullable=False),
+        Column("deleted_at", DateTime(timezone=True)),
+        Column("deleted_reason", Text),
+    ]
+
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("role", String(32), nullable=False),
+    Column("password_hash", Text),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+user_sites = Table(
+    "user_sites",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id"), primary_key=True),
+    Column("site_code", String(64), ForeignKey("sites.code"), primary_key=True),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("token_hash", String(128), nullable=False, unique=True),
+    Column("label", String(200)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("username", String(64), nullable=False),
+    Column("action", String(16), nullable=False),  # insert | update | delete | restore | refused
+    Column("table_name", String(64), nullable=False),
+    Column("record_key", Text, nullable=False),
+    Column("study_id", String(32)),
+    Column("field", String(64)),
+    Column("old_value", Text),
+    Column("new_value", Text),
+    Column("reason", Text),
+    Index("ix_audit_study", "study_id"),
+    Index("ix_audit_table_key", "table_name", "record_key"),
+)
+
+
+# --------------------------------------------------------------------------- value codecs
+def _encode_tuple(v: tuple[str, ...]) -> str:
+    return ";".join(v)
+
+
+def _decode_tuple(v: str | None) -> tuple[str, ...]:
+    return tuple(x for x in (v or "").split(";") if x)
+
+
+def _encode_mapping(v: Mapping[str, float]) -> str:
+    return json.dumps(dict(sorted(v.items())), separators=(",", ":"))
+
+
+def _decode_mapping(v: str | None) -> dict[str, float]:
+    return json.loads(v) if v else {}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How one record field is stored: its column type and the codecs to and from the column."""
+
+    name: str
+    kind: str  # date | float | int | bool | str | tuple | mapping
+    optional: bool
+    encode: Callable[[Any], Any]
+    decode: Callable[[Any], Any]
+
+
+def _ident(v: Any) -> Any:
+    return v
+
+
+_KIND_COLUMN = {
+    "date": lambda: Date(),
+    "float": lambda: Float(),
+    "int": lambda: Integer(),
+    "bool": lambda: Boolean(),
+    "str": lambda: String(200),
+    "tuple": lambda: Text(),
+    "mapping": lambda: Text(),
+}
+
+
+def _field_specs(record: type) -> tuple[FieldSpec, ...]:
+    hints = typing.get_type_hints(record, vars(c))
+    out = []
+    for f in fields(record):
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        is_union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        optional = is_union and type(None) in args
+        base = next(a for a in args if a is not type(None)) if is_union else hint
+        origin = typing.get_origin(base) or base
+        if base is dt.date:
+            kind = "date"
+        elif base is bool:
+            kind = "bool"
+        elif base is int:
+            kind = "int"
+        elif base is float:
+            kind = "float"
+        elif base is str:
+            kind = "str"
+        elif origin is tuple:
+            kind = "tuple"
+        elif origin in (Mapping, dict) or (isinstance(origin, type) and issubclass(origin, Mapping)):
+            kind = "mapping"
+        else:  # pragma: no cover - a new field type needs a codec here
+            raise TypeError(f"no column type for {record.__name__}.{f.name}: {hint}")
+        enc, dec = {
+            "tuple": (_encode_tuple, _decode_tuple),
+            "mapping": (_encode_mapping, _decode_mapping),
+        }.get(kind, (_ident, _ident))
+        out.append(FieldSpec(f.name, kind, optional, enc, dec))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A record type stored in the registry.
+
+    Attributes
+    ----------
+    name : str
+        The entity's name in the CLI, the CSV file stem and the audit trail (``labs``).
+    record : type
+        The domain record class (:class:`~immunoreset.course.LabResult`).
+    table : Table
+        Its SQLAlchemy table.
+    key : tuple of str
+        The natural key within a patient (or globally for ``global_key`` entities): re-importing
+        a row with the same key updates that row instead of adding one.
+    many : bool
+        Whether a course holds many of these (a tuple) or at most one (follow-up).
+    course_attr : str
+        The :class:`~immunoreset.course.Course` attribute that holds them.
+    """
+
+    name: str
+    record: type
+    table: Table
+    key: tuple[str, ...]
+    course_attr: str
+    many: bool = True
+    global_key: bool = False
+
+    @property
+    def specs(self) -> tuple[FieldSpec, ...]:
+        return _SPECS[self.record]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.specs)
+
+    def to_row(self, record: Any) -> dict[str, Any]:
+        return {s.name: s.encode(getattr(record, s.name)) for s in self.specs}
+
+    def from_row(self, row: Mapping[str, Any]) -> Any:
+        return self.record(**{s.name: s.decode(row[s.name]) for s in self.specs})
+
+    def key_of(self, record: Any) -> tuple[Any, ...]:
+        return tuple(getattr(record, k) for k in self.key)
+
+
+_SPECS: dict[type, tuple[FieldSpec, ...]] = {}
+
+
+def _record_table(
+    name: str, record: type, key: tuple[str, ...], *, global_key: bool = False
+) -> Table:
+    specs = _field_specs(record)
+    _SPECS[record] = specs
+    cols: list[Any] = [Column("id", Integer, primary_key=True)]
+    if record is not c.Patient:
+        cols.append(
+            Column("patient_id", Integer, ForeignKey("patients.id"), nullable=False, index=True)
+        )
+    for s in specs:
+        col_type = _KIND_COLUMN[s.kind]()
+        if s.name == "site" and record is c.Patient:
+            cols.append(Column(s.name, String(64), ForeignKey("sites.code"), nullable=False))
+            continue
+        cols.append(Column(s.name, col_type, nullable=s.optional or s.kind == "mapping"))
+    cols.extend(_stamps())
+    if global_key:
+        cols.append(UniqueConstraint(*key, name=f"uq_{name}_key"))
+    elif record is not c.Patient:
+        cols.append(UniqueConstraint("patient_id", *key, name=f"uq_{name}_key"))
+    return Table(name, metadata, *cols)
+
+
+patients = _record_table("patients", c.Patient, ("study_id",), global_key=True)
+
+ENTITIES: dict[str, Entity] = {}
+for _name, _record, _key, _attr, _many, _global in (
+    ("anthropometrics", c.Anthropometric, ("date",), "anthropometrics", True, False),
+    ("apheresis", c.Apheresis, ("apheresis_id",), "apheresis", True, True),
+    ("batches", c.Batch, ("batch_id",), "batches", True, True),
+    ("bags", c.Bag, ("bag_id",), "bags", True, True),
+    ("lymphodepletion", c.Lymphodepletion, ("date", "drug"), "lymphodepletion", True, False),
+    ("infusions", c.Infusion, ("date",), "infusions", True, False),
+    ("daily_assessments", c.DailyAssessment, ("date",), "daily_assessments", True, False),
+    ("labs", c.LabResult, ("date", "analyte"), "labs", True, False),
+    (
+        "disease_assessments",
+        c.DiseaseAssessment,
+        ("date", "instrument"),
+        "disease_assessments",
+        True,
+        False,
+    ),
+    ("medications", c.Medication, ("drug", "start"), "medications", True, False),
+    ("adverse_events", c.AdverseEvent, ("term", "onset"), "adverse_events", True, False),
+    ("followup", c.FollowUp, (), "followup", False, False),
+):
+    _table = _record_table(_name, _record, _key, global_key=_global)
+    ENTITIES[_name] = Entity(_name, _record, _table, _key, _attr, _many, _global)
+
+PATIENT_ENTITY = Entity("patients", c.Patient, patients, ("study_id",), "patient", False, True)
