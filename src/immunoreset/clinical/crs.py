@@ -214,7 +214,9 @@ def grade_crs(
         basis = "fever masked by anticytokine/antipyretic therapy after CRS diagnosis"
     else:
         measured = "not measured" if temperature_c is None else f"{temperature_c:g} °C"
-        return CrsResult(0, (f"no fever ({measured}; < 38.0) and fever not masked",), hypo_grade, oxy_grade)
+        return CrsResult(
+            0, (f"no fever ({measured}; < 38.0) and fever not masked",), hypo_grade, oxy_grade
+        )
     grade = max(1, hypo_grade, oxy_grade)
     deciding = [r for g, r in ((hypo_grade, hypo_reason), (oxy_grade, oxy_reason)) if g == grade]
     if grade == 1:
@@ -345,7 +347,11 @@ def grade_crs_array(
         if fever_masked is None
         else _as_array("fever_masked", fever_masked, n, "bool")
     )
-    died = np.zeros(n, bool) if died_of_crs is None else _as_array("died_of_crs", died_of_crs, n, "bool")
+    died = (
+        np.zeros(n, bool)
+        if died_of_crs is None
+        else _as_array("died_of_crs", died_of_crs, n, "bool")
+    )
     _check_bounds("temperature_c", temp, *TEMPERATURE_RANGE_C, nan_ok=True)
     _check_bounds("n_vasopressors", npress, 0, len(vocab.VASOPRESSORS) - 1, nan_ok=False)
     _check_bounds("oxygen_device", device, 0, len(vocab.OXYGEN_DEVICES) - 1, nan_ok=False)
@@ -354,9 +360,7 @@ def grade_crs_array(
     if (is_nc & np.isnan(flow)).any():
         raise InvalidInput("oxygen_flow_l_min", float("nan"), "a flow in L/min for a nasal cannula")
 
-    hypo_grade = np.where(
-        npress >= 2, 4, np.where((npress == 1) | vaso, 3, np.where(hypo, 2, 0))
-    )
+    hypo_grade = np.where(npress >= 2, 4, np.where((npress == 1) | vaso, 3, np.where(hypo, 2, 0)))
     oxy_grade = _CODE_GRADES[device]
     oxy_grade = np.where(is_nc & (flow > LOW_FLOW_MAX_L_MIN), 3, oxy_grade)
     with np.errstate(invalid="ignore"):

@@ -300,7 +300,9 @@ def _compiled() -> Any:
         out = np.empty((m, 10))
         for p in range(m):
             a, b = offsets[p], offsets[p + 1]
-            out[p] = core(days[a:b], vals[a:b], max_gap, longest, never_rule, late_last, grade_single)
+            out[p] = core(
+                days[a:b], vals[a:b], max_gap, longest, never_rule, late_last, grade_single
+            )
         return out
 
     return batch
@@ -328,9 +330,7 @@ def _series(field: str, value: Any, lo: float, hi: float, n: int | None) -> np.n
     return arr
 
 
-def _prepare(
-    days: Any, anc: Any, censor_day: float | None
-) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(days: Any, anc: Any, censor_day: float | None) -> tuple[np.ndarray, np.ndarray]:
     d = _series("days", days, *DAY_RANGE, None)
     v = _series("anc_per_ul", anc, 0.0, ANC_MAX, d.shape[0])
     check_range("censor_day", censor_day, *DAY_RANGE, "study day", allow_none=True)

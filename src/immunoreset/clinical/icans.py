@@ -312,9 +312,7 @@ def grade_icans(
     if ice_score is not None and capd_score is not None:
         raise InvalidInput("capd_score", capd_score, "None when ice_score is given (one scale)")
     if ice_score is not None and age_years < cut:
-        raise InvalidInput(
-            "ice_score", ice_score, f"None below age {cut:g} years (use capd_score)"
-        )
+        raise InvalidInput("ice_score", ice_score, f"None below age {cut:g} years (use capd_score)")
     if unable and ice_score not in (None, 0):
         raise InvalidInput("ice_score", ice_score, "0 or None when unable_to_assess")
     if unable and capd_score is not None:
@@ -339,7 +337,9 @@ def grade_icans(
     else:
         instrument = None
         flags.append("encephalopathy_not_assessed")
-    domains.append((CONSCIOUSNESS_GRADES[consciousness], _CONSCIOUSNESS_WORDS.get(consciousness, "")))
+    domains.append(
+        (CONSCIOUSNESS_GRADES[consciousness], _CONSCIOUSNESS_WORDS.get(consciousness, ""))
+    )
     domains.append((SEIZURE_GRADES[seizure], _SEIZURE_WORDS.get(seizure, "")))
     domains.append((4 if motor else 0, "deep focal motor weakness"))
     domains.append((CEREBRAL_EDEMA_GRADES[cerebral_edema], _EDEMA_WORDS.get(cerebral_edema, "")))
@@ -438,7 +438,9 @@ def grade_icans_array(
     )
     for field, bad, allowed in checks:
         if bad.any():
-            raise InvalidInput(field, float((ice if field == "ice_score" else capd)[bad][0]), allowed)
+            raise InvalidInput(
+                field, float((ice if field == "ice_score" else capd)[bad][0]), allowed
+            )
 
     ice_i = np.where(has_ice, ice, 10)
     ice_g = np.where(ice_i == 10, 0, np.where(ice_i >= 7, 1, np.where(ice_i >= 3, 2, 3)))

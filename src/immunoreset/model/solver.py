@@ -1,4 +1,4 @@
-"""Compiled, batched Dormand–Prince 5(4) integrator with exact dosing events and on-the-fly endpoints.
+"""Compiled, batched Dormand–Prince 5(4) integrator: exact dosing events, on-the-fly endpoints.
 
 Method: explicit Runge–Kutta 5(4) of Dormand & Prince (Dormand JR, Prince PJ. *J Comput Appl
 Math* 1980;6:19–26), local extrapolation, error controlled on the 4th-order embedded estimate in

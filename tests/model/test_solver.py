@@ -1,0 +1,200 @@
+"""Compiled DP5 solver against SciPy (tight tolerance), events, endpoints, non-negativity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+from immunoreset.errors import InvalidInput
+from immunoreset.model.equations import FLAVOURS, N_STATES, ImmuneParams, rhs
+from immunoreset.model.population import DEFAULT_SAMPLE_DAYS, DIAGNOSIS_MIX, make_patient_batch
+from immunoreset.model.solver import ENDPOINTS, integrate_batch
+from tests.model.reference import reference_samples
+
+SD = np.array(DEFAULT_SAMPLE_DAYS, dtype=float)
+END = {name: j for j, (name, _u) in enumerate(ENDPOINTS)}
+
+
+def _batch(n: int, seed: int):
+    return make_patient_batch(
+        start=0,
+        n=n,
+        seed=seed,
+        dose_per_kg=1e6,
+        typical=ImmuneParams(),
+        age_range=(2.0, 40.0),
+        diagnosis_mix=DIAGNOSIS_MIX,
+        lymphodepletion=True,
+    )
+
+
+def _run(batch, sample_days=SD, t_end=730.0, **kw):
+    _cov, p, y0, et, em, ea = batch
+    return integrate_batch(
+        flavour=FLAVOURS["immune"],
+        params=p,
+        y0=y0,
+        t0=-6.0,
+        t_end=t_end,
+        event_times=et,
+        event_mult=em,
+        event_add=ea,
+        sample_days=sample_days,
+        **kw,
+    )
+
+
+def _agreement(n: int, seed: int) -> None:
+    batch = _batch(n, seed)
+    samples, _ends, _stats = _run(batch)
+    _cov, p, y0, et, em, ea = batch
+    for i in range(n):
+        ref = reference_samples(
+            flavour=0, p=p[i], y0=y0[i], t0=-6.0, t_end=730.0, ev_t=et[i], ev_mult=em[i],
+            ev_add=ea[i], sample_days=SD,
+        )  # fmt: skip
+        err = np.abs(samples[i] - ref)
+        ok = (err <= 1e-4 * np.abs(ref)) | (err <= 1e-6)
+        assert ok.all(), (i, np.argwhere(~ok), samples[i][~ok], ref[~ok])
+
+
+def test_agreement_with_scipy_dop853_100_patients():
+    _agreement(100, seed=11)
+
+
+@pytest.mark.slow
+def test_agreement_with_scipy_dop853_1000_patients():
+    _agreement(1000, seed=12)
+
+
+def test_agreement_with_scipy_radau_typical():
+    batch = _batch(5, seed=2)
+    samples, _, _ = _run(batch)
+    _cov, p, y0, et, em, ea = batch
+    for i in range(5):
+        ref = reference_samples(
+            flavour=0, p=p[i], y0=y0[i], t0=-6.0, t_end=730.0, ev_t=et[i], ev_mult=em[i],
+            ev_add=ea[i], sample_days=SD, method="Radau", rtol=1e-11, atol=1e-14,
+        )  # fmt: skip
+        err = np.abs(samples[i] - ref)
+        assert ((err <= 1e-4 * np.abs(ref)) | (err <= 1e-6)).all()
+
+
+def _scipy_endpoints(p, y0, et, em, ea):
+    """Tmax, Cmax, clearance and reconstitution days with SciPy events (post-infusion segment)."""
+    y = y0.copy()
+    bounds = [-6.0, *et, 730.0]
+    for seg in range(len(et)):
+
+        def f(t, yy, seg=seg):
+            dy = np.empty(N_STATES)
+            rhs(0, t, yy, p, seg, dy)
+            return dy
+
+        y = solve_ivp(f, (bounds[seg], bounds[seg + 1]), y, method="DOP853", rtol=1e-11,
+                      atol=1e-14).y[:, -1]  # fmt: skip
+        y = y * em[seg] + ea[seg]
+
+    def f(t, yy):
+        dy = np.empty(N_STATES)
+        rhs(0, t, yy, p, len(et), dy)
+        return dy
+
+    def dc(t, yy):
+        d = f(t, yy)
+        return d[0] + d[1]
+
+    def clear(t, yy):
+        return yy[2] + yy[3] - 1.0
+
+    dc.direction = -1
+    clear.direction = -1
+    sol = solve_ivp(f, (0.0, 730.0), y, method="DOP853", rtol=1e-11, atol=1e-14,
+                    events=[dc, clear], dense_output=True)  # fmt: skip
+    tmax = sol.t_events[0][0]
+    tclear = sol.t_events[1][0]
+
+    def recon(t, yy):
+        return yy[2] + yy[3] - 10.0
+
+    recon.direction = 1
+    sol2 = solve_ivp(f, (tclear, 730.0), sol.sol(tclear), method="DOP853", rtol=1e-11,
+                     atol=1e-14, events=[recon])  # fmt: skip
+    return tmax, float(np.sum(sol.sol(tmax)[:2])), tclear, sol2.t_events[0][0]
+
+
+@pytest.mark.parametrize("i", range(6))
+def test_endpoints_match_scipy_events(i):
+    batch = _batch(6, seed=5)
+    _samples, ends, _ = _run(batch)
+    _cov, p, y0, et, em, ea = batch
+    tmax, cmax, tclear, trecon = _scipy_endpoints(p[i], y0[i], et[i], em[i], ea[i])
+    assert ends[i, END["tmax"]] == pytest.approx(tmax, abs=1e-4)
+    assert ends[i, END["cmax"]] == pytest.approx(cmax, rel=1e-6)
+    assert ends[i, END["day_b_clear"]] == pytest.approx(tclear, abs=1e-4)
+    assert ends[i, END["day_b_recon"]] == pytest.approx(trecon, abs=1e-3)
+
+
+def test_auc_matches_trapezoid_of_reference():
+    batch = _batch(3, seed=9)
+    days = np.linspace(0.0, 28.0, 2801)
+    samples, ends, _ = _run(batch, sample_days=days, t_end=60.0)
+    auc = np.trapezoid(samples[:, :, 0], days, axis=1)
+    assert np.allclose(ends[:, END["auc_0_28"]], auc, rtol=1e-4)
+
+
+def test_states_stay_non_negative():
+    batch = _batch(200, seed=4)
+    days = np.arange(0.0, 731.0, 1.0)
+    samples, _, _ = _run(batch, sample_days=days)
+    assert np.nanmin(samples) >= -1e-9
+
+
+def test_events_jump_at_the_right_times():
+    # B cells drop by the LD fraction exactly at days −5, −4, −3; CAR T appears exactly at 0
+    batch = _batch(1, seed=0)
+    _cov, p, _y0, et, em, ea = batch
+    days = np.array([-5.0, -4.0 - 1e-9, -4.0, 0.0 - 1e-9, 0.0])
+    samples, _, _ = _run(batch, sample_days=days, t_end=10.0)
+    b = samples[0, :, 2]
+    c = samples[0, :, 0]
+    per_day = em[0, 1, 2]
+    assert b[2] == pytest.approx(b[1] * per_day, rel=1e-6)
+    assert c[3] == 0.0
+    assert c[4] == pytest.approx(ea[0, 3, 0], rel=1e-12)
+
+
+def test_stiffness_ratio_stays_in_dp5_stability_region():
+    # max |h·λ| over the accepted steps stays below DP5's real-axis bound (≈ 3.3)
+    batch = _batch(20, seed=8)
+    _cov, p, y0, et, em, ea = batch
+    _s, _e, stats = _run(batch)
+    steps = stats[:, 1]
+    worst = 0.0
+    for i in range(20):
+        days = np.linspace(0.0, 730.0, 200)
+        samp, _, _ = _run((None, p[i : i + 1], y0[i : i + 1], et[i : i + 1], em[i : i + 1],
+                           ea[i : i + 1]), sample_days=days)  # fmt: skip
+        e = samp[0, :, 0]
+        b = samp[0, :, 2]
+        lam = p[i, 5] * e + 0.2 + p[i, 2] + p[i, 6] * b / (b + p[i, 7])
+        worst = max(worst, float(np.max(lam)) * 730.0 / steps[i] * 0.1)
+    assert worst < 3.3
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"rtol": 0.5}, "rtol"),
+        ({"atol": 0.0}, "atol"),
+        ({"h_max": -1.0}, "h_max"),
+        ({"sample_days": np.array([1.0, 1.0])}, "sample_days"),
+        ({"sample_days": np.array([900.0])}, "sample_days"),
+    ],
+)
+def test_integrate_batch_validation(kw, field):
+    batch = _batch(1, seed=0)
+    with pytest.raises(InvalidInput) as exc:
+        _run(batch, **kw)
+    assert exc.value.field == field

@@ -1,0 +1,146 @@
+"""CSV import/export: precise all-or-nothing errors, idempotent re-import, lossless round trip."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from immunoreset.errors import InvalidInput
+from immunoreset.registry import Registry, system_actor
+from immunoreset.registry.csvio import export_csv, import_csv
+from tests.factories import small_course
+
+ADMIN = system_actor("tester")
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Iterator[Path]:
+    """A folder exported from a registry holding two small courses."""
+    with Registry(str(tmp_path / "src.db")) as reg:
+        reg.add_site(ADMIN, "ROME", "Bambino Gesù")
+        reg.add_site(ADMIN, "ERLANGEN", "Erlangen")
+        reg.save_courses(
+            ADMIN, [small_course("RM-001"), small_course("ER-001", "ERLANGEN")], reason="entry"
+        )
+        export_csv(reg, ADMIN, tmp_path / "export")
+    yield tmp_path / "export"
+
+
+def _edit(folder: Path, name: str, row: int, column: str, value: str) -> None:
+    path = folder / name
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    rows[row - 2][column] = value
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_export_import_is_lossless(source: Path, db_url: str) -> None:
+    with Registry(db_url) as reg:
+        stats = import_csv(reg, ADMIN, source)
+        assert stats.inserted["patients"] == 2
+        assert reg.load_course(ADMIN, "RM-001") == small_course("RM-001")
+        assert reg.load_course(ADMIN, "ER-001") == small_course("ER-001", "ERLANGEN")
+        again = source.parent / "again"
+        export_csv(reg, ADMIN, again)
+    for f in sorted(source.iterdir()):
+        assert f.read_text() == (again / f.name).read_text(), f.name
+
+
+def test_reimport_changes_nothing(source: Path, sqlite_url: str) -> None:
+    with Registry(sqlite_url) as reg:
+        import_csv(reg, ADMIN, source)
+        before = reg.count_rows()
+        stats = import_csv(reg, ADMIN, source)
+        assert stats.total_inserted == 0 and stats.total_updated == 0
+        assert reg.count_rows() == before
+
+
+def test_reimport_with_a_correction_updates_and_audits(source: Path, sqlite_url: str) -> None:
+    with Registry(sqlite_url) as reg:
+        import_csv(reg, ADMIN, source)
+        _edit(source, "labs.csv", 2, "value", "555.0")
+        stats = import_csv(reg, ADMIN, source, reason="corrected export")
+        assert stats.total_updated == 1 and stats.total_inserted == 0
+        entry = reg.audit_trail(ADMIN, limit=1)[0]
+        assert entry["action"] == "update" and entry["field"] == "value"
+        assert entry["new_value"] == "555.0"
+
+
+@pytest.mark.parametrize(
+    ("file", "row", "column", "value", "field"),
+    [
+        ("daily_assessments.csv", 3, "temperature_max_c", "55", "temperature_max_c"),
+        ("daily_assessments.csv", 2, "temperature_max_c", "hot", "temperature_max_c"),
+        ("daily_assessments.csv", 2, "oxygen_device", "helmet", "oxygen_device"),
+        ("labs.csv", 3, "value", "-4", "value"),
+        ("labs.csv", 2, "unit", "furlongs", "unit"),
+        ("labs.csv", 2, "date", "2024-13-01", "date"),
+        ("patients.csv", 2, "sex", "female", "sex"),
+        ("anthropometrics.csv", 2, "weight_kg", "251", "weight_kg"),
+        ("daily_assessments.csv", 2, "hypotension", "maybe", "hypotension"),
+        ("labs.csv", 2, "study_id", "RM-999", "study_id"),
+    ],
+)
+def test_import_error_is_precise_and_writes_nothing(
+    source: Path, sqlite_url: str, file: str, row: int, column: str, value: str, field: str
+) -> None:
+    _edit(source, file, row, column, value)
+    with Registry(sqlite_url) as reg:
+        reg.add_site(ADMIN, "ROME", "Bambino Gesù")
+        before = reg.count_rows()
+        with pytest.raises(InvalidInput) as info:
+            import_csv(reg, ADMIN, source)
+        err = info.value
+        assert (err.file, err.row, err.column, err.field) == (file, row, column, field)
+        assert value in str(err) or repr(value) in str(err)
+        assert reg.count_rows() == before
+
+
+def test_lab_units_converted_on_import(source: Path, sqlite_url: str) -> None:
+    path = source / "labs.csv"
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    anc = next(r for r in rows if r["analyte"] == "anc")
+    anc["value"], anc["unit"] = "0.48", "10^9/L"
+    with path.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with Registry(sqlite_url) as reg:
+        import_csv(reg, ADMIN, source)
+        days, values = reg.load_course(ADMIN, anc["study_id"]).lab_series("anc")
+        assert values[0] == pytest.approx(480.0)
+
+
+def test_missing_and_unknown_columns(source: Path, sqlite_url: str) -> None:
+    text = (source / "labs.csv").read_text().replace("analyte", "analyt", 1)
+    (source / "labs.csv").write_text(text)
+    with Registry(sqlite_url) as reg, pytest.raises(InvalidInput) as info:
+        import_csv(reg, ADMIN, source)
+    assert info.value.file == "labs.csv" and info.value.row == 1
+
+
+def test_duplicate_key_in_file(source: Path, sqlite_url: str) -> None:
+    lines = (source / "labs.csv").read_text().splitlines()
+    (source / "labs.csv").write_text("\n".join([*lines, lines[1]]) + "\n")
+    with Registry(sqlite_url) as reg, pytest.raises(InvalidInput) as info:
+        import_csv(reg, ADMIN, source)
+    assert info.value.row == len(lines) + 1
+
+
+def test_missing_folder(tmp_path: Path, sqlite_url: str) -> None:
+    with Registry(sqlite_url) as reg, pytest.raises(InvalidInput):
+        import_csv(reg, ADMIN, tmp_path / "nope")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with Registry(sqlite_url) as reg, pytest.raises(InvalidInput) as info:
+        import_csv(reg, ADMIN, empty)
+    assert "patients.csv" in str(info.value)
+    shutil.rmtree(empty)
