@@ -70,7 +70,7 @@ REGIMEN_TABLE = [
     ("erlangen_flu25_cy1000", 25, (-5, -4, -3), 1000, (-3,), False, "§11.1 / §10 Erlangen"),
     ("tuebingen_pecher_2023", 25, (-5, -4, -3), 1000, (-3,), False, "§11.1 Pecher 2023"),
     ("zuma1_flu30_cy500", 30, (-5, -4, -3), 500, (-5, -4, -3), True, "§11.1 ZUMA-1"),
-    ("heidelberg_flu30_cy500", 30, (-4, -3, -2), 500, (-4, -3, -2), False, "lead brief"),
+    ("heidelberg_flu30_cy500", 30, (-4, -3, -2), 500, (-4, -3, -2), True, "Merkt, MP §7.1"),
 ]
 
 

@@ -165,22 +165,14 @@ def test_events_jump_at_the_right_times():
     assert c[4] == pytest.approx(ea[0, 3, 0], rel=1e-12)
 
 
-def test_stiffness_ratio_stays_in_dp5_stability_region():
-    # max |h·λ| over the accepted steps stays below DP5's real-axis bound (≈ 3.3)
-    batch = _batch(20, seed=8)
-    _cov, p, y0, et, em, ea = batch
+def test_not_stiff_few_rejected_steps():
+    # an explicit method on a stiff problem rejects many steps (step size pinned by stability);
+    # here rejections stay a small fraction of accepted steps on random patients
+    batch = _batch(200, seed=8)
     _s, _e, stats = _run(batch)
-    steps = stats[:, 1]
-    worst = 0.0
-    for i in range(20):
-        days = np.linspace(0.0, 730.0, 200)
-        samp, _, _ = _run((None, p[i : i + 1], y0[i : i + 1], et[i : i + 1], em[i : i + 1],
-                           ea[i : i + 1]), sample_days=days)  # fmt: skip
-        e = samp[0, :, 0]
-        b = samp[0, :, 2]
-        lam = p[i, 5] * e + 0.2 + p[i, 2] + p[i, 6] * b / (b + p[i, 7])
-        worst = max(worst, float(np.max(lam)) * 730.0 / steps[i] * 0.1)
-    assert worst < 3.3
+    assert stats[:, 2].sum() < 0.2 * stats[:, 1].sum()
+    # RHS evaluations are counted exactly: 6 per attempted step + 1 per segment (4 events)
+    assert (stats[:, 0] == 6 * (stats[:, 1] + stats[:, 2]) + 5).all()
 
 
 @pytest.mark.parametrize(

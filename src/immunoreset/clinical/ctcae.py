@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from immunoreset.clinical.settings import _check_flag
-from immunoreset.errors import check_choice, check_range
+from immunoreset.errors import InvalidInput, check_choice, check_range
 
 __all__ = [
     "CTCAE_TERMS",
@@ -180,8 +180,6 @@ def is_febrile_neutropenia(
     check_range("temperature_c", temperature_c, 25, 45, "°C")
     sustained = _check_flag("sustained_38_over_1h", sustained_38_over_1h)
     if sustained and temperature_c < 38.0:
-        from immunoreset.errors import InvalidInput
-
         raise InvalidInput(
             "sustained_38_over_1h", True, "false when the highest temperature is below 38 °C"
         )

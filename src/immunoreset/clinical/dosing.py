@@ -153,11 +153,12 @@ REGIMENS: Mapping[str, Regimen] = MappingProxyType(
         "heidelberg_flu30_cy500": Regimen(
             "heidelberg_flu30_cy500",
             (
-                RegimenDrug(_FLU, 30.0, (-4, -3, -2), False, False),
-                RegimenDrug(_CY, 500.0, (-4, -3, -2), False, False),
+                RegimenDrug(_FLU, 30.0, (-4, -3, -2), True, True),
+                RegimenDrug(_CY, 500.0, (-4, -3, -2), True, True),
             ),
-            "No source in clinical.md §11 (added on the project lead's request)",
-            "Doses and days UNCONFIRMED.",
+            "Merkt W, et al. third-generation CD19 CAR T in SSc-ILD (Heidelberg), PMC10958299 "
+            "(model-physiology.md §7.1)",
+            "Cy 500 mg/m² + Flu 30 mg/m² on days −4 to −2, as read in the case report.",
         ),
     }
 )

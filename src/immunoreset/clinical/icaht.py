@@ -214,10 +214,10 @@ def _core(
                         k = j
                         while k < length and state[k] == 0:
                             k += 1
-                        if k - j < 3 and j > 0 and state[j - 1] == 1 and k < length:
-                            if state[k] == 1:
-                                for m in range(j, k):
-                                    counted[m] = True
+                        joined = k - j < 3 and j > 0 and k < length
+                        if joined and state[j - 1] == 1 and state[k] == 1:
+                            for m in range(j, k):
+                                counted[m] = True
                         j = k
                     else:
                         j += 1
@@ -267,9 +267,8 @@ def _core(
     if n_late >= 2:
         out[_SECOND] = second
         out[_LATE] = _late_grade(nadir) if second <= 1500 else 0
-    elif n_late == 1:
-        if grade_single or nadir > 1500:
-            out[_LATE] = _late_grade(nadir)
+    elif n_late == 1 and (grade_single or nadir > 1500):
+        out[_LATE] = _late_grade(nadir)
     return out
 
 

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from immunoreset import vocab
+from immunoreset.clinical.crs import _as_array, _check_bounds
 from immunoreset.clinical.settings import (
     DEFAULT_SETTINGS,
     ToxicitySettings,
@@ -356,8 +357,6 @@ def grade_icans(
 
 # --------------------------------------------------------------------------- vectorised
 def _array(field: str, value: Any, n: int | None, kind: str) -> np.ndarray:
-    from immunoreset.clinical.crs import _as_array
-
     return _as_array(field, value, n, kind)
 
 
@@ -404,8 +403,6 @@ def grade_icans_array(
     ...                   motor_weakness=[False, False], cerebral_edema=[0, 0]).tolist()
     [1, 3]
     """
-    from immunoreset.clinical.crs import _check_bounds
-
     age = _array("age_years", age_years, None, "float")
     n = age.shape[0]
     ice = _array("ice_score", ice_score, n, "float")

@@ -5,26 +5,23 @@ marks a rule as UNCONFIRMED or lists a source conflict. Rather than hide the cho
 calculators take a :class:`ToxicitySettings` (keyword ``settings=``) whose defaults are the
 specification's recommended handling; pass another instance to reproduce a different reading.
 
-=============================  ======================  ===============================================
-setting                        default                 alternatives and source
-=============================  ======================  ===============================================
-``capd_age_rule``              ``"below_12"``          ``"ncit_12_and_under"``: NCIt C188936 ("CAPD …
-                                                       for children 12 and under", i.e. CAPD until the
-                                                       13th birthday). Default = MDedge summary of Lee
-                                                       2019 ("younger than 12"): ICE from 12.0 years.
-``hypotension_under_1_year``   ``"refuse"``            ``"use_70"``: SBP < 70 mmHg below age 1.
-                                                       Mahadeo 2019 defines ages 1–10 and > 10 only.
-``icaht_max_gap_days``         ``7``                   gaps between measurements of at most this many
-                                                       days are linearly interpolated (Liang).
-``icaht_never_recovered``      ``True``                Liang: a ≤ 500/µL episode present on day 0–3
-                                                       and still ongoing at the last ANC → grade 4.
-``late_icaht_single_value``    ``"not_gradable"``      ``"grade"`` (Liang grades a single value);
-                                                       consensus needs ≥ 2 time points.
-``late_icaht_last_day``        ``100``                 end of the late window (T-ICAHT used +100).
-``hematotox_on_cutoff``        ``"higher_points"``     ``"lower_points"``: which band a value exactly
-                                                       on a CAR-HEMATOTOX cut-off falls in (the
-                                                       published boundary handling is UNCONFIRMED).
-=============================  ======================  ===============================================
+* ``capd_age_rule`` — default ``"below_12"`` (MDedge summary of Lee 2019, "younger than 12":
+  ICE from 12.0 years); ``"ncit_12_and_under"`` = NCIt C188936 ("CAPD … for children 12 and
+  under": CAPD until the 13th birthday).
+* ``hypotension_under_1_year`` — default ``"refuse"``; ``"use_70"`` = SBP < 70 mmHg below
+  age 1. Mahadeo 2019 defines ages 1–10 and > 10 only.
+* ``icaht_max_gap_days`` — default ``7``: gaps between measurements of at most this many days
+  are linearly interpolated (Liang).
+* ``icaht_never_recovered`` — default ``True`` (Liang): an ANC ≤ 500/µL episode present on
+  day 0–3 and still ongoing at the last ANC is early grade 4.
+* ``late_icaht_single_value`` — default ``"not_gradable"`` (consensus: ≥ 2 time points);
+  ``"grade"`` grades a single value as Liang does.
+* ``late_icaht_last_day`` — default ``100`` (end of the late window; T-ICAHT used +100).
+* ``hematotox_on_cutoff`` — default ``"higher_points"``; ``"lower_points"``: the band of a
+  value exactly on a CAR-HEMATOTOX cut-off (published boundary handling UNCONFIRMED).
+
+The early-ICAHT counting (``cumulative`` vs Liang's ``longest_joined``) is the explicit
+``duration_mode`` argument of the ICAHT functions (:data:`ICAHT_DURATION_MODES`).
 """
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ def _metric(
     definition: str,
     values: np.ndarray,
     lymphocytes: np.ndarray | None,
-    baseline: np.ndarray | None,
+    baseline: np.ndarray | float | None,
 ) -> np.ndarray:
     """The reconstitution measure per sample (cells/uL or %)."""
     if definition == "absolute":

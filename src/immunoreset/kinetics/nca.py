@@ -357,13 +357,14 @@ def _prepare_cohort(
             )
         _check_values(name, arr, nonnegative=nonnegative)
         cols[name] = arr
-    if pid.dtype.kind == "f" and np.isnan(pid).any():
-        raise InvalidInput("patient_ids", float("nan"), "patient ids (no NaN)")
     try:
-        ids, inv = np.unique(pid, return_inverse=True)
+        inv, uniques = pd.factorize(pid, sort=True)  # faster than np.unique on object ids
     except TypeError:
         raise InvalidInput("patient_ids", _short(patient_ids), "comparable patient ids") from None
-    inv = inv.reshape(-1)
+    if inv.size and inv.min() < 0:
+        raise InvalidInput("patient_ids", None, "patient ids (no missing values)")
+    ids = np.asarray(uniques)
+    inv = inv.astype(np.int64, copy=False)
     order = np.lexsort((d, inv))
     inv, d = inv[order], d[order]
     cols = {k: v[order] for k, v in cols.items()}
@@ -583,6 +584,9 @@ def compute_nca(
     Returns
     -------
     NcaResult
+        ``None`` parameters where undefined. With every value BLQ, Cmax/Clast/Tlast are
+        ``None`` (flag ``all_blq``); the AUC is 0 under ``"keep_first_last"``/``"zero"`` (all
+        BLQ values count as 0, PKNCA "first") and ``None`` under ``"drop"``.
 
     Raises
     ------

@@ -9,7 +9,8 @@ the records and calls these. Modules:
 * :mod:`~immunoreset.manufacturing.chain` — chain-of-identity checks and traces.
 * :mod:`~immunoreset.manufacturing.bags` — dose and volume per bag.
 * :mod:`~immunoreset.manufacturing.authorisation` — hospital exemption and required reports.
-* :mod:`~immunoreset.manufacturing.metrics` — success rate, vein-to-vein time, bags, QC.
+* :mod:`~immunoreset.manufacturing.metrics` — success rate, vein-to-vein time, bags, QC
+  (pandas/scipy; not re-exported here so importing the package stays light).
 """
 
 from immunoreset.manufacturing.authorisation import (
@@ -27,12 +28,6 @@ from immunoreset.manufacturing.chain import (
     format_trace,
     trace,
     trace_course,
-)
-from immunoreset.manufacturing.metrics import (
-    bags_per_batch,
-    manufacturing_success,
-    qc_distributions,
-    vein_to_vein,
 )
 from immunoreset.manufacturing.qc import (
     AttributeResult,
@@ -66,21 +61,17 @@ __all__ = [
     "ReportingRules",
     "RequiredReport",
     "SpecAttribute",
-    "bags_per_batch",
     "check_infusion",
     "default_spec",
     "evaluate_attribute",
     "evaluate_batch",
     "format_trace",
     "load_spec",
-    "manufacturing_success",
     "overdue",
     "parse_spec",
     "plan_dose",
-    "qc_distributions",
     "release_decision",
     "standard_reports",
     "trace",
     "trace_course",
-    "vein_to_vein",
 ]

@@ -26,7 +26,7 @@ from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor
 from immunoreset.registry.repository import Registry, SaveStats
 
-__all__ = ["FILES", "export_csv", "import_csv", "read_csv_dir"]
+__all__ = ["FILES", "export_csv", "import_csv", "read_csv_dir", "write_csv"]
 
 #: Entity name -> file name, in import order.
 FILES: dict[str, str] = {"patients": "patients.csv", **{n: f"{n}.csv" for n in s.ENTITIES}}
@@ -265,15 +265,25 @@ def export_csv(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
     """Write every visible course to ``folder`` in the import format; returns rows per file."""
+    sites = [(code, name) for code, name in registry.list_sites() if actor.can_see_site(code)]
+    return write_csv(registry.iter_courses(actor, progress=progress), folder, sites=sites)
+
+
+def write_csv(
+    courses: Iterable[c.Course],
+    folder: str | Path,
+    *,
+    sites: Iterable[tuple[str, str]] = (),
+) -> dict[str, int]:
+    """Write courses (and sites) to ``folder`` in the import format; returns rows per file."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
     with (folder / SITES_FILE).open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["code", "name"])
-        for code, name in registry.list_sites():
-            if actor.can_see_site(code):
-                w.writerow([code, name])
+        for code, name in sites:
+            w.writerow([code, name])
     handles = {}
     writers = {}
     try:
@@ -285,8 +295,8 @@ def export_csv(
             header = list(ent.columns) if name == "patients" else ["study_id", *ent.columns]
             writers[name].writerow(header)
             counts[name] = 0
-        for co in registry.iter_courses(actor, progress=progress):
-            pent = s.PATIENT_ENTITY
+        pent = s.PATIENT_ENTITY
+        for co in courses:
             writers["patients"].writerow(
                 [_format_value(sp.kind, getattr(co.patient, sp.name)) for sp in pent.specs]
             )
