@@ -157,7 +157,7 @@ def test_bad_spec_names_attribute_and_key(
 
 def test_bad_yaml_file_names_attribute_and_key(tmp_path: Path) -> None:
     data = spec_to_dict(default_spec())
-    data["attributes"][4]["limit_type"] = "below"
+    data["attributes"][4]["limit_type"] = "maximum"
     path = tmp_path / "site-v2.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     with pytest.raises(InvalidInput) as err:

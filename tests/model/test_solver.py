@@ -154,7 +154,7 @@ def test_states_stay_non_negative():
 def test_events_jump_at_the_right_times():
     # B cells drop by the LD fraction exactly at days −5, −4, −3; CAR T appears exactly at 0
     batch = _batch(1, seed=0)
-    _cov, p, _y0, et, em, ea = batch
+    _cov, _p, _y0, _et, em, ea = batch
     days = np.array([-5.0, -4.0 - 1e-9, -4.0, 0.0 - 1e-9, 0.0])
     samples, _, _ = _run(batch, sample_days=days, t_end=10.0)
     b = samples[0, :, 2]

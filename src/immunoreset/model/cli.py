@@ -32,6 +32,7 @@ def simulate_command(
     from rich.table import Table
 
     from immunoreset.model.population import (
+        DEFAULT_SAMPLE_DAYS,
         iter_population,
         plot_prediction_intervals,
         write_parquet,
@@ -53,6 +54,7 @@ def simulate_command(
             dose,
             seed,
             chunk_size=chunk_size,
+            sample_days=tuple(d for d in DEFAULT_SAMPLE_DAYS if d <= 365.0 * years),
             years=years,
             progress=lambda done, _total: bar.update(task, completed=done),
         )

@@ -315,7 +315,7 @@ def simulate_typical(
     Examples
     --------
     >>> samples, ends = simulate_typical(sample_days=(7.0, 91.0))
-    >>> 6 <= ends["tmax"] <= 11 and samples.loc[7.0, "b_cells"] < 1
+    >>> bool(6 <= ends["tmax"] <= 11 and samples.loc[7.0, "b_cells"] < 1)
     True
     """
     params = params or ImmuneParams()
