@@ -62,7 +62,9 @@ def main() -> None:
     table = Table(title=f"Registry benchmark ({args.patients:,} patients, SQLite)")
     for col in ("step", "seconds", "rows", "rows/s", "target"):
         table.add_column(col, justify="right" if col != "step" else "left")
-    table.add_row("parse + validate CSV", f"{t_parse:.1f}", f"{rows:,}", f"{rows / t_parse:,.0f}", "")
+    table.add_row(
+        "parse + validate CSV", f"{t_parse:.1f}", f"{rows:,}", f"{rows / t_parse:,.0f}", ""
+    )
     table.add_row(
         "import (parse, validate, write, audit)",
         f"{t_import:.1f}",
@@ -70,7 +72,9 @@ def main() -> None:
         f"{stats.total_inserted / t_import:,.0f}",
         "≤ 60 s",
     )
-    table.add_row("load every course", f"{t_load:.1f}", f"{rows:,}", f"{rows / t_load:,.0f}", "≤ 20 s")
+    table.add_row(
+        "load every course", f"{t_load:.1f}", f"{rows:,}", f"{rows / t_load:,.0f}", "≤ 20 s"
+    )
     console.print(table)
     console.print(f"courses loaded: {n:,}; audit rows: {audit:,}")
 

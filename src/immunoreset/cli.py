@@ -384,7 +384,9 @@ def demo_cmd(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed")] = 2026,
     out: Annotated[Path | None, typer.Option(help="Folder for the report")] = Path("report"),
-    keep: Annotated[bool, typer.Option(help="Add to an existing registry instead of replacing")] = False,
+    keep: Annotated[
+        bool, typer.Option(help="Add to an existing registry instead of replacing")
+    ] = False,
 ) -> None:
     """Build a fresh registry with a SYNTHETIC cohort, print its summary and write a report."""
     from immunoreset import demo

@@ -430,7 +430,7 @@ DOSE_UNITS = ("mg/day", "mg/kg/day", "mg/m2", "mg/week", "mg/month", "g/kg", "mg
 
 @dataclass(frozen=True, slots=True)
 class Medication(_Record):
-    """An immunosuppressive (or other relevant) medication over an interval; ``stop`` None = ongoing."""
+    """A medication (immunosuppressant or other) over an interval; ``stop`` None = ongoing."""
 
     drug: str
     drug_class: str

@@ -101,5 +101,7 @@ def to_canonical(analyte: str, unit: str) -> float:
         ratio = ureg.parse_expression(ALIASES[unit]) / ureg.parse_expression(ALIASES[canonical])
         q = ratio.to("dimensionless")
     except pint.DimensionalityError:
-        raise InvalidInput("unit", unit, f"a unit convertible to {canonical} for {analyte}") from None
+        raise InvalidInput(
+            "unit", unit, f"a unit convertible to {canonical} for {analyte}"
+        ) from None
     return float(round(q.magnitude, 12))

@@ -38,8 +38,19 @@ def test_every_public_calculator_is_covered():
     covered = {c[1] for c in CASES}
     missing = []
     for name in (
-        "crs", "icans", "icaht", "hematotox", "ctcae", "sledai", "lupus_remission", "cmas",
-        "mmt8", "myositis_response", "mrss", "criss", "dosing",
+        "crs",
+        "icans",
+        "icaht",
+        "hematotox",
+        "ctcae",
+        "sledai",
+        "lupus_remission",
+        "cmas",
+        "mmt8",
+        "myositis_response",
+        "mrss",
+        "criss",
+        "dosing",
     ):
         module = __import__(f"{clinical.__name__}.{name}", fromlist=["__all__"])
         for fname in getattr(module, "__all__", ()):

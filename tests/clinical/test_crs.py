@@ -48,7 +48,9 @@ CASES = [
         f"{SPEC} #5: vasopressin not counted",
     ),
     (
-        dict(temperature_c=37.2, vasopressors=["norepinephrine", "phenylephrine"], fever_masked=True),
+        dict(
+            temperature_c=37.2, vasopressors=["norepinephrine", "phenylephrine"], fever_masked=True
+        ),
         4,
         f"{SPEC} #5: two vasopressors",
     ),
@@ -147,7 +149,9 @@ def test_array_equals_scalar_on_random_inputs() -> None:
     ]
     device = rng.integers(0, len(vocab.OXYGEN_DEVICES), n)
     flow = rng.choice([np.nan, 0.5, 6.0, 6.5, 15.0], n)
-    flow = np.where(device == OXYGEN_DEVICE_CODES["nasal_cannula"], np.nan_to_num(flow, nan=2), flow)
+    flow = np.where(
+        device == OXYGEN_DEVICE_CODES["nasal_cannula"], np.nan_to_num(flow, nan=2), flow
+    )
     masked = rng.random(n) < 0.2
     died = rng.random(n) < 0.02
     grades = grade_crs_array(

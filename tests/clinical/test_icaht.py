@@ -151,7 +151,9 @@ def test_late_single_value() -> None:
     result = grade_late_icaht([60], [400])
     assert result.grade is None
     assert set(result.flags) == {"single_value", "incomplete"}
-    liang = grade_late_icaht([60], [400], settings=ToxicitySettings(late_icaht_single_value="grade"))
+    liang = grade_late_icaht(
+        [60], [400], settings=ToxicitySettings(late_icaht_single_value="grade")
+    )
     assert (liang.grade, liang.flags) == (3, ("single_value",))
 
 

@@ -115,7 +115,7 @@ def test_lab_units_converted_on_import(source: Path, sqlite_url: str) -> None:
         w.writerows(rows)
     with Registry(sqlite_url) as reg:
         import_csv(reg, ADMIN, source)
-        days, values = reg.load_course(ADMIN, anc["study_id"]).lab_series("anc")
+        _days, values = reg.load_course(ADMIN, anc["study_id"]).lab_series("anc")
         assert values[0] == pytest.approx(480.0)
 
 

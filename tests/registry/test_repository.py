@@ -66,7 +66,11 @@ def test_update_is_validated_before_writing(registry: Registry) -> None:
     registry.save_course(ADMIN, small_course(), reason="entry")
     with pytest.raises(InvalidInput) as info:
         registry.update_record(
-            ADMIN, "RM-001", "daily_assessments", (day(2),), {"temperature_max_c": 55.0},
+            ADMIN,
+            "RM-001",
+            "daily_assessments",
+            (day(2),),
+            {"temperature_max_c": 55.0},
             reason="typo",
         )
     assert info.value.field == "temperature_max_c"

@@ -110,11 +110,13 @@ class AttributeResult:
 
 
 def _passes_min(a: SpecAttribute, x: float) -> bool:
-    return (operator.ge if a.lower_inclusive else operator.gt)(x, a.lower)
+    lower = -math.inf if a.lower is None else a.lower
+    return bool((operator.ge if a.lower_inclusive else operator.gt)(x, lower))
 
 
 def _passes_max(a: SpecAttribute, x: float) -> bool:
-    return (operator.le if a.upper_inclusive else operator.lt)(x, a.upper)
+    upper = math.inf if a.upper is None else a.upper
+    return bool((operator.le if a.upper_inclusive else operator.lt)(x, upper))
 
 
 _PASSES: Mapping[str, Callable[[SpecAttribute, Any], bool]] = {
@@ -173,7 +175,7 @@ def evaluate_attribute(attr: SpecAttribute, result: QcValue) -> AttributeResult:
     """
     if not isinstance(attr, SpecAttribute):
         raise InvalidInput("attr", attr, "a SpecAttribute")
-    common = {
+    common: dict[str, Any] = {
         "attribute": attr.name,
         "unit": attr.unit,
         "limit": attr.limit_text,

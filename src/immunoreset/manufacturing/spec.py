@@ -261,9 +261,9 @@ def _parse_attribute(index: int, raw: Any) -> SpecAttribute:
     needs = _NEEDS[limit_type]
     for key, value in (("lower", lower), ("upper", upper)):
         if (key in needs) != (value is not None):
-            allowed = f"given for limit_type {limit_type}" if key in needs else "absent"
+            want = f"given for limit_type {limit_type}" if key in needs else "absent"
             raise InvalidInput(
-                f"{where}.{key}", raw.get(key), f"{allowed} ({LIMIT_TYPES[limit_type]})"
+                f"{where}.{key}", raw.get(key), f"{want} ({LIMIT_TYPES[limit_type]})"
             )
     if lower is not None and upper is not None and lower >= upper:
         raise InvalidInput(f"{where}.upper", upper, f"greater than lower ({lower:g})")

@@ -1,4 +1,4 @@
-"""The registry: SQLAlchemy tables, Alembic migrations, audited repository, access rules, CSV I/O."""
+"""The registry: tables, migrations, audited repository, access rules, CSV import/export."""
 
 from immunoreset.registry.access import Actor, system_actor
 from immunoreset.registry.repository import Registry, SaveStats

@@ -157,9 +157,10 @@ def _build(ent: s.Entity, row: dict[str, str], lineno: int, fname: str) -> Any:
                 spec.name, raw, str(err), row=lineno, column=spec.name, file=fname
             ) from None
     try:
-        if ent.record is c.LabResult and values["unit"] != vocab.ANALYTES.get(
-            values["analyte"], ("",)
-        )[0]:
+        if (
+            ent.record is c.LabResult
+            and values["unit"] != vocab.ANALYTES.get(values["analyte"], ("",))[0]
+        ):
             return c.LabResult.create(**values)
         return ent.record(**values)
     except InvalidInput as err:
@@ -194,8 +195,12 @@ def read_csv_dir(folder: str | Path, *, progress: Callable[[int], None] | None =
         rec = _build(pent, row, lineno, ppath.name)
         if rec.study_id in patients:
             raise InvalidInput(
-                "study_id", rec.study_id, "each study ID once", row=lineno,
-                column="study_id", file=ppath.name,
+                "study_id",
+                rec.study_id,
+                "each study ID once",
+                row=lineno,
+                column="study_id",
+                file=ppath.name,
             )
         patients[rec.study_id] = rec
         nrows += 1
@@ -212,16 +217,23 @@ def read_csv_dir(folder: str | Path, *, progress: Callable[[int], None] | None =
             sid = (row.get("study_id") or "").strip()
             if sid not in patients:
                 raise InvalidInput(
-                    "study_id", sid, "a study ID listed in patients.csv", row=lineno,
-                    column="study_id", file=path.name,
+                    "study_id",
+                    sid,
+                    "a study ID listed in patients.csv",
+                    row=lineno,
+                    column="study_id",
+                    file=path.name,
                 )
             rec = _build(ent, row, lineno, path.name)
             key = ent.key_of(rec) if ent.global_key else (sid, *ent.key_of(rec))
             if key in seen:
                 raise InvalidInput(
-                    ent.key[0] if ent.key else "study_id", list(key),
+                    ent.key[0] if ent.key else "study_id",
+                    list(key),
                     f"one row per {', '.join(('study_id', *ent.key))}",
-                    row=lineno, column=ent.key[0] if ent.key else "study_id", file=path.name,
+                    row=lineno,
+                    column=ent.key[0] if ent.key else "study_id",
+                    file=path.name,
                 )
             seen.add(key)
             grouped[sid].append(rec)
@@ -308,7 +320,9 @@ def write_csv(
                 w = writers[name]
                 specs = ent.specs
                 for r in recs:
-                    w.writerow([sid, *(_format_value(sp.kind, getattr(r, sp.name)) for sp in specs)])
+                    w.writerow(
+                        [sid, *(_format_value(sp.kind, getattr(r, sp.name)) for sp in specs)]
+                    )
                 counts[name] += len(recs)
     finally:
         for fh in handles.values():

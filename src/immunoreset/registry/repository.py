@@ -106,7 +106,9 @@ class Registry:
             if conn.execute(select(s.sites.c.code).where(s.sites.c.code == code)).first():
                 return
             conn.execute(insert(s.sites).values(code=code, name=name))
-            self._audit(conn, actor, "insert", "sites", code, None, None, name, "site added", _now())
+            self._audit(
+                conn, actor, "insert", "sites", code, None, None, name, "site added", _now()
+            )
 
     def list_sites(self) -> list[tuple[str, str]]:
         with self.engine.connect() as conn:
@@ -365,7 +367,7 @@ class Registry:
             stats,
             now,
         )
-        for name, ent in s.ENTITIES.items():
+        for _name, ent in s.ENTITIES.items():
             items = []
             for co in courses:
                 pid = ids[co.patient.study_id]
@@ -412,7 +414,9 @@ class Registry:
             full_key = key if (is_patient or ent.global_key) else (pid, *key)
             if full_key in seen:
                 raise InvalidInput(
-                    ent.name, list(key), f"one {ent.name} record per {', '.join(ent.key) or 'patient'}"
+                    ent.name,
+                    list(key),
+                    f"one {ent.name} record per {', '.join(ent.key) or 'patient'}",
                 )
             seen.add(full_key)
             key_text = _key_text(study_id, key) if not is_patient else study_id
@@ -430,8 +434,16 @@ class Registry:
                 to_insert.append(row)
                 audits.append(
                     _audit_row(
-                        actor, "insert", t.name, key_text, study_id, None, None,
-                        json.dumps({k: _jsonable(v) for k, v in values.items()}), reason, now,
+                        actor,
+                        "insert",
+                        t.name,
+                        key_text,
+                        study_id,
+                        None,
+                        None,
+                        json.dumps({k: _jsonable(v) for k, v in values.items()}),
+                        reason,
+                        now,
                     )
                 )
                 stats.inserted[ent.name] += 1
@@ -445,13 +457,33 @@ class Registry:
             if restore:
                 upd.update(deleted_at=None, deleted_reason=None)
                 audits.append(
-                    _audit_row(actor, "restore", t.name, key_text, study_id, "deleted_at",
-                               _dump(old["deleted_at"]), None, reason, now)
+                    _audit_row(
+                        actor,
+                        "restore",
+                        t.name,
+                        key_text,
+                        study_id,
+                        "deleted_at",
+                        _dump(old["deleted_at"]),
+                        None,
+                        reason,
+                        now,
+                    )
                 )
             for k, v in changed.items():
                 audits.append(
-                    _audit_row(actor, "update", t.name, key_text, study_id, k,
-                               _dump(old[k]), _dump(v), reason, now)
+                    _audit_row(
+                        actor,
+                        "update",
+                        t.name,
+                        key_text,
+                        study_id,
+                        k,
+                        _dump(old[k]),
+                        _dump(v),
+                        reason,
+                        now,
+                    )
                 )
             conn.execute(update(t).where(t.c.id == old["id"]).values(**upd))
             stats.updated[ent.name] += 1
@@ -469,7 +501,9 @@ class Registry:
         return {}
 
     # ------------------------------------------------------------------ single-record edits
-    def add_record(self, actor: Actor, study_id: str, entity: str, record: Any, *, reason: str) -> None:
+    def add_record(
+        self, actor: Actor, study_id: str, entity: str, record: Any, *, reason: str
+    ) -> None:
         """Add one record to a patient's course; refuses a key that already exists."""
         ent = _entity(entity)
         if not isinstance(record, ent.record):
@@ -481,9 +515,13 @@ class Registry:
             actor.require_site(prow["site"])
             if self._find(conn, ent, prow["id"], ent.key_of(record), include_deleted=False):
                 raise InvalidInput(
-                    ent.name, list(ent.key_of(record)), "a record not yet in the registry (use update)"
+                    ent.name,
+                    list(ent.key_of(record)),
+                    "a record not yet in the registry (use update)",
                 )
-            self._upsert(conn, actor, ent, [(prow["id"], study_id, record)], reason, SaveStats(), _now())
+            self._upsert(
+                conn, actor, ent, [(prow["id"], study_id, record)], reason, SaveStats(), _now()
+            )
 
     def update_record(
         self,
@@ -512,7 +550,9 @@ class Registry:
             if any(k in changes and changes[k] != getattr(current, k) for k in ent.key):
                 raise InvalidInput("key", list(key), "unchanged (key fields cannot be edited)")
             new = ent.record(**{**current.as_dict(), **changes})
-            self._upsert(conn, actor, ent, [(prow["id"], study_id, new)], reason, SaveStats(), _now())
+            self._upsert(
+                conn, actor, ent, [(prow["id"], study_id, new)], reason, SaveStats(), _now()
+            )
             return new
 
     def delete_record(
@@ -535,8 +575,17 @@ class Registry:
                 .values(deleted_at=now, deleted_reason=reason, updated_at=now)
             )
             self._audit(
-                conn, actor, "delete", ent.table.name, _key_text(study_id, key), "deleted_at",
-                None, _dump(now), reason, now, study_id=study_id,
+                conn,
+                actor,
+                "delete",
+                ent.table.name,
+                _key_text(study_id, key),
+                "deleted_at",
+                None,
+                _dump(now),
+                reason,
+                now,
+                study_id=study_id,
             )
 
     def _find(self, conn, ent, pid, key, *, include_deleted):  # type: ignore[no-untyped-def]
@@ -558,10 +607,14 @@ class Registry:
             )
         )
 
-    def record_refusal(self, actor: Actor, table: str, key: str, why: str, *, study_id: str | None = None) -> None:
+    def record_refusal(
+        self, actor: Actor, table: str, key: str, why: str, *, study_id: str | None = None
+    ) -> None:
         """Write a refused action (e.g. a chain-of-identity violation) to the audit trail."""
         with self.engine.begin() as conn:
-            self._audit(conn, actor, "refused", table, key, None, None, None, why, _now(), study_id=study_id)
+            self._audit(
+                conn, actor, "refused", table, key, None, None, None, why, _now(), study_id=study_id
+            )
 
     def audit_trail(
         self, actor: Actor, *, study_id: str | None = None, limit: int = 200
@@ -606,7 +659,9 @@ def _chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:
         yield seq[i : i + n]
 
 
-def _audit_row(actor, action, table, key, study_id, fieldname, old, new, reason, now) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def _audit_row(
+    actor, action, table, key, study_id, fieldname, old, new, reason, now
+) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     if study_id is None and "/" not in key and table == "patients":
         study_id = key
     return {

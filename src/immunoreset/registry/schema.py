@@ -181,7 +181,9 @@ def _field_specs(record: type) -> tuple[FieldSpec, ...]:
             kind = "str"
         elif origin is tuple:
             kind = "tuple"
-        elif origin in (Mapping, dict) or (isinstance(origin, type) and issubclass(origin, Mapping)):
+        elif origin in (Mapping, dict) or (
+            isinstance(origin, type) and issubclass(origin, Mapping)
+        ):
             kind = "mapping"
         else:  # pragma: no cover - a new field type needs a codec here
             raise TypeError(f"no column type for {record.__name__}.{f.name}: {hint}")

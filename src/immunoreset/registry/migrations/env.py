@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection handed in by :func:`immunoreset.registry.db.upgrade`."""
+"""Alembic environment: runs on the connection handed in by ``registry.db.upgrade``."""
 
 from alembic import context
 

@@ -1,0 +1,77 @@
+"""Settings of the web app, read from ``IMMUNORESET_*`` environment variables.
+
+| variable                              | default        | meaning                                       |
+|---------------------------------------|----------------|-----------------------------------------------|
+| ``IMMUNORESET_ENVIRONMENT``           | ``production`` | ``development`` allows a random per-process   |
+|                                       |                | secret key and plain-HTTP cookies             |
+| ``IMMUNORESET_SECRET_KEY``            | (none)         | signs session cookies and CSRF tokens; at     |
+|                                       |                | least 32 characters; required in production   |
+| ``IMMUNORESET_SECURE_COOKIES``        | on outside dev | ``Secure`` flag on cookies (HTTPS only)       |
+| ``IMMUNORESET_SESSION_MAX_AGE``       | ``28800``      | session lifetime in seconds (60–604800)       |
+| ``IMMUNORESET_LOGIN_MAX_FAILURES``    | ``5``          | failed logins in a row before a lockout       |
+| ``IMMUNORESET_LOCKOUT_MINUTES``       | ``15``         | how long a locked account stays locked        |
+| ``IMMUNORESET_BAG_EXPIRY_WARNING_DAYS``| ``30``        | "bag expiring" alert horizon (days)           |
+| ``IMMUNORESET_TODAY``                 | (the date)     | fixed "today" for demonstrations and tests    |
+| ``IMMUNORESET_DB_URL``                | (none)         | registry: SQLite path or SQLAlchemy URL       |
+
+Secrets never have working defaults outside development: :class:`WebSettings` refuses to be
+built in production without a secret key of at least 32 characters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["MIN_SECRET_LENGTH", "WebSettings"]
+
+MIN_SECRET_LENGTH = 32
+
+
+class WebSettings(BaseSettings):
+    """Web-app settings (environment prefix ``IMMUNORESET_``; see the module table)."""
+
+    model_config = SettingsConfigDict(env_prefix="IMMUNORESET_", extra="ignore")
+
+    environment: Literal["development", "production"] = "production"
+    secret_key: str | None = Field(default=None, repr=False)
+    secure_cookies: bool | None = None
+    session_max_age: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
+    login_max_failures: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    bag_expiry_warning_days: int = Field(default=30, ge=0, le=365)
+    today: dt.date | None = None
+    db_url: str | None = None
+    page_size: int = Field(default=50, ge=5, le=500)
+
+    @model_validator(mode="after")
+    def _refuse_insecure(self) -> WebSettings:
+        if self.secret_key is None or self.secret_key == "":
+            if self.environment != "development":
+                raise ValueError(
+                    "IMMUNORESET_SECRET_KEY is not set: set a random secret of at least "
+                    f"{MIN_SECRET_LENGTH} characters (e.g. `python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'`), or IMMUNORESET_ENVIRONMENT=development "
+                    "for a throwaway per-process key"
+                )
+            self.secret_key = secrets.token_urlsafe(48)
+        elif len(self.secret_key) < MIN_SECRET_LENGTH and self.environment != "development":
+            raise ValueError(
+                f"IMMUNORESET_SECRET_KEY must have at least {MIN_SECRET_LENGTH} characters"
+            )
+        if self.secure_cookies is None:
+            self.secure_cookies = self.environment != "development"
+        return self
+
+    @property
+    def key(self) -> bytes:
+        """The secret key as bytes (always set once validated)."""
+        return (self.secret_key or "").encode()
+
+    def current_date(self) -> dt.date:
+        """``today`` when fixed, else the server's date."""
+        return self.today or dt.date.today()
