@@ -112,6 +112,7 @@ from typing import Any
 
 import numpy as np
 
+from immunoreset import vocab
 from immunoreset.clinical.cmas import CMAS_ITEMS
 from immunoreset.clinical.mmt8 import MMT8_GROUPS
 from immunoreset.clinical.mrss import MRSS_SITES
@@ -684,34 +685,56 @@ def _noise(rng: np.random.Generator, n: int, sd: float) -> np.ndarray:
     return np.exp(sd * rng.standard_normal(n))
 
 
+_new = object.__new__
+_setattr = object.__setattr__
+
+
+def _check_bulk(analyte: str, values: np.ndarray) -> str:
+    """Apply :class:`LabResult`'s value checks to a whole series; return the canonical unit.
+
+    The records are then built without re-running the per-record checks (5× faster; the test
+    suite re-validates generated records through the real constructor).
+    """
+    unit, maximum, _ = vocab.ANALYTES[analyte]
+    if values.size and not (np.isfinite(values).all() and 0 <= values.min() <= values.max()):
+        raise InvalidInput("value", float(values.min()), f"finite and ≥ 0 {unit} ({analyte})")
+    if values.size and values.max() > maximum:
+        raise InvalidInput("value", float(values.max()), f"≤ {maximum:g} {unit} ({analyte})")
+    return unit
+
+
+def _lab(day: dt.date, analyte: str, value: float, unit: str, lloq: Any, below: bool) -> Any:
+    r = _new(LabResult)
+    _setattr(r, "date", day)
+    _setattr(r, "analyte", analyte)
+    _setattr(r, "value", value)
+    _setattr(r, "unit", unit)
+    _setattr(r, "lloq", lloq)
+    _setattr(r, "below_lloq", below)
+    return r
+
+
 def _emit(
     out: list[LabResult],
     cal: _Calendar,
     analyte: str,
-    unit: str,
     days: Any,
     values: np.ndarray,
     decimals: int,
+    lloq: float | None = None,
 ) -> None:
-    for d, v in zip(days, np.round(values, decimals).tolist(), strict=True):
-        out.append(LabResult(cal(d), analyte, v, unit))
-
-
-def _emit_lloq(
-    out: list[LabResult],
-    cal: _Calendar,
-    analyte: str,
-    unit: str,
-    days: Any,
-    values: np.ndarray,
-    lloq: float,
-    decimals: int,
-) -> None:
-    for d, v in zip(days, np.round(values, decimals).tolist(), strict=True):
-        if v < lloq:
-            out.append(LabResult(cal(d), analyte, lloq, unit, lloq, True))
-        else:
-            out.append(LabResult(cal(d), analyte, v, unit, lloq, False))
+    """Append one analyte's results (canonical unit); below ``lloq`` store the LLOQ, flagged."""
+    vals = np.round(values, decimals)
+    if lloq is not None:
+        vals = np.maximum(vals, lloq)
+    unit = _check_bulk(analyte, vals)
+    if lloq is None:
+        for d, v in zip(days, vals.tolist(), strict=True):
+            out.append(_lab(cal(d), analyte, v, unit, None, False))
+        return
+    below = (np.round(values, decimals) < lloq).tolist()
+    for d, v, b in zip(days, vals.tolist(), below, strict=True):
+        out.append(_lab(cal(d), analyte, v, unit, lloq, b))
 
 
 def _spread(total: int, maxima: tuple[tuple[str, int], ...]) -> dict[str, float]:
@@ -1079,8 +1102,8 @@ def _labs(
     base = float(rng.uniform(2500, 5000) if child else rng.uniform(2000, 4500))
     early, run_start, run_len = _anc_early(plan, base, rng)
     late, dip = _anc_late(plan, base, cbc_late, rng)
-    _emit(out, cal, "anc", "cells/uL", _ANC_EARLY, early, -1)
-    _emit(out, cal, "anc", "cells/uL", cbc_late, late, -1)
+    _emit(out, cal, "anc", _ANC_EARLY, early, -1)
+    _emit(out, cal, "anc", cbc_late, late, -1)
     if run_len:
         aes.append(
             AdverseEvent(
@@ -1109,14 +1132,14 @@ def _labs(
     p0 = float(rng.uniform(220e3, 380e3))
     q = float(rng.uniform(0.5, 0.8))
     plt = p0 * (1 - (1 - q) * _bump(t, 9, 5)) * _noise(rng, t.size, 0.05)
-    _emit(out, cal, "platelets", "cells/uL", cbc_days, plt, -3)
+    _emit(out, cal, "platelets", cbc_days, plt, -3)
     h0 = float(rng.uniform(11.5, 13.5) if (child or plan.sex == "F") else rng.uniform(12.5, 15))
     hgb = (h0 - 1.2 * _bump(t, 12, 8)) * _noise(rng, t.size, 0.03)
-    _emit(out, cal, "hemoglobin", "g/dL", cbc_days, hgb, 1)
+    _emit(out, cal, "hemoglobin", cbc_days, hgb, 1)
     l0 = float(rng.uniform(1200, 2800) if child else rng.uniform(800, 1800))
     depl = np.where(t <= 3, np.clip((t + 5) / 5, 0, 1), np.exp(-(t - 3) / 30))
     lym = l0 * (1 - 0.88 * depl) * _noise(rng, t.size, 0.08)
-    _emit(out, cal, "lymphocytes", "cells/uL", cbc_days, lym, -1)
+    _emit(out, cal, "lymphocytes", cbc_days, lym, -1)
 
     # CRP, ferritin, IL-6
     crp_days = list(_INFLAM_EARLY) + m2
@@ -1125,17 +1148,17 @@ def _labs(
         float(rng.uniform(0.05, 0.6))
         + crs_size * float(rng.uniform(2, 6)) * _crs_shape(t, crs_peak + 1, 2)
     ) * _noise(rng, t.size, 0.1)
-    _emit(out, cal, "crp", "mg/dL", crp_days, np.maximum(crp, 0.01), 2)
+    _emit(out, cal, "crp", crp_days, np.maximum(crp, 0.01), 2)
     t = np.asarray(_INFLAM_EARLY, dtype=float)
     f0 = float(rng.uniform(40, 250))
     fer = f0 * (1 + crs_size * float(rng.uniform(1, 3)) * _crs_shape(t, crs_peak + 1, 5))
-    _emit(out, cal, "ferritin", "ng/mL", _INFLAM_EARLY, fer * _noise(rng, t.size, 0.08), 0)
+    _emit(out, cal, "ferritin", _INFLAM_EARLY, fer * _noise(rng, t.size, 0.08), 0)
     il6_days = list(_IL6_EARLY) + m1
     t = np.asarray(il6_days, dtype=float)
     il6 = float(rng.uniform(2, 8)) + crs_size * float(rng.uniform(20, 150)) * _crs_shape(
         t, float(plan.crs_onset), 1.5
     )
-    _emit(out, cal, "il6", "pg/mL", il6_days, il6 * _noise(rng, t.size, 0.1), 1)
+    _emit(out, cal, "il6", il6_days, il6 * _noise(rng, t.size, 0.1), 1)
 
     # CD19 B cells
     cd19_days = list(_CD19_EARLY) + m2
@@ -1150,7 +1173,7 @@ def _labs(
     bc = np.where((t >= 7) & (t < t_ret), 0.0, bc)
     bc = np.where(t >= t_ret, bmax * (1 - np.exp(-(t - t_ret) / 45)) * _noise(rng, t.size, 0.1), bc)
     bc = np.where(bc < 0.05, 0.0, bc)
-    _emit(out, cal, "cd19_b_cells", "cells/uL", cd19_days, bc, 1)
+    _emit(out, cal, "cd19_b_cells", cd19_days, bc, 1)
 
     # CAR T cells: flow and qPCR
     cart_days = list(_CART_EARLY) + m2
@@ -1170,7 +1193,7 @@ def _labs(
     peak = plan.cmax if plan.exact_peak else float(flow[peak_i])
     flow = np.minimum(flow, 0.97 * peak)
     flow[peak_i] = peak
-    _emit_lloq(out, cal, "car_t_flow", "cells/uL", cart_days, flow, CAR_T_FLOW_LLOQ, 2)
+    _emit(out, cal, "car_t_flow", cart_days, flow, 2, CAR_T_FLOW_LLOQ)
     kq = float(rng.uniform(150, 300))
     slow_q = math.log(2) / 90
     qpcr = np.where(
@@ -1178,7 +1201,7 @@ def _labs(
         kq * rise,
         kq * plan.cmax * (0.97 * np.exp(-alpha * after) + 0.03 * np.exp(-slow_q * after)),
     ) * _noise(rng, t.size, 0.15)
-    _emit_lloq(out, cal, "car_t_qpcr", "copies/ug", cart_days, qpcr, CAR_T_QPCR_LLOQ, 0)
+    _emit(out, cal, "car_t_qpcr", cart_days, qpcr, 0, CAR_T_QPCR_LLOQ)
 
     # IgG, complement, disease titres: baseline (day −7) and monthly from month 1
     ser_days = [-7, *m1]
@@ -1188,7 +1211,7 @@ def _labs(
     g0 = float(rng.uniform(900, 1400) if child else rng.uniform(900, 1500))
     dip_igg = float(rng.uniform(0.15, 0.3))
     igg = g0 * (1 - dip_igg * (tp / 60) * np.exp(1 - tp / 60)) * _noise(rng, t.size, 0.03)
-    _emit(out, cal, "igg", "mg/dL", ser_days, igg, 0)
+    _emit(out, cal, "igg", ser_days, igg, 0)
     sle = plan.diagnosis == "SLE"
     c3n, c4n = float(rng.uniform(95, 140)), float(rng.uniform(15, 30))
     c30 = float(rng.uniform(45, 80)) if sle else c3n
@@ -1198,8 +1221,8 @@ def _labs(
     recov = (1 - keep) * (1 - np.exp(-tp / 25))
     c3 = (c30 + (c3n - c30) * recov) * _noise(rng, t.size, 0.04)
     c4 = (c40 + (c4n - c40) * recov) * _noise(rng, t.size, 0.04)
-    _emit(out, cal, "c3", "mg/dL", ser_days, c3, 0)
-    _emit(out, cal, "c4", "mg/dL", ser_days, c4, 1)
+    _emit(out, cal, "c3", ser_days, c3, 0)
+    _emit(out, cal, "c4", ser_days, c4, 1)
     for d, a, b in zip(ser_days, np.round(c3, 0).tolist(), np.round(c4, 1).tolist(), strict=True):
         lab_at[("c3", d)] = a
         lab_at[("c4", d)] = b
@@ -1211,18 +1234,10 @@ def _labs(
         frac = resid + (1 - resid) * np.exp(-math.log(2) * tp / half)
         vals = (floor + (a0 - floor) * frac) * _noise(rng, t.size, 0.08)
         vals = np.round(vals, 1)
-        _emit(out, cal, analyte, _UNITS[analyte], ser_days, vals, 1)
+        _emit(out, cal, analyte, ser_days, vals, 1)
         for d, v in zip(ser_days, vals.tolist(), strict=True):
             lab_at[(analyte, d)] = v
     return out, lab_at, aes
-
-
-_UNITS: Mapping[str, str] = {
-    "anti_dsdna": "IU/mL",
-    "anti_scl70": "U/mL",
-    "anti_jo1": "U/mL",
-    "ck": "U/L",
-}
 
 
 def _disease(
@@ -1240,8 +1255,9 @@ def _disease(
     f = np.where(t > 0, 1 - np.exp(-np.maximum(t, 0) / tau), 0.0)
     out = []
     for inst, b_lo, b_hi, c_lo, c_hi, p_lo, p_hi, step in _INSTRUMENTS[plan.diagnosis]:
-        base = float(rng.uniform(b_lo, b_hi))
+        base = round(float(rng.uniform(b_lo, b_hi)) / step) * step
         target = float(rng.uniform(p_lo, p_hi) if partial else rng.uniform(c_lo, c_hi))
+        target = round(target / step) * step
         span = abs(target - base)
         vals = base + (target - base) * f + 0.02 * span * rng.standard_normal(t.size) * (t > 0)
         vals = np.clip(np.round(vals / step) * step, min(base, target), max(base, target))

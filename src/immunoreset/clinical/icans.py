@@ -226,7 +226,7 @@ def ice_domain_grade(ice_score: int, *, unarousable: bool = False) -> int:
     [0, 1, 1, 2, 2, 3, 3]
     """
     check_range("ice_score", ice_score, 0, 10, integer=True)
-    if unarousable:
+    if _check_flag("unarousable", unarousable):
         return 4
     return 0 if ice_score == 10 else 1 if ice_score >= 7 else 2 if ice_score >= 3 else 3
 

@@ -41,9 +41,8 @@ __all__ = [
 ]
 
 SESSION_LABEL = "web-session"
-_DUMMY_HASH = (
-    "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$"
-    "2RnQ7Sg0R0o3v1O0r5xB0l0l4o2p9R8hYk1bWZKp6dE"
+_DUMMY_HASH = (  # hash of a random string: makes unknown users cost a real verification
+    "$argon2id$v=19$m=65536,t=3,p=4$gYqs781huwc2qMyZ/Es4hw$XT0icwwkfIZBgC9ew0/xAemZDR846uRNUWIP/Fq7FCg"
 )
 
 
