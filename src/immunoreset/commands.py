@@ -18,6 +18,9 @@ __all__ = ["register", "summarise"]
 
 def register(app: typer.Typer) -> None:
     """Add the feature packages' commands to ``app``."""
+    from immunoreset.model.cli import simulate
+
+    app.command("simulate")(simulate)
 
 
 def summarise(registry: Any, actor: Any, *, out: Path | None, console: Console) -> None:

@@ -665,20 +665,24 @@ def _synthetic_plan(k: int, rng: np.random.Generator) -> _Plan:
 
 
 # --------------------------------------------------------------------------- helpers
-class _Calendar:
-    """Dates of study days for one course (cached)."""
+_TIMEDELTAS = {d: dt.timedelta(days=d) for d in range(-800, 1500)}
 
-    __slots__ = ("cache", "day0")
+
+class _Calendar:
+    """Dates of study days for one course."""
+
+    __slots__ = ("day0",)
 
     def __init__(self, day0: dt.date) -> None:
         self.day0 = day0
-        self.cache: dict[int, dt.date] = {}
 
     def __call__(self, day: int) -> dt.date:
-        d = self.cache.get(day)
-        if d is None:
-            d = self.cache[day] = self.day0 + dt.timedelta(days=day)
-        return d
+        td = _TIMEDELTAS.get(day)
+        return self.day0 + (td if td is not None else dt.timedelta(days=day))
+
+    def many(self, days: Any) -> list[dt.date]:
+        day0, tds = self.day0, _TIMEDELTAS
+        return [day0 + tds[d] for d in days]
 
 
 def _noise(rng: np.random.Generator, n: int, sd: float) -> np.ndarray:
@@ -728,13 +732,18 @@ def _emit(
     if lloq is not None:
         vals = np.maximum(vals, lloq)
     unit = _check_bulk(analyte, vals)
+    dates = cal.many(days)
     if lloq is None:
-        for d, v in zip(days, vals.tolist(), strict=True):
-            out.append(_lab(cal(d), analyte, v, unit, None, False))
+        out.extend(
+            _lab(d, analyte, v, unit, None, False)
+            for d, v in zip(dates, vals.tolist(), strict=True)
+        )
         return
     below = (np.round(values, decimals) < lloq).tolist()
-    for d, v, b in zip(days, vals.tolist(), below, strict=True):
-        out.append(_lab(cal(d), analyte, v, unit, lloq, b))
+    out.extend(
+        _lab(d, analyte, v, unit, lloq, b)
+        for d, v, b in zip(dates, vals.tolist(), below, strict=True)
+    )
 
 
 def _spread(total: int, maxima: tuple[tuple[str, int], ...]) -> dict[str, float]:
@@ -841,11 +850,11 @@ def _build(plan: _Plan, rng: np.random.Generator) -> tuple[Course, tuple[BatchQC
     hf = float(rng.uniform(0.96, 1.04))
     wsex, hsex = _WEIGHT_P50[plan.sex], _HEIGHT_P50[plan.sex]
 
-    def body(day: int) -> Anthropometric:
-        a = age0 + day / ydays
-        w = float(np.interp(a, _AGE_ANCHORS, wsex)) * wf
-        h = float(np.interp(a, _AGE_ANCHORS, hsex)) * hf
-        return Anthropometric(cal(day), round(w, 1), round(h * 2) / 2)
+    def bodies(days: list[int]) -> list[Anthropometric]:
+        a = age0 + np.asarray(days, dtype=float) / ydays
+        w = np.round(np.interp(a, _AGE_ANCHORS, wsex) * wf, 1).tolist()
+        h = (np.round(np.interp(a, _AGE_ANCHORS, hsex) * hf * 2) / 2).tolist()
+        return [Anthropometric(d, wi, hi) for d, wi, hi in zip(cal.many(days), w, h, strict=True)]
 
     # ---- manufacturing
     aph_day = -35 + int(rng.integers(-4, 5))
@@ -855,7 +864,7 @@ def _build(plan: _Plan, rng: np.random.Generator) -> tuple[Course, tuple[BatchQC
         if plan.manufacturing == "failed_retry"
         else [(aph_day, {"failed_stop": "failed"}.get(plan.manufacturing, plan.manufacturing))]
     )
-    weight_m7 = body(-7)
+    weight_m7 = bodies([-7])[0]
     dose_per_kg = 1e6 * float(rng.uniform(0.95, 1.05))
     dose_cells = dose_per_kg * weight_m7.weight_kg
     anthro = [weight_m7]
@@ -865,7 +874,7 @@ def _build(plan: _Plan, rng: np.random.Generator) -> tuple[Course, tuple[BatchQC
     qcs: list[BatchQC] = []
     infused_bag = ""
     for n, (day, outcome) in enumerate(attempts, start=1):
-        anthro.append(body(day))
+        anthro += bodies([day])
         aph_id = f"{plan.study_id}-A{n}"
         batch_id = f"{plan.study_id}-B{n}"
         apheresis.append(
@@ -933,7 +942,7 @@ def _build(plan: _Plan, rng: np.random.Generator) -> tuple[Course, tuple[BatchQC
 
     months = range(1, plan.followup_months + 1)
     month_days = [month_day(m) for m in months]
-    anthro += [body(d) for d in month_days]
+    anthro += bodies(month_days)
     lymphodepletion = [
         Lymphodepletion(cal(d), drug, dose) for drug, dose, days in plan.regimen.doses for d in days
     ]

@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from immunoreset.clinical import crs, ctcae, episodes, hematotox, icaht, icans
 from immunoreset.clinical.settings import ToxicitySettings
 
@@ -235,11 +233,10 @@ CASES += [
     ("ToxicitySettings-late", ToxicitySettings, {"late_icaht_last_day": 30}, "late_icaht_last_day"),
     ("ToxicitySettings-single", ToxicitySettings, {"late_icaht_single_value": "liang"},
      "late_icaht_single_value"),
-    ("ToxicitySettings-cut", ToxicitySettings, {"hematotox_on_cutoff": True}, "hematotox_on_cutoff"),
+    ("ToxicitySettings-cut", ToxicitySettings, {"hematotox_on_cutoff": True},
+     "hematotox_on_cutoff"),
     ("ToxicitySettings-never", ToxicitySettings, {"icaht_never_recovered": 1},
      "icaht_never_recovered"),
     ("ToxicitySettings-infant", ToxicitySettings, {"hypotension_under_1_year": "use_60"},
      "hypotension_under_1_year"),
 ]  # fmt: skip
-
-_ = np  # numpy kept for array-valued cases written by hand

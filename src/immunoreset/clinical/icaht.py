@@ -148,6 +148,9 @@ def _late_grade(v: float) -> int:
     return 4 if v <= 100 else 3 if v <= 500 else 2 if v <= 1000 else 1 if v <= 1500 else 0
 
 
+_LATE_CUTS = np.array([1500.0, 1000.0, 500.0, 100.0])
+
+
 # --------------------------------------------------------------------------- the core
 def _core(
     days: np.ndarray,
@@ -264,47 +267,33 @@ def _core(
     out[_N_LATE] = n_late
     if n_late >= 1:
         out[_NADIR] = nadir
+    nadir_grade = 0  # _late_grade inlined, so that numba compiles one self-contained function
+    for c in range(_LATE_CUTS.shape[0]):
+        if nadir <= _LATE_CUTS[c]:
+            nadir_grade = c + 1
     if n_late >= 2:
         out[_SECOND] = second
-        out[_LATE] = _late_grade(nadir) if second <= 1500 else 0
+        out[_LATE] = nadir_grade if second <= 1500 else 0
     elif n_late == 1 and (grade_single or nadir > 1500):
-        out[_LATE] = _late_grade(nadir)
+        out[_LATE] = nadir_grade
     return out
 
 
 @functools.cache
 def _compiled() -> Any:
-    """The numba-compiled batch loop (compiled on first use; numba imported lazily)."""
+    """The numba-compiled core (numba imported lazily; compiled once, cached on disk)."""
     import numba
 
-    late = numba.njit(cache=True)(_late_grade)
-    globals_ok = {"_late_grade": late}  # the core calls _late_grade by name
-    core_fn = type(_core)(
-        _core.__code__, {**_core.__globals__, **globals_ok}, "_core_jit", None, None
-    )
-    core = numba.njit(core_fn)
+    return numba.njit(cache=True)(_core)
 
-    @numba.njit
-    def batch(
-        offsets: np.ndarray,
-        days: np.ndarray,
-        vals: np.ndarray,
-        max_gap: int,
-        longest: bool,
-        never_rule: bool,
-        late_last: int,
-        grade_single: bool,
-    ) -> np.ndarray:
-        m = offsets.shape[0] - 1
-        out = np.empty((m, 10))
-        for p in range(m):
-            a, b = offsets[p], offsets[p + 1]
-            out[p] = core(
-                days[a:b], vals[a:b], max_gap, longest, never_rule, late_last, grade_single
-            )
-        return out
 
-    return batch
+def _run_many(offsets: np.ndarray, days: np.ndarray, vals: np.ndarray, *params: Any) -> np.ndarray:
+    core = _compiled()
+    out = np.empty((offsets.shape[0] - 1, 10))
+    for p in range(offsets.shape[0] - 1):
+        a, b = offsets[p], offsets[p + 1]
+        out[p] = core(days[a:b], vals[a:b], *params)
+    return out
 
 
 # --------------------------------------------------------------------------- validation
@@ -549,7 +538,7 @@ def grade_icaht_many(
     pid, di, v = pid[keep], di[keep], v[keep]
     starts = np.flatnonzero(np.r_[True, pid[1:] != pid[:-1]]) if pid.size else np.empty(0, int)
     offsets = np.r_[starts, pid.shape[0]].astype(np.int64)
-    out = _compiled()(
+    out = _run_many(
         offsets,
         di,
         v,

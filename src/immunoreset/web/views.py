@@ -1,0 +1,311 @@
+"""What the pages show, computed from a :class:`~immunoreset.course.Course` (no I/O here).
+
+Dashboard rows (study day, current and maximum CRS/ICANS, ICAHT, B-cell status, alerts), the
+daily-grade timeline, the live grade of a day being typed in, plotly figure specifications
+(plain dicts rendered by the bundled ``plotly.min.js``) and the chain-of-identity trace.
+
+Alerts are a mapping of name → rule (:data:`ALERTS`); each rule sees the course, its daily
+grades and "today":
+
+* ``crs_today`` — CRS grade ≥ 2 on today's study day.
+* ``bag_expiring`` — a bag still usable (quarantined, released, stored for re-dosing) whose
+  expiry is within ``bag_expiry_warning_days`` of today, or past.
+* ``he_report_overdue`` — a hospital-exemption report past its due date. The registry stores no
+  hospital-exemption authorisations yet (issue 4 keeps them as pure objects), so this rule has
+  nothing to read and never fires; it is listed so the dashboard column exists when it does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from immunoreset import course as c
+from immunoreset.clinical import crs, icans
+from immunoreset.clinical.episodes import DailyGrade, course_toxicity, daily_grades
+from immunoreset.clinical.settings import DEFAULT_SETTINGS
+from immunoreset.errors import InvalidInput
+
+__all__ = [
+    "ALERTS",
+    "DashboardRow",
+    "LiveGrade",
+    "chain_view",
+    "check_icans_gradable",
+    "dashboard_row",
+    "figures",
+    "grade_day",
+    "uses_ice",
+]
+
+USABLE_BAG_STATUS = ("quarantined", "released", "stored_for_redosing")
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardRow:
+    """One patient's line of the cohort dashboard."""
+
+    study_id: str
+    site: str
+    diagnosis: str
+    age_years: float | None
+    study_day: int | None
+    current_crs: int | None
+    max_crs: int | None
+    current_icans: int | None
+    max_icans: int | None
+    max_icaht: int | None
+    bcell_status: str
+    alerts: tuple[str, ...]
+
+
+def _crs_today(course: c.Course, grades: Sequence[DailyGrade], today: dt.date, _: Any) -> str | None:
+    if course.day0 is None:
+        return None
+    day = course.study_day(today)
+    for g in grades:
+        if g.study_day == day and g.crs_grade is not None and g.crs_grade >= 2:
+            return f"grade {g.crs_grade} CRS today (day {day})"
+    return None
+
+
+def _bag_expiring(course: c.Course, _: Any, today: dt.date, warn_days: int) -> str | None:
+    horizon = today + dt.timedelta(days=warn_days)
+    soon = [
+        b
+        for b in course.bags
+        if b.status in USABLE_BAG_STATUS and b.expiry is not None and b.expiry <= horizon
+    ]
+    if not soon:
+        return None
+    first = min(soon, key=lambda b: b.expiry or today)
+    verb = "expired" if first.expiry and first.expiry < today else "expires"
+    return f"bag {first.bag_id} {verb} {first.expiry.isoformat() if first.expiry else ''}"
+
+
+def _he_report_overdue(*_: Any) -> str | None:
+    return None  # no hospital-exemption storage in the registry yet (see module docstring)
+
+
+#: Alert name -> rule(course, daily grades, today, bag warning days) -> message or None.
+ALERTS: Mapping[str, Callable[[c.Course, Sequence[DailyGrade], dt.date, int], str | None]] = {
+    "crs_today": _crs_today,
+    "he_report_overdue": _he_report_overdue,
+    "bag_expiring": _bag_expiring,
+}
+
+
+def _bcell_status(course: c.Course) -> str:
+    days, values = course.lab_series("cd19_b_cells")
+    if days.size == 0:
+        return "no counts"
+    if course.day0 is None:
+        return f"{values[-1]:g}/µL (before infusion)"
+    from immunoreset.kinetics.bcells import aplasia_duration
+
+    after = days >= 0
+    if not after.any():
+        return f"{values[-1]:g}/µL (before infusion)"
+    try:
+        res = aplasia_duration(days, values)
+    except InvalidInput:
+        return f"{values[-1]:g}/µL"
+    if res.reconstitution_day is not None:
+        return f"reconstituted day {res.reconstitution_day:g}"
+    if res.cleared:
+        return f"aplasia since day {res.clearance_day:g}"
+    return f"{values[-1]:g}/µL, not cleared"
+
+
+def dashboard_row(course: c.Course, *, today: dt.date, bag_warning_days: int = 30) -> DashboardRow:
+    """The dashboard line of one course on ``today``."""
+    grades: list[DailyGrade] = []
+    max_icaht = None
+    if course.day0 is not None:
+        grades = daily_grades(course)
+        try:
+            tox = course_toxicity(course)
+            max_icaht = tox.max_icaht_grade
+        except InvalidInput:
+            max_icaht = None
+    crs_known = [g.crs_grade for g in grades if g.crs_grade is not None]
+    icans_known = [g.icans_grade for g in grades if g.icans_grade is not None]
+    alerts = tuple(
+        msg
+        for rule in ALERTS.values()
+        if (msg := rule(course, grades, today, bag_warning_days)) is not None
+    )
+    return DashboardRow(
+        study_id=course.study_id,
+        site=course.patient.site,
+        diagnosis=course.patient.diagnosis,
+        age_years=course.age_on(today),
+        study_day=course.study_day(today) if course.day0 is not None else None,
+        current_crs=grades[-1].crs_grade if grades else None,
+        max_crs=max(crs_known) if crs_known else None,
+        current_icans=grades[-1].icans_grade if grades else None,
+        max_icans=max(icans_known) if icans_known else None,
+        max_icaht=max_icaht,
+        bcell_status=_bcell_status(course),
+        alerts=alerts,
+    )
+
+
+def uses_ice(course: c.Course, when: dt.date) -> bool:
+    """Whether ICANS is assessed with ICE (age ≥ the CAPD age cut) on ``when``, else CAPD."""
+    return course.age_on(when) >= DEFAULT_SETTINGS.capd_age_cut
+
+
+def check_icans_gradable(course: c.Course, a: c.DailyAssessment) -> None:
+    """Raise :class:`InvalidInput` (``ice_score``…) when the day's ICANS cannot be graded."""
+    icans.grade_icans(
+        age_years=course.age_on(a.date),
+        ice_score=a.ice_score,
+        capd_score=None if a.unable_to_assess else a.capd_score,
+        unable_to_assess=a.unable_to_assess,
+        consciousness=a.consciousness,
+        seizure=a.seizure,
+        motor_weakness=a.motor_weakness,
+        cerebral_edema=a.cerebral_edema,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LiveGrade:
+    """The grade of one day as typed: CRS and ICANS with reasons, and the study day."""
+
+    study_day: int | None
+    crs_grade: int | None
+    crs_reasons: tuple[str, ...]
+    icans_grade: int | None
+    icans_reasons: tuple[str, ...]
+    instrument: str
+    age_years: float
+    fever_masked: bool = False
+
+
+def grade_day(course: c.Course, a: c.DailyAssessment) -> LiveGrade:
+    """Grade ``a`` in the context of the course (masked fever after treatment, age on the day).
+
+    Raises
+    ------
+    InvalidInput
+        ICANS not gradable (e.g. an ICE score below the CAPD age cut).
+    """
+    check_icans_gradable(course, a)
+    age = course.age_on(a.date)
+    instrument = "ice" if uses_ice(course, a.date) else "capd"
+    if course.day0 is not None and course.study_day(a.date) >= 0:
+        others = tuple(x for x in course.daily_assessments if x.date != a.date)
+        trial = dataclasses.replace(course, daily_assessments=(*others, a))
+        day = course.study_day(a.date)
+        g = next(x for x in daily_grades(trial) if x.study_day == day)
+        return LiveGrade(
+            day, g.crs_grade, g.crs_reasons, g.icans_grade, g.icans_reasons, instrument, age,
+            g.fever_masked,
+        )
+    r = crs.grade_crs(
+        temperature_c=a.temperature_max_c,
+        hypotension=a.hypotension,
+        vasopressors=a.vasopressors,
+        oxygen_device=a.oxygen_device,
+        oxygen_flow_l_min=a.oxygen_flow_l_min,
+    )
+    i = icans.grade_icans(
+        age_years=age,
+        ice_score=a.ice_score,
+        capd_score=None if a.unable_to_assess else a.capd_score,
+        unable_to_assess=a.unable_to_assess,
+        consciousness=a.consciousness,
+        seizure=a.seizure,
+        motor_weakness=a.motor_weakness,
+        cerebral_edema=a.cerebral_edema,
+    )
+    day = course.study_day(a.date) if course.day0 is not None else None
+    note = ("before the infusion: not CRS/ICANS by definition",)
+    return LiveGrade(day, r.grade, r.reasons + note, i.grade, i.reasons, instrument, age)
+
+
+# --------------------------------------------------------------------------- figures
+#: Figure key -> (title, analytes or instruments, y-axis title, log scale).
+FIGURES: Mapping[str, tuple[str, tuple[str, ...], str, bool]] = {
+    "car_t": ("CAR T cells", ("car_t_flow", "car_t_qpcr"), "cells/µL · copies/µg", True),
+    "b_cells": ("CD19+ B cells", ("cd19_b_cells",), "cells/µL", False),
+    "anc": ("Absolute neutrophil count", ("anc",), "cells/µL", False),
+    "autoantibodies": (
+        "Autoantibodies",
+        ("anti_dsdna", "anti_scl70", "anti_tif1g", "anti_mda5", "anti_jo1"),
+        "IU/mL · U/mL",
+        True,
+    ),
+}
+
+
+def _layout(title: str, ytitle: str, log: bool) -> dict[str, Any]:
+    return {
+        "title": {"text": title, "font": {"size": 15}},
+        "xaxis": {"title": {"text": "study day"}, "zeroline": True},
+        "yaxis": {"title": {"text": ytitle}, "type": "log" if log else "linear"},
+        "margin": {"l": 60, "r": 20, "t": 40, "b": 45},
+        "height": 280,
+        "legend": {"orientation": "h"},
+        "template": "none",
+    }
+
+
+def figures(course: c.Course) -> dict[str, dict[str, Any]]:
+    """Plotly figure specifications (``{"data": …, "layout": …}``) of the patient page."""
+    if course.day0 is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for key, (title, analytes, ytitle, log) in FIGURES.items():
+        traces = []
+        for analyte in analytes:
+            results = course.lab_results(analyte)
+            if not results:
+                continue
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": analyte,
+                    "x": [course.study_day(r.date) for r in results],
+                    "y": [max(r.value, 1e-3) if log else r.value for r in results],
+                    "text": [
+                        f"{r.date.isoformat()}: {'< LLOQ ' if r.below_lloq else ''}"
+                        f"{r.value:g} {r.unit}"
+                        for r in results
+                    ],
+                    "hoverinfo": "text+name",
+                }
+            )
+        if traces:
+            out[key] = {"data": traces, "layout": _layout(title, ytitle, log)}
+    scores = {}
+    for d in course.disease_assessments:
+        scores.setdefault(d.instrument, []).append(d)
+    if scores:
+        out["disease"] = {
+            "data": [
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": name,
+                    "x": [course.study_day(d.date) for d in rows],
+                    "y": [d.score for d in rows],
+                }
+                for name, rows in scores.items()
+            ],
+            "layout": _layout("Disease scores", "score", False),
+        }
+    return out
+
+
+def chain_view(course: c.Course) -> Any:
+    """The chain-of-identity trace (apheresis → batch → bags → infusion) of the course."""
+    from immunoreset.manufacturing.chain import trace_course
+
+    return trace_course(course)
