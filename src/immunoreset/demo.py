@@ -56,14 +56,15 @@ CAR T kinetics (model-physiology.md §1.3, §7, §11)
     ``value = lloq, below_lloq=True``.
 B cells (model-physiology.md §2.1, §2.5, §11)
     Baseline by age (LHSC reference): < 6 y 600, 6–12 y 500, 12–18 y 350, adults 200 cells/µL
-    (× log-normal 20 %); halved by lymphodepletion at day 0, then cleared at 1.2–1.8 /day
-    (Nicolai: depleted by day 5), exactly 0.0 from day 7 while aplastic; naive recovery from
+    (× log-normal 20 %, kept within the reference band); halved by lymphodepletion at day 0,
+    then cleared at 1.2–1.8 /day (Nicolai: depleted by day 5), exactly 0.0 from day 7 while
+    aplastic; naive recovery from
     day 80–115 (published) or ~ N(110, 35) d (Mackensen 110 ± 32 d; Müller 112 ± 47 d) towards
     1.0–1.6 × baseline with τ 45 d, so the first value ≥ 10/µL falls at 3–5 months.
 Autoantibodies, complement, IgG (model-physiology.md §5, §6, §10)
     anti-dsDNA 80–400 IU/mL falling with t½ 21 d to a residual 0–2 % (≥ 90 % fall by month 3,
     below :data:`ANTI_DSDNA_ULN` by month 6); anti-Scl-70 150–400 U/mL to a residual 5–15 %
-    (t½ 30 d); CK 250–2500 U/L normalising with τ 14 d; C3 45–80 → 95–140 mg/dL and C4 3–8 →
+    (t½ 30 d); CK 250–2500 U/L normalising with τ 14 d; C3 45–80 → 100–140 mg/dL and C4 3–8 →
     15–30 mg/dL (τ 25 d) in SLE; IgG dipping 15–30 % around month 2 (Walti/Hill −17.5 %,
     oncology). Partial responders (large cohort only, 15 %) keep 20–50 % of their titre.
 Disease activity (clinical.md §6–9; peer-data §2.1–2.2; model-physiology §10)
@@ -73,6 +74,12 @@ Disease activity (clinical.md §6–9; peer-data §2.1–2.2; model-physiology �
     75–80 (8 groups), physician / patient global, CHAQ, extramuscular. SSc: mRSS 20–30 → 10–15
     (17 sites; improving, not remission, press §1.3), globals, HAQ-DI, FVC %. Scores equal the
     item sums. Visits: day −7 and months 1, 3, 6, 9, 12, 18, 24 within follow-up.
+Adverse events (as an investigator would record them)
+    "cytokine release syndrome" (category crs) and "immune effector cell-associated
+    neurotoxicity syndrome" (icans) with the ASTCT grade; hematotoxicity as "immune effector
+    cell-associated hematotoxicity, late" (or ", early"; category hematologic) with the
+    EHA/EBMT ICAHT grade — not as CTCAE "neutrophil count decreased", whose grade for an ANC of
+    1000–1499 is 2 (clinical.md §5), so it would not read "grade 1" as the abstract does.
 Body size (model-physiology.md §1.1)
     Weight = CDC 2000 P50 for age and sex × 0.85–1.15 (anchors at 5/10/15/18 y from the spec;
     the 3-year, girls' 18-year and adult anchors and all heights are demo approximations,
@@ -84,6 +91,13 @@ Large cohort (:func:`synthetic_cohort`; rates are demo choices, UNCONFIRMED as e
     documented deviation, 3 % failed (two thirds re-collected and made again, one third never
     infused — no infusion, daily data or labs); 10 % restart an immunosuppressant at 6–12
     months; follow-up 3–36 months; 0.3 infections per patient (3 % of them grade 3).
+
+Records
+    Lab results and disease assessments are built through a fast path: each series is checked
+    in bulk with :class:`~immunoreset.course.LabResult`'s rules (canonical unit, 0 ≤ value ≤
+    the analyte maximum) and each score against its instrument range, and the per-record
+    constructor checks are skipped (5× faster; the tests rebuild every record through its
+    validating constructor). All other records go through their constructors.
 
 Lab schedule (study days; canonical units of :data:`immunoreset.vocab.ANALYTES`)
     ANC daily −7…+30; platelets, hemoglobin, lymphocytes on −7, −5, −3, −1, 0, 1, 3, 5, 7, 9,
@@ -352,12 +366,20 @@ _HEIGHT_P50: Mapping[str, np.ndarray] = {
     "M": np.array([96.0, 110.0, 138.0, 170.0, 176.0, 177.0, 177.0]),
     "F": np.array([95.0, 108.0, 138.0, 162.0, 163.5, 164.0, 164.0]),
 }
-# Baseline CD19 B cells (cells/µL) by age band (model-physiology.md §2.1, §11).
-_B0_BY_AGE = ((6.0, 600.0), (12.0, 500.0), (18.0, 350.0), (200.0, 200.0))
+# Baseline CD19 B cells (cells/µL) by age band: (upper age, typical, reference low, high)
+# (model-physiology.md §2.1 LHSC reference ranges; typical values §11; adults: SLE, §2.2).
+_B0_BY_AGE = (
+    (6.0, 600.0, 390.0, 1400.0),
+    (12.0, 500.0, 270.0, 860.0),
+    (18.0, 350.0, 110.0, 570.0),
+    (200.0, 200.0, 67.0, 597.0),
+)
 
 
-def _b0_for_age(age: float) -> float:
-    return next(b for upper, b in _B0_BY_AGE if age < upper)
+def _b0_for_age(age: float, z: float) -> float:
+    """Typical baseline × log-normal 20 % (``z`` standard normal), kept in the band."""
+    _, typical, lo, hi = next(row for row in _B0_BY_AGE if age < row[0])
+    return min(max(typical * math.exp(0.2 * z), lo), hi)
 
 
 # --------------------------------------------------------------------------- diagnoses
@@ -459,7 +481,7 @@ _INSTRUMENTS: Mapping[str, tuple[_Traj, ...]] = {
         ("fvc_percent", 55, 70, 70, 90, 58, 72, 0.1),
     ),
     "SSc": (
-        ("mrss", 20, 30, 10, 15, 15, 20, 1),
+        ("mrss", 20, 30, 10, 14, 15, 20, 1),
         ("md_global", 5, 7, 2, 4, 3, 5, 0.1),
         ("patient_global", 5, 7, 2, 4, 3, 6, 0.1),
         ("haq_di", 1.0, 1.8, 0.5, 1.0, 0.9, 1.4, 0.125),
@@ -531,6 +553,7 @@ class _Plan:
     infections: tuple[tuple[int, int, str], ...] = ()
     operator: str = "OP-1"
     anc_nadir: float = 900.0
+    peak_range: tuple[float, float] = (0.5, 1000.0)
 
 
 def _choice(rng: np.random.Generator, table: tuple[tuple[Any, float], ...]) -> Any:
@@ -595,6 +618,7 @@ def _published_plan(
         infections=_PUBLISHED_INFECTIONS.get(sid, ()),
         operator=f"OP-{site[:2]}{int(rng.integers(1, 5))}",
         anc_nadir=float(rng.uniform(600, 1300)),
+        peak_range=(10.0, 60.0),
     )
 
 
@@ -715,6 +739,22 @@ def _lab(day: dt.date, analyte: str, value: float, unit: str, lloq: Any, below: 
     _setattr(r, "unit", unit)
     _setattr(r, "lloq", lloq)
     _setattr(r, "below_lloq", below)
+    return r
+
+
+def _assessment(
+    day: dt.date, instrument: str, score: float, items: dict[str, float]
+) -> DiseaseAssessment:
+    """A :class:`DiseaseAssessment` whose score is checked here; items are in range by
+    construction (integers within each item's maximum), re-validated by the test suite."""
+    lo, hi, _ = vocab.INSTRUMENTS[instrument]
+    if not lo <= score <= hi:
+        raise InvalidInput("score", score, f"within {lo:g}–{hi:g} ({instrument})")
+    r = _new(DiseaseAssessment)
+    _setattr(r, "date", day)
+    _setattr(r, "instrument", instrument)
+    _setattr(r, "score", score)
+    _setattr(r, "items", items)
     return r
 
 
@@ -1172,7 +1212,7 @@ def _labs(
     # CD19 B cells
     cd19_days = list(_CD19_EARLY) + m2
     t = np.asarray(cd19_days, dtype=float)
-    b0 = _b0_for_age(age0) * math.exp(0.2 * rng.standard_normal())
+    b0 = _b0_for_age(age0, float(rng.standard_normal()))
     k_dep = float(rng.uniform(1.2, 1.8))
     bmax = b0 * float(rng.uniform(1.0, 1.6))
     t_ret = plan.b_return_day
@@ -1199,7 +1239,7 @@ def _labs(
     )
     flow = flow * _noise(rng, t.size, 0.1)
     peak_i = cart_days.index(plan.tmax)
-    peak = plan.cmax if plan.exact_peak else float(flow[peak_i])
+    peak = plan.cmax if plan.exact_peak else float(np.clip(flow[peak_i], *plan.peak_range))
     flow = np.minimum(flow, 0.97 * peak)
     flow[peak_i] = peak
     _emit(out, cal, "car_t_flow", cart_days, flow, 2, CAR_T_FLOW_LLOQ)
@@ -1222,14 +1262,14 @@ def _labs(
     igg = g0 * (1 - dip_igg * (tp / 60) * np.exp(1 - tp / 60)) * _noise(rng, t.size, 0.03)
     _emit(out, cal, "igg", ser_days, igg, 0)
     sle = plan.diagnosis == "SLE"
-    c3n, c4n = float(rng.uniform(95, 140)), float(rng.uniform(15, 30))
+    c3n, c4n = float(rng.uniform(100, 140)), float(rng.uniform(15, 30))
     c30 = float(rng.uniform(45, 80)) if sle else c3n
     c40 = float(rng.uniform(3, 8)) if sle else c4n
     partial = plan.response == "partial"
     keep = float(rng.uniform(0.3, 0.6)) if partial else 0.0
     recov = (1 - keep) * (1 - np.exp(-tp / 25))
-    c3 = (c30 + (c3n - c30) * recov) * _noise(rng, t.size, 0.04)
-    c4 = (c40 + (c4n - c40) * recov) * _noise(rng, t.size, 0.04)
+    c3 = (c30 + (c3n - c30) * recov) * _noise(rng, t.size, 0.03)
+    c4 = (c40 + (c4n - c40) * recov) * _noise(rng, t.size, 0.03)
     _emit(out, cal, "c3", ser_days, c3, 0)
     _emit(out, cal, "c4", ser_days, c4, 1)
     for d, a, b in zip(ser_days, np.round(c3, 0).tolist(), np.round(c4, 1).tolist(), strict=True):
@@ -1260,7 +1300,7 @@ def _disease(
     t = np.asarray(days, dtype=float)
     partial = plan.response == "partial"
     slow = plan.diagnosis == "SSc"
-    tau = float(rng.uniform(90, 150) if slow else rng.uniform(30, 60))
+    tau = float(rng.uniform(50, 90) if slow else rng.uniform(30, 60))
     f = np.where(t > 0, 1 - np.exp(-np.maximum(t, 0) / tau), 0.0)
     out = []
     for inst, b_lo, b_hi, c_lo, c_hi, p_lo, p_hi, step in _INSTRUMENTS[plan.diagnosis]:
@@ -1274,7 +1314,7 @@ def _disease(
         for d, v in zip(days, vals.tolist(), strict=True):
             v = round(v, 3)
             items = _spread(int(v), maxima) if maxima else {}
-            out.append(DiseaseAssessment(cal(d), inst, float(v), items))
+            out.append(_assessment(cal(d), inst, float(v), items))
     if plan.diagnosis == "SLE":
         out += _sledai(plan, cal, days, lab_at, rng)
     return out
@@ -1310,7 +1350,7 @@ def _sledai(
             present.add("increased_dna_binding")
         items = {name: float(name in present) for name in SLEDAI2K_WEIGHTS}
         score = sum(SLEDAI2K_WEIGHTS[name] for name in present)
-        out.append(DiseaseAssessment(cal(d), "sledai2k", float(score), items))
+        out.append(_assessment(cal(d), "sledai2k", float(score), items))
     return out
 
 
@@ -1415,8 +1455,8 @@ def synthetic_course(k: int, seed: int = 0) -> Course:
     >>> synthetic_course(7).patient.synthetic
     True
     """
-    _, seed, k = _check_cohort_args(1, seed, k)
-    return _synthetic(seed, k)[0]
+    k = int(check_range("k", k, 1, _MAX_INDEX, integer=True))
+    return _synthetic(_check_seed(seed), k)[0]
 
 
 def synthetic_cohort_with_qc(
@@ -1460,6 +1500,6 @@ def synthetic_cohort(n: int, seed: int = 0, *, start_index: int = 1) -> Iterator
     Examples
     --------
     >>> [c.study_id for c in synthetic_cohort(2, seed=1)]
-    ['LDN-000001', 'VIE-000002']
+    ['TU-000001', 'HD-000002']
     """
     return (course for course, _ in synthetic_cohort_with_qc(n, seed, start_index=start_index))

@@ -60,7 +60,7 @@ Values and their sources: ``docs/model.md`` and ``/work/shared/specs/model-physi
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from types import MappingProxyType
 
 import numpy as np
@@ -392,7 +392,3 @@ def stein_analytical(t: np.ndarray | float, params: SteinParams | None = None) -
     )
     early = p.r0 * np.exp(p.rho * np.minimum(arr, p.tmax))
     return np.where(arr < p.tmax, early, late)
-
-
-def _as_dict(params: ImmuneParams) -> dict[str, float]:
-    return asdict(params)

@@ -25,7 +25,6 @@ size. Uniforms become normals by the inverse normal CDF (exactly one draw each).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import fields, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -634,11 +633,3 @@ def plot_prediction_intervals(df: pd.DataFrame, *, title: str | None = None) -> 
     if title:
         fig.suptitle(title)
     return fig
-
-
-def _typical_with(**changes: float) -> ImmuneParams:
-    """Typical parameters with some fields changed (helper for tests and the CLI)."""
-    valid = {f.name for f in fields(ImmuneParams)}
-    for k in changes:
-        check_choice("parameter", k, tuple(sorted(valid)))
-    return replace(ImmuneParams(), **changes)

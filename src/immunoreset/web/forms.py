@@ -142,12 +142,7 @@ def parse_lab(form: FormData) -> c.LabResult:
         raise InvalidInput("value", "", "a number")
     if not values["unit"]:
         raise InvalidInput("unit", "", "the unit of the value")
-    try:
-        return c.LabResult.create(**values)
-    except InvalidInput:
-        raise
-    except (KeyError, ValueError) as err:  # unit conversion of an unknown unit
-        raise InvalidInput("unit", values["unit"], f"a unit known for {values['analyte']}") from err
+    return c.LabResult.create(**values)
 
 
 def parse_disease(form: FormData) -> c.DiseaseAssessment:

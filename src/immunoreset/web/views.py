@@ -38,6 +38,7 @@ __all__ = [
     "dashboard_row",
     "figures",
     "grade_day",
+    "grade_observations",
     "uses_ice",
 ]
 
@@ -207,6 +208,25 @@ def grade_day(course: c.Course, a: c.DailyAssessment) -> LiveGrade:
             day, g.crs_grade, g.crs_reasons, g.icans_grade, g.icans_reasons, instrument, age,
             g.fever_masked,
         )
+    day = course.study_day(a.date) if course.day0 is not None else None
+    note = ("before the infusion: not CRS/ICANS by definition",) if day is not None else ()
+    return grade_observations(a, age_years=age, study_day=day, note=note)
+
+
+def grade_observations(
+    a: c.DailyAssessment,
+    *,
+    age_years: float,
+    study_day: int | None = None,
+    note: tuple[str, ...] = (),
+) -> LiveGrade:
+    """Grade one day's observations on their own (no earlier days, so no masked fever).
+
+    ``age_years`` (0–120) chooses ICE (≥ the CAPD age cut) or CAPD.
+    """
+    from immunoreset.errors import check_range
+
+    check_range("age_years", age_years, 0, 120, "years")
     r = crs.grade_crs(
         temperature_c=a.temperature_max_c,
         hypotension=a.hypotension,
@@ -215,7 +235,7 @@ def grade_day(course: c.Course, a: c.DailyAssessment) -> LiveGrade:
         oxygen_flow_l_min=a.oxygen_flow_l_min,
     )
     i = icans.grade_icans(
-        age_years=age,
+        age_years=age_years,
         ice_score=a.ice_score,
         capd_score=None if a.unable_to_assess else a.capd_score,
         unable_to_assess=a.unable_to_assess,
@@ -224,9 +244,10 @@ def grade_day(course: c.Course, a: c.DailyAssessment) -> LiveGrade:
         motor_weakness=a.motor_weakness,
         cerebral_edema=a.cerebral_edema,
     )
-    day = course.study_day(a.date) if course.day0 is not None else None
-    note = ("before the infusion: not CRS/ICANS by definition",)
-    return LiveGrade(day, r.grade, r.reasons + note, i.grade, i.reasons, instrument, age)
+    instrument = "ice" if age_years >= DEFAULT_SETTINGS.capd_age_cut else "capd"
+    return LiveGrade(
+        study_day, r.grade, r.reasons + note, i.grade, i.reasons, instrument, age_years
+    )
 
 
 # --------------------------------------------------------------------------- figures

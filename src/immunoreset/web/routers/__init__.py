@@ -1,0 +1,1 @@
+"""One router per resource: auth, dashboard, patients, batches, audit, reports, API, API docs."""
