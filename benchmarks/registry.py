@@ -37,7 +37,7 @@ def main() -> None:
         counts = write_csv(
             demo.synthetic_cohort(args.patients, seed=args.seed),
             folder,
-            sites=list(demo.SITES.items()),
+            sites=list(demo.SITE_NAMES.items()),
         )
         t_gen = time.perf_counter() - t0
         rows = sum(counts.values())

@@ -467,3 +467,34 @@ def test_month_day(month, day):
 def test_boundary_indices_accepted():
     assert synthetic_course(999_999).study_id.endswith("-999999")
     assert list(synthetic_cohort(0)) == []
+
+
+# --------------------------------------------------------------------------- graded by clinical
+def test_clinical_grading_of_the_published_cohort_matches_the_abstract():
+    from immunoreset.clinical.episodes import course_toxicity
+
+    tox = [course_toxicity(c) for c in _published()]
+    assert Counter(t.max_crs_grade for t in tox) == {1: 6, 0: 2}
+    assert Counter(t.max_icans_grade for t in tox) == {1: 1, 0: 7}
+    assert Counter(t.late_icaht.grade for t in tox) == {1: 2, 0: 6}
+    assert all(t.early_icaht.grade == 0 for t in tox)
+    assert [t.study_id for t in tox if t.late_icaht.grade] == ["RM-002", "ER-001"]
+
+
+def test_recorded_adverse_events_agree_with_computed_grades_in_the_large_cohort():
+    from immunoreset.clinical.episodes import course_toxicity
+
+    for c, _ in _large()[:150]:
+        if c.infusion is None:
+            continue
+        tox = course_toxicity(c)
+        recorded = {
+            (ae.category, ae.term.rsplit(", ", 1)[-1]): ae.grade
+            for ae in c.adverse_events
+            if ae.category != "infection"
+        }
+        assert recorded.get(("crs", "cytokine release syndrome"), 0) == tox.max_crs_grade
+        icans = ("icans", "immune effector cell-associated neurotoxicity syndrome")
+        assert recorded.get(icans, 0) == tox.max_icans_grade
+        assert recorded.get(("hematologic", "early"), 0) == tox.early_icaht.grade
+        assert recorded.get(("hematologic", "late"), 0) == (tox.late_icaht.grade or 0)

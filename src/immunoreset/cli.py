@@ -399,7 +399,7 @@ def demo_cmd(
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
         registry, actor = open_registry(db, None)
-        for code, name in demo.SITES.items():
+        for code, name in demo.SITE_NAMES.items():
             registry.add_site(actor, code, name)
         if patients is None:
             courses: Any = demo.published_cohort(seed=seed)

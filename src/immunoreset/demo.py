@@ -250,6 +250,12 @@ SITES: tuple[tuple[str, str, str], ...] = (
     ("MUNICH", "MUC", "erlangen_reported"),
     ("COLOGNE", "CGN", "erlangen_reported"),
 )
+#: Display names of the SYNTHETIC sites (the two published ones are the real treating centres).
+SITE_NAMES: Mapping[str, str] = {
+    "ROME": "Ospedale Pediatrico Bambino Gesù, Rome",
+    "ERLANGEN": "Universitätsklinikum Erlangen",
+    **{site: f"Synthetic site {site.title()}" for site, _, _ in SITES[2:]},
+}
 #: Default regimen of each site (override with ``site_regimens=``).
 SITE_REGIMENS: Mapping[str, str] = {site: regimen for site, _, regimen in SITES}
 

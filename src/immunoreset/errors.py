@@ -142,26 +142,35 @@ def check_range(
         if allow_none:
             return None
         raise InvalidInput(field, value, _describe(lo, hi, unit, integer, lo_open, hi_open))
-    allowed = _describe(lo, hi, unit, integer, lo_open, hi_open)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            import numpy as np
-
-            if isinstance(value, np.integer | np.floating) and not isinstance(value, np.bool_):
-                value = value.item()
-            else:
-                raise InvalidInput(field, value, allowed)
-        except ImportError:  # pragma: no cover - numpy is a dependency
-            raise InvalidInput(field, value, allowed) from None
-    if integer and not (isinstance(value, int) or float(value).is_integer()):
-        raise InvalidInput(field, value, allowed)
-    if value != value:  # NaN
-        raise InvalidInput(field, value, allowed)
-    if lo is not None and (value < lo or (lo_open and value == lo)):
-        raise InvalidInput(field, value, allowed)
-    if hi is not None and (value > hi or (hi_open and value == hi)):
-        raise InvalidInput(field, value, allowed)
+    kind = type(value)
+    if kind is not float and kind is not int:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            plain = _plain_number(value)
+            if plain is None:
+                raise InvalidInput(field, value, _describe(lo, hi, unit, integer, lo_open, hi_open))
+            value = plain
+    ok = value == value  # NaN fails
+    if ok and integer and not (isinstance(value, int) or float(value).is_integer()):
+        ok = False
+    if ok and lo is not None and (value < lo or (lo_open and value == lo)):
+        ok = False
+    if ok and hi is not None and (value > hi or (hi_open and value == hi)):
+        ok = False
+    if not ok:
+        # the message is built only on failure: this check runs millions of times on import
+        raise InvalidInput(field, value, _describe(lo, hi, unit, integer, lo_open, hi_open))
     return int(value) if integer else value
+
+
+def _plain_number(value: Any) -> Any:
+    """A NumPy scalar as a Python number; None for anything that is not a real number."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        return None
+    if isinstance(value, np.integer | np.floating) and not isinstance(value, np.bool_):
+        return value.item()
+    return None
 
 
 def check_choice(field: str, value: Any, choices: Iterable[str]) -> str:

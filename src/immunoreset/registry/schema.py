@@ -297,3 +297,4 @@ for _name, _record, _key, _attr, _many, _global in (
     ENTITIES[_name] = Entity(_name, _record, _table, _key, _attr, _many, _global)
 
 PATIENT_ENTITY = Entity("patients", c.Patient, patients, ("study_id",), "patient", False, True)
+from immunoreset.registry import gmp as _gmp  # noqa: E402,F401  (registers the GMP tables)

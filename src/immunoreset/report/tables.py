@@ -78,7 +78,13 @@ __all__ = [
 DAYS_PER_MONTH = 30.4375
 
 #: Autoantibody analytes followed as % of baseline (:data:`immunoreset.vocab.ANALYTES`).
-TITRE_ANALYTES: tuple[str, ...] = ("anti_dsdna", "anti_scl70", "anti_tif1g", "anti_mda5", "anti_jo1")
+TITRE_ANALYTES: tuple[str, ...] = (
+    "anti_dsdna",
+    "anti_scl70",
+    "anti_tif1g",
+    "anti_mda5",
+    "anti_jo1",
+)
 
 #: mg of prednisone per mg of the drug (conventional equivalence: prednisone 5 mg =
 #: prednisolone 5 mg = methylprednisolone 4 mg = dexamethasone 0.75 mg = hydrocortisone 20 mg
@@ -187,8 +193,9 @@ class AnalysisSettings:
     def __post_init__(self) -> None:
         from immunoreset.clinical.myositis_response import ENZYME_METHODS
 
-        check_range("clearance_threshold", self.clearance_threshold, 0, 1000, "cells/uL",
-                    lo_open=True)  # fmt: skip
+        check_range(
+            "clearance_threshold", self.clearance_threshold, 0, 1000, "cells/uL", lo_open=True
+        )
         check_range(
             "reconstitution_threshold",
             self.reconstitution_threshold,
@@ -430,9 +437,7 @@ def _toxicity_frames(
             row[f"{kind}_days"] = sum(e.duration_days for e in episodes) if episodes else np.nan
             row[f"{kind}_tocilizumab"] = any(e.tocilizumab for e in episodes)
             row[f"{kind}_corticosteroids"] = any(e.corticosteroids for e in episodes)
-            eps.extend(
-                (co.study_id, kind, e.onset_day, e.last_day, e.max_grade) for e in episodes
-            )
+            eps.extend((co.study_id, kind, e.onset_day, e.last_day, e.max_grade) for e in episodes)
         for phase, res in (("early_icaht", t.early_icaht), ("late_icaht", t.late_icaht)):
             row[f"{phase}_grade"] = np.nan if res.grade is None else res.grade
         infections = [a.grade for a in co.adverse_events if a.category == "infection"]
@@ -480,7 +485,14 @@ def _bcell_frames(labs: pd.DataFrame, s: AnalysisSettings) -> tuple[pd.DataFrame
     from immunoreset.kinetics.survival import km_reconstitution
 
     sub = _series(labs, "cd19_b_cells")
-    cols = ["cleared", "clearance_day", "reconstitution_day", "aplasia_days", "censored", "last_day"]
+    cols = [
+        "cleared",
+        "clearance_day",
+        "reconstitution_day",
+        "aplasia_days",
+        "censored",
+        "last_day",
+    ]
     if sub.empty:
         return pd.DataFrame(columns=cols, index=pd.Index([], name="patient_id")), None
     b = aplasia_cohort(
@@ -497,9 +509,7 @@ def _bcell_frames(labs: pd.DataFrame, s: AnalysisSettings) -> tuple[pd.DataFrame
         durations = np.where(
             cleared["censored"], cleared["last_day"], cleared["reconstitution_day"]
         )
-        km = km_reconstitution(
-            durations, ~cleared["censored"].to_numpy(), alpha=1 - s.confidence
-        )
+        km = km_reconstitution(durations, ~cleared["censored"].to_numpy(), alpha=1 - s.confidence)
     return b, km
 
 
@@ -555,8 +565,13 @@ def _sle_frame(courses: Sequence[Course]) -> pd.DataFrame:
             continue
         sled = [a for a in co.disease_assessments if a.instrument == "sledai2k"]
         after = [a for a in sled if a.date > co.day0]
-        row: dict[str, Any] = {"study_id": co.study_id, "day": np.nan, "doris": np.nan,
-                               "lldas": np.nan, "note": ""}  # fmt: skip
+        row: dict[str, Any] = {
+            "study_id": co.study_id,
+            "day": np.nan,
+            "doris": np.nan,
+            "lldas": np.nan,
+            "note": "",
+        }
         if not after:
             row["note"] = "no SLEDAI-2K after infusion"
             rows.append(row)
@@ -580,8 +595,10 @@ def _sle_frame(courses: Sequence[Course]) -> pd.DataFrame:
             what
             for what, v in (
                 ("SLEDAI-2K items", clinical),
-                ("PGA within 30 days", pga if pga and abs((pga.date - last.date).days) <= 30
-                 else None),  # fmt: skip
+                (
+                    "PGA within 30 days",
+                    pga if pga and abs((pga.date - last.date).days) <= 30 else None,
+                ),
                 ("a daily prednisone-equivalent dose", pred),
             )
             if v is None
@@ -594,7 +611,7 @@ def _sle_frame(courses: Sequence[Course]) -> pd.DataFrame:
                 clinical_sledai=clinical, physician_global=pga.score, prednisone_mg_day=pred
             )
             row["lldas"] = lr.is_lldas(
-                sledai2k=int(round(last.score)),
+                sledai2k=round(last.score),
                 major_organ_activity=major,
                 new_activity=new,
                 physician_global=pga.score,
@@ -875,26 +892,38 @@ def table_manufacturing(cohort: CohortAnalysis | Sequence[Course]) -> pd.DataFra
     ok = manufacturing_success(batches, confidence=conf)
     if ok.attempts:
         rows.append(
-            _count(sec, "Manufacturing success", "released batches", ok.successes, ok.attempts,
-                   ci=True, confidence=conf, note=ok.reasons[0])  # fmt: skip
+            _count(
+                sec,
+                "Manufacturing success",
+                "released batches",
+                ok.successes,
+                ok.attempts,
+                ci=True,
+                confidence=conf,
+                note=ok.reasons[0],
+            )
         )
     else:
         rows.append(_row(sec, "Manufacturing success", note="no completed batch"))
     bpb = bags_per_batch(batches, bags)
     rows.append(
-        _row(sec, "Bags per released batch", kind="median", n=bpb.n_batches,
-             median=bpb.median if bpb.median is not None else np.nan,
-             min=np.nan if bpb.min is None else bpb.min,
-             max=np.nan if bpb.max is None else bpb.max, unit="bags")  # fmt: skip
+        _row(
+            sec,
+            "Bags per released batch",
+            kind="median",
+            n=bpb.n_batches,
+            median=bpb.median if bpb.median is not None else np.nan,
+            min=np.nan if bpb.min is None else bpb.min,
+            max=np.nan if bpb.max is None else bpb.max,
+            unit="bags",
+        )
     )
     infused = [co for co in a.courses if co.day0 is not None]
     v2v = vein_to_vein(infused) if infused else None
     days = v2v.table["days"].to_numpy(dtype=float) if v2v is not None else []
     rows.append(_summary(sec, "Vein-to-vein time (apheresis to infusion)", days, "days"))
     inf = a.patients[a.patients["infused"]]
-    rows.append(
-        _summary(sec, "Dose", inf["dose_cells_per_kg"] / 1e6, "×10⁶ CAR+ T cells/kg")
-    )
+    rows.append(_summary(sec, "Dose", inf["dose_cells_per_kg"] / 1e6, "×10⁶ CAR+ T cells/kg"))
     rows.append(_summary(sec, "Weight at infusion", inf["weight_kg"], "kg"))
     for level, k in inf["regimen"].value_counts().items():
         rows.append(_count(sec, "Lymphodepletion", str(level), int(k), len(inf)))
@@ -926,14 +955,16 @@ def table_safety(cohort: CohortAnalysis | Sequence[Course]) -> pd.DataFrame:
     for col, label, top in _SAFETY_ITEMS:
         g = t[col].to_numpy(dtype=float) if n else np.empty(0)
         known = np.isfinite(g)
-        rows.append(_count(sec, label, "any grade", int((g >= 1).sum()), n, ci=True,
-                           confidence=conf))  # fmt: skip
+        rows.append(
+            _count(sec, label, "any grade", int((g >= 1).sum()), n, ci=True, confidence=conf)
+        )
         for grade in range(1, top + 1):
             k = int((g == grade).sum())
             if k or grade == 1:
                 rows.append(_count(sec, label, f"grade {grade}", k, n, ci=True, confidence=conf))
-        rows.append(_count(sec, label, "grade ≥ 3", int((g >= 3).sum()), n, ci=True,
-                           confidence=conf))  # fmt: skip
+        rows.append(
+            _count(sec, label, "grade ≥ 3", int((g >= 3).sum()), n, ci=True, confidence=conf)
+        )
         if (~known).any():
             rows.append(_count(sec, label, "not assessable", int((~known).sum()), n))
         kind = col.split("_grade")[0]
@@ -945,8 +976,17 @@ def table_safety(cohort: CohortAnalysis | Sequence[Course]) -> pd.DataFrame:
                 _count(sec, label, "corticosteroids", int(t[f"{kind}_corticosteroids"].sum()), n)
             )
     if n:
-        rows.append(_count(sec, "Febrile neutropenia", "any", int(t["febrile_neutropenia"].sum()),
-                           n, ci=True, confidence=conf))  # fmt: skip
+        rows.append(
+            _count(
+                sec,
+                "Febrile neutropenia",
+                "any",
+                int(t["febrile_neutropenia"].sum()),
+                n,
+                ci=True,
+                confidence=conf,
+            )
+        )
     return _frame(rows)
 
 
@@ -963,23 +1003,42 @@ def table_efficacy(cohort: CohortAnalysis | Sequence[Course]) -> pd.DataFrame:
     sec = "B cells"
     b = a.bcells
     rows.append(
-        _count(sec, f"Cleared (< {s.clearance_threshold:g} cells/µL)", "", int(b["cleared"].sum()),
-               len(b), ci=True, confidence=conf)  # fmt: skip
+        _count(
+            sec,
+            f"Cleared (< {s.clearance_threshold:g} cells/µL)",
+            "",
+            int(b["cleared"].sum()),
+            len(b),
+            ci=True,
+            confidence=conf,
+        )
     )
     rows.append(_summary(sec, "Clearance day", b["clearance_day"], "days"))
     rec = b["reconstitution_day"]
     rows.append(
-        _count(sec, f"Reconstituted (≥ {s.reconstitution_threshold:g} cells/µL)", "",
-               int(np.isfinite(rec).sum()), int(b["cleared"].sum()))  # fmt: skip
+        _count(
+            sec,
+            f"Reconstituted (≥ {s.reconstitution_threshold:g} cells/µL)",
+            "",
+            int(np.isfinite(rec).sum()),
+            int(b["cleared"].sum()),
+        )
     )
     rows.append(_summary(sec, "Reconstitution day (observed)", rec, "days"))
     if a.km is not None:
         lo, hi = a.km.median_ci
         rows.append(
-            _row(sec, "Reconstitution day, Kaplan–Meier median", kind="km", n=a.km.n,
-                 median=np.nan if a.km.median is None else a.km.median,
-                 ci_low=np.nan if lo is None else lo, ci_high=np.nan if hi is None else hi,
-                 unit="days", note=a.km.reasons[0])  # fmt: skip
+            _row(
+                sec,
+                "Reconstitution day, Kaplan–Meier median",
+                kind="km",
+                n=a.km.n,
+                median=np.nan if a.km.median is None else a.km.median,
+                ci_low=np.nan if lo is None else lo,
+                ci_high=np.nan if hi is None else hi,
+                unit="days",
+                note=a.km.reasons[0],
+            )
         )
     sec = "CAR T kinetics"
     for assay, df in a.nca.items():
@@ -989,14 +1048,16 @@ def table_efficacy(cohort: CohortAnalysis | Sequence[Course]) -> pd.DataFrame:
         rows.append(_summary(sec, f"Tmax ({label})", df["tmax"], "days"))
         end = f"{s.auc_end:g}"
         rows.append(_summary(sec, f"AUC0–{end} ({label})", df["auc"], f"{unit}·day"))
-        rows.append(_summary(sec, f"Persistence, last detectable ({label})",
-                             df["persistence_day"], "days"))  # fmt: skip
+        rows.append(
+            _summary(sec, f"Persistence, last detectable ({label})", df["persistence_day"], "days")
+        )
     sec = "Autoantibodies"
     for analyte, df in a.titres.items():
         for m in s.titre_months:
             rows.append(
-                _summary(sec, f"{analyte}: % change from baseline", df[f"pct_m{m}"], "%",
-                         f"month {m}")  # fmt: skip
+                _summary(
+                    sec, f"{analyte}: % change from baseline", df[f"pct_m{m}"], "%", f"month {m}"
+                )
             )
     sec = "Disease activity"
     for inst, df in a.score_changes.items():
@@ -1009,10 +1070,17 @@ def table_efficacy(cohort: CohortAnalysis | Sequence[Course]) -> pd.DataFrame:
             known = sle[col].notna()
             k = int((sle[col][known] == True).sum())  # noqa: E712 - object column
             rows.append(
-                _count(sec, f"SLE: {label} at last SLEDAI-2K", "", k, int(known.sum()), ci=True,
-                       confidence=conf,
-                       note=f"{int((~known).sum())} not assessable" if (~known).any() else "")
-            )  # fmt: skip
+                _count(
+                    sec,
+                    f"SLE: {label} at last SLEDAI-2K",
+                    "",
+                    k,
+                    int(known.sum()),
+                    ci=True,
+                    confidence=conf,
+                    note=f"{int((~known).sum())} not assessable" if (~known).any() else "",
+                )
+            )
     tis = a.tis
     for m in s.score_months:
         sub = tis[tis["month"] == m]
@@ -1021,21 +1089,38 @@ def table_efficacy(cohort: CohortAnalysis | Sequence[Course]) -> pd.DataFrame:
         known = sub["category"].notna()
         for cat in ("major", "moderate", "minimal", "none"):
             rows.append(
-                _count(sec, f"Myositis: TIS at month {m}", cat,
-                       int((sub["category"] == cat).sum()), int(known.sum()))  # fmt: skip
+                _count(
+                    sec,
+                    f"Myositis: TIS at month {m}",
+                    cat,
+                    int((sub["category"] == cat).sum()),
+                    int(known.sum()),
+                )
             )
         if (~known).any():
-            rows.append(_row(sec, f"Myositis: TIS at month {m}", "not assessable", kind="n",
-                             n=int((~known).sum())))  # fmt: skip
+            rows.append(
+                _row(
+                    sec,
+                    f"Myositis: TIS at month {m}",
+                    "not assessable",
+                    kind="n",
+                    n=int((~known).sum()),
+                )
+            )
     sec = "Therapy"
     inf = a.patients[a.patients["infused"] & a.patients["followup_days"].notna()]
     rows.append(
-        _count(sec, "Free of immunosuppressants and glucocorticoids at last contact", "",
-               int(inf["therapy_free"].sum()), len(inf), ci=True, confidence=conf)  # fmt: skip
+        _count(
+            sec,
+            "Free of immunosuppressants and glucocorticoids at last contact",
+            "",
+            int(inf["therapy_free"].sum()),
+            len(inf),
+            ci=True,
+            confidence=conf,
+        )
     )
-    rows.append(
-        _summary(sec, "Time off therapy", inf["time_off_days"] / DAYS_PER_MONTH, "months")
-    )
+    rows.append(_summary(sec, "Time off therapy", inf["time_off_days"] / DAYS_PER_MONTH, "months"))
     del n
     return _frame(rows)
 
