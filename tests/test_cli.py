@@ -111,3 +111,10 @@ def test_db_stats_and_upgrade(db: str) -> None:
 def test_env_db_url(db: str) -> None:
     result = run("patients", env={"IMMUNORESET_DB_URL": db})
     assert "RM-001" in result.output
+
+
+def test_grades_from_raw_observations(db: str) -> None:
+    result = run("grades", "RM-001", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "low-flow" in result.output or "nasal cannula" in result.output
+    assert "crs" in result.output and "ICAHT early" in result.output

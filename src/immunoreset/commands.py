@@ -18,8 +18,10 @@ __all__ = ["register", "summarise"]
 
 def register(app: typer.Typer) -> None:
     """Add the feature packages' commands to ``app``."""
+    from immunoreset.clinical.cli import grades
     from immunoreset.model.cli import simulate
 
+    app.command("grades")(grades)
     app.command("simulate")(simulate)
 
 

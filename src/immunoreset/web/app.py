@@ -13,9 +13,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from starlette.exceptions import HTTPException
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from immunoreset.errors import ChainOfIdentityError, InvalidInput, NotFound, PermissionDenied
 from immunoreset.registry import Registry
@@ -55,7 +55,9 @@ def _error(request: Request, status: int, title: str, message: str) -> Response:
     if _wants_json(request):
         return JSONResponse({"detail": message}, status_code=status)
     return render(
-        request, "error.html", {"status": status, "title": title, "message": message},
+        request,
+        "error.html",
+        {"status": status, "title": title, "message": message},
         status_code=status,
     )
 

@@ -31,9 +31,7 @@ def render(
     principal = getattr(request.state, "principal", None)
     ctx.setdefault("user", principal)
     if principal is not None and principal.via == "session":
-        ctx.setdefault(
-            "csrf", security.csrf_token(request.app.state.settings.key, principal.token)
-        )
+        ctx.setdefault("csrf", security.csrf_token(request.app.state.settings.key, principal.token))
     ctx.setdefault("csrf", "")
     ctx.setdefault("errors", {})
     return TEMPLATES.TemplateResponse(request, name, ctx, status_code=status_code)

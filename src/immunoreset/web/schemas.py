@@ -186,5 +186,7 @@ class CoursePublic(BaseModel):
 
 
 def _plain(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else dict(v) if hasattr(v, "items") else v)
-            for k, v in d.items()}
+    return {
+        k: (list(v) if isinstance(v, tuple) else dict(v) if hasattr(v, "items") else v)
+        for k, v in d.items()
+    }

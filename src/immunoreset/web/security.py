@@ -161,7 +161,7 @@ def authenticate(
             )
     if lock:
         registry.record_refusal(
-            Actor(username=username, role=row["role"], sites=None if row["role"] == "admin" else frozenset()),
+            Actor(username=username, role=row["role"]),
             "users",
             username,
             f"login locked for {lockout_minutes} min after {max_failures} failed attempts",
@@ -172,9 +172,7 @@ def authenticate(
 def _insert_token(registry: Registry, username: str, label: str) -> str:
     token = secrets.token_urlsafe(32)
     with registry.engine.begin() as conn:
-        uid = conn.execute(
-            select(s.users.c.id).where(s.users.c.username == username)
-        ).scalar_one()
+        uid = conn.execute(select(s.users.c.id).where(s.users.c.username == username)).scalar_one()
         conn.execute(
             insert(s.api_tokens).values(
                 user_id=uid, token_hash=_digest(token), label=label, created_at=_now()

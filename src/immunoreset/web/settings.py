@@ -1,18 +1,19 @@
 """Settings of the web app, read from ``IMMUNORESET_*`` environment variables.
 
-| variable                              | default        | meaning                                       |
-|---------------------------------------|----------------|-----------------------------------------------|
-| ``IMMUNORESET_ENVIRONMENT``           | ``production`` | ``development`` allows a random per-process   |
-|                                       |                | secret key and plain-HTTP cookies             |
-| ``IMMUNORESET_SECRET_KEY``            | (none)         | signs session cookies and CSRF tokens; at     |
-|                                       |                | least 32 characters; required in production   |
-| ``IMMUNORESET_SECURE_COOKIES``        | on outside dev | ``Secure`` flag on cookies (HTTPS only)       |
-| ``IMMUNORESET_SESSION_MAX_AGE``       | ``28800``      | session lifetime in seconds (60–604800)       |
-| ``IMMUNORESET_LOGIN_MAX_FAILURES``    | ``5``          | failed logins in a row before a lockout       |
-| ``IMMUNORESET_LOCKOUT_MINUTES``       | ``15``         | how long a locked account stays locked        |
-| ``IMMUNORESET_BAG_EXPIRY_WARNING_DAYS``| ``30``        | "bag expiring" alert horizon (days)           |
-| ``IMMUNORESET_TODAY``                 | (the date)     | fixed "today" for demonstrations and tests    |
-| ``IMMUNORESET_DB_URL``                | (none)         | registry: SQLite path or SQLAlchemy URL       |
+=========================================  ===============  ========================================
+variable                                   default          meaning
+=========================================  ===============  ========================================
+``IMMUNORESET_ENVIRONMENT``                ``production``   ``development``: random per-process key
+``IMMUNORESET_SECRET_KEY``                 (none)           signs cookies and CSRF tokens, ≥ 32 ch.
+``IMMUNORESET_SECURE_COOKIES``             on outside dev   ``Secure`` cookie flag (HTTPS only)
+``IMMUNORESET_SESSION_MAX_AGE``            ``28800``        session lifetime, s (60–604800)
+``IMMUNORESET_LOGIN_MAX_FAILURES``         ``5``            failed logins in a row before lockout
+``IMMUNORESET_LOCKOUT_MINUTES``            ``15``           how long a locked account stays locked
+``IMMUNORESET_BAG_EXPIRY_WARNING_DAYS``    ``30``           "bag expiring" alert horizon, days
+``IMMUNORESET_TODAY``                      (the date)       fixed "today" for demos and tests
+``IMMUNORESET_DB_URL``                     (none)           SQLite path or SQLAlchemy URL
+``IMMUNORESET_PAGE_SIZE``                  ``50``           dashboard patients per page
+=========================================  ===============  ========================================
 
 Secrets never have working defaults outside development: :class:`WebSettings` refuses to be
 built in production without a secret key of at least 32 characters.

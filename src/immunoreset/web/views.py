@@ -63,7 +63,9 @@ class DashboardRow:
     alerts: tuple[str, ...]
 
 
-def _crs_today(course: c.Course, grades: Sequence[DailyGrade], today: dt.date, _: Any) -> str | None:
+def _crs_today(
+    course: c.Course, grades: Sequence[DailyGrade], today: dt.date, _: Any
+) -> str | None:
     if course.day0 is None:
         return None
     day = course.study_day(today)
@@ -205,7 +207,13 @@ def grade_day(course: c.Course, a: c.DailyAssessment) -> LiveGrade:
         day = course.study_day(a.date)
         g = next(x for x in daily_grades(trial) if x.study_day == day)
         return LiveGrade(
-            day, g.crs_grade, g.crs_reasons, g.icans_grade, g.icans_reasons, instrument, age,
+            day,
+            g.crs_grade,
+            g.crs_reasons,
+            g.icans_grade,
+            g.icans_reasons,
+            instrument,
+            age,
             g.fever_masked,
         )
     day = course.study_day(a.date) if course.day0 is not None else None

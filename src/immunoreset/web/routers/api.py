@@ -131,4 +131,3 @@ def grade(
         age_years=round(live.age_years, 2),
         fever_masked=live.fever_masked,
     )
-

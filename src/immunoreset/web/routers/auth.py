@@ -26,8 +26,13 @@ def _safe_next(value: str | None) -> str:
 
 
 def _login_page(
-    request: Request, settings: SettingsDep, *, message: str = "", username: str = "",
-    next_url: str = "/", status_code: int = 200,
+    request: Request,
+    settings: SettingsDep,
+    *,
+    message: str = "",
+    username: str = "",
+    next_url: str = "/",
+    status_code: int = 200,
 ) -> HTMLResponse:
     nonce = secrets.token_urlsafe(24)
     response = render(
@@ -42,8 +47,13 @@ def _login_page(
         status_code=status_code,
     )
     response.set_cookie(
-        PRELOGIN_COOKIE, nonce, httponly=True, samesite="lax", secure=bool(settings.secure_cookies),
-        max_age=3600, path="/login",
+        PRELOGIN_COOKIE,
+        nonce,
+        httponly=True,
+        samesite="lax",
+        secure=bool(settings.secure_cookies),
+        max_age=3600,
+        path="/login",
     )
     return response
 
@@ -67,8 +77,12 @@ def login(
     expected = security.csrf_token(settings.key, nonce, purpose="login") if nonce else ""
     if not nonce or not hmac.compare_digest(csrf_token, expected):
         return _login_page(
-            request, settings, message="The form expired; please log in again.",
-            username=username, next_url=next, status_code=403,
+            request,
+            settings,
+            message="The form expired; please log in again.",
+            username=username,
+            next_url=next,
+            status_code=403,
         )
     result = security.authenticate(
         registry,
@@ -79,7 +93,11 @@ def login(
     )
     if not result.ok or result.username is None:
         return _login_page(
-            request, settings, message=result.message, username=username, next_url=next,
+            request,
+            settings,
+            message=result.message,
+            username=username,
+            next_url=next,
             status_code=401,
         )
     token = security.start_session(registry, result.username)
@@ -102,7 +120,10 @@ def logout(principal: CsrfChecked, registry: RegistryDep, settings: SettingsDep)
     security.revoke_token(registry, principal.token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(
-        SESSION_COOKIE, path="/", httponly=True, samesite="lax",
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="lax",
         secure=bool(settings.secure_cookies),
     )
     return response

@@ -30,9 +30,9 @@ def api_docs(request: Request, principal: CurrentUser) -> HTMLResponse:
     operations = []
     for path, methods in schema.get("paths", {}).items():
         for method, op in methods.items():
-            body = (
-                op.get("requestBody", {}).get("content", {}).get("application/json", {})
-            ).get("schema", {})
+            body = (op.get("requestBody", {}).get("content", {}).get("application/json", {})).get(
+                "schema", {}
+            )
             ok = next(
                 (r for code, r in op.get("responses", {}).items() if code.startswith("2")), {}
             )
@@ -49,9 +49,7 @@ def api_docs(request: Request, principal: CurrentUser) -> HTMLResponse:
                 }
             )
     schemas = schema.get("components", {}).get("schemas", {})
-    return render(
-        request, "api_docs.html", {"operations": operations, "schemas": schemas}
-    )
+    return render(request, "api_docs.html", {"operations": operations, "schemas": schemas})
 
 
 def _ref(s: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ and the browser is sent back to the patient page.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable
@@ -39,7 +40,10 @@ FORMS: dict[str, tuple[Callable[[forms.FormData], Any], str, str, str]] = {
 
 @router.get("/{study_id}", response_class=HTMLResponse, include_in_schema=False)
 def patient_page(
-    request: Request, study_id: str, actor: SiteScope, registry: RegistryDep,
+    request: Request,
+    study_id: str,
+    actor: SiteScope,
+    registry: RegistryDep,
     settings: SettingsDep,
 ) -> HTMLResponse:
     course = registry.load_course(actor, study_id)
@@ -84,7 +88,11 @@ def _form_context(course: c.Course, kind: str, today: dt.date) -> dict[str, Any]
 
 @router.get("/{study_id}/{kind}/new", response_class=HTMLResponse, include_in_schema=False)
 def entry_form(
-    request: Request, study_id: str, kind: str, actor: SiteScope, registry: RegistryDep,
+    request: Request,
+    study_id: str,
+    kind: str,
+    actor: SiteScope,
+    registry: RegistryDep,
     settings: SettingsDep,
 ) -> HTMLResponse:
     if kind not in FORMS:
@@ -101,7 +109,11 @@ def entry_form(
 
 @router.post("/{study_id}/{kind}", include_in_schema=False)
 async def save_entry(
-    request: Request, study_id: str, kind: str, principal: CsrfChecked, registry: RegistryDep,
+    request: Request,
+    study_id: str,
+    kind: str,
+    principal: CsrfChecked,
+    registry: RegistryDep,
     settings: SettingsDep,
 ) -> Response:
     from fastapi.concurrency import run_in_threadpool
@@ -114,16 +126,16 @@ async def save_entry(
     actor.require_write()
     parse, template, entity, key_field = FORMS[kind]
     form = await request.form()
-    data: dict[str, Any] = {k: form.getlist(k) if k == "vasopressors" else form.get(k) for k in form}
+    data: dict[str, Any] = {
+        k: form.getlist(k) if k == "vasopressors" else form.get(k) for k in form
+    }
     reason = str(form.get("reason") or "").strip() or "entered on the web form"
     course = await run_in_threadpool(registry.load_course, actor, study_id)
     try:
         record = parse(data)
         if entity == "daily_assessments":
             check_icans_gradable(course, record)
-        await run_in_threadpool(
-            registry.add_record, actor, study_id, entity, record, reason=reason
-        )
+        await run_in_threadpool(registry.add_record, actor, study_id, entity, record, reason=reason)
     except InvalidInput as err:
         field = key_field if err.field == entity else err.field.split(".")[0]
         message = (
@@ -135,10 +147,8 @@ async def save_entry(
         ctx["values"] = {k: v for k, v in data.items() if k not in ("csrf_token",)}
         ctx["errors"] = {field: message}
         if "date" in data:
-            try:
+            with contextlib.suppress(ValueError):
                 ctx["ice"] = uses_ice(course, dt.date.fromisoformat(str(data["date"])))
-            except ValueError:
-                pass
         return render(request, template, ctx, status_code=422)
     anchor = ""
     if entity == "daily_assessments" and course.day0 is not None:
