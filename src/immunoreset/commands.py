@@ -20,9 +20,14 @@ def register(app: typer.Typer) -> None:
     """Add the feature packages' commands to ``app``."""
     from immunoreset.clinical.cli import grades
     from immunoreset.model.cli import simulate
+    from immunoreset.web.cli import serve, token_create
 
     app.command("grades")(grades)
     app.command("simulate")(simulate)
+    app.command("serve")(serve)
+    token_app = typer.Typer(help="API tokens for site systems.", no_args_is_help=True)
+    token_app.command("create")(token_create)
+    app.add_typer(token_app, name="token")
 
 
 def summarise(registry: Any, actor: Any, *, out: Path | None, console: Console) -> None:

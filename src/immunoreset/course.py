@@ -103,8 +103,9 @@ class _Record:
     def _trusted(cls, names: Sequence[str], values: Sequence[Any]) -> Any:
         """Rebuild a record read back from the registry, where it was validated on entry."""
         obj = object.__new__(cls)
+        setter = object.__setattr__
         for name, value in zip(names, values, strict=True):
-            object.__setattr__(obj, name, value)
+            setter(obj, name, value)
         return obj
 
 

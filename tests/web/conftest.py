@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
+
+with warnings.catch_warnings():  # starlette asks for httpx2; the TestClient works with httpx
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
 
 from immunoreset import demo
 from immunoreset.registry import Registry, system_actor
@@ -22,7 +26,7 @@ USERS = {
     "mona": ("monitor", ("ROME",)),
     "dana": ("data_manager", ("ROME",)),
 }
-TODAY = dt.date(2023, 11, 3)  # RM-001's day +3
+TODAY = dt.date(2023, 12, 1)  # RM-001's day +31: the first day without an assessment
 
 
 def build_registry(db: str) -> Registry:

@@ -71,15 +71,18 @@ from immunoreset.errors import InvalidInput, check_range
 __all__ = [
     "FLAVOURS",
     "IMMUNE_PARAMETER_SOURCES",
+    "N_DERIVED",
     "N_OBSERVABLES",
     "N_STATES",
     "OBSERVABLES",
     "STATES",
     "ImmuneParams",
     "SteinParams",
+    "derived_constants",
     "immune_initial_state",
     "observables",
     "rhs",
+    "rhs_fast",
     "stein_analytical",
 ]
 
@@ -124,7 +127,7 @@ class ImmuneParams:
 
     Every default names the figure it was set from (``docs/model.md`` has the full table).
     Values marked *calibrated* were tuned so that the typical patient shows a CAR T peak of
-    about 30 cells/µL at day 7–8, B cells < 1/µL by day 7, reconstitution at about day 110 and
+    about 32 cells/µL at day 7.7, B cells < 1/µL by day 6.7, reconstitution at about day 116 and
     anti-dsDNA ≤ 10 % of baseline at day 91.
     """
 
@@ -138,26 +141,27 @@ class ImmuneParams:
     phi: float = 0.001
     #: Net self-renewal of the autoreactive pool above k_B, 1/d; UNCONFIRMED setting.
     r_net: float = 0.002
-    #: CAR T killing of CD19+ cells, µL/(cell·d); calibrated (B < 1/µL by day 7).
-    k_kill: float = 0.06
+    #: CAR T killing of CD19+ cells, µL/(cell·d); calibrated (B < 1/µL by day 7, peak day 7–8).
+    k_kill: float = 0.09
     #: Maximal antigen-driven expansion rate, 1/d; calibrated (Stein doubling 0.78 d bound).
     rho: float = 0.16
-    #: B count giving half-maximal expansion, cells/µL; calibrated.
-    k_s: float = 2.0
+    #: B count giving half-maximal expansion, cells/µL; calibrated (expansion continues while
+    #: the last B cells are killed, so the peak follows clearance by ≈ 1 d: Nicolai day 5 / day 7).
+    k_s: float = 0.2
     #: Effector contraction, 1/d; Stein 2019 α = 0.16 (t½ 4.3 d).
     delta_e: float = 0.16
     #: Effector-to-memory transition, 1/d; calibrated (Stein FB ≈ 0.8 % into slow phase).
     mu: float = 0.004
     #: Memory decay, 1/d; shorter persistence in SLE than lymphoma (Müller 2025), calibrated.
-    beta: float = 0.03
+    beta: float = 0.033
     #: CAR T count halving marrow B-cell supply, cells/µL; calibrated (return ≈ day 110).
     c50: float = 0.015
     #: Hill coefficient of supply suppression; UNCONFIRMED setting.
     hill: float = 2.0
     #: Total cytokine surge added by lymphodepletion (fold − 1); IL-15 ≈ 5× (spec §8).
     i_ld: float = 5.0
-    #: Cytokine surge decay, 1/d; back to baseline by ≈ day 28 (spec §8), t½ 7 d.
-    k_i: float = math.log(2.0) / 10.0
+    #: Cytokine surge decay, 1/d; t½ 14 d (De Bock 2013 IL-15 still 2.6× at day 28, spec §8).
+    k_i: float = math.log(2.0) / 14.0
     #: Fraction of B cells/plasmablasts killed by lymphodepletion; UNCONFIRMED (spec §8).
     f_ld: float = 0.8
     #: Plasmablast/SLPC death rate, 1/d; "3–5 days" (spec §3, §11).
@@ -177,8 +181,9 @@ class ImmuneParams:
     #: Transgene copies/µg DNA per CAR T cell/µL; derived (docs/model.md: 150,000 cells/µg,
     #: 2 copies/cell, 6,000 leukocytes/µL).
     q_copies: float = 50.0
-    #: Fraction of the infused dose found in blood after distribution; calibrated (Singh 2021).
-    f_dist: float = 0.15
+    #: Fraction of the infused dose found in blood after distribution; calibrated (Singh 2021):
+    #: peak ≈ 32 cells/µL (Nicolai 32.69).
+    f_dist: float = 0.05
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -238,16 +243,16 @@ IMMUNE_PARAMETER_SOURCES: MappingProxyType[str, str] = MappingProxyType(
         "k_b": "Pan 2019 CD19 turnover 0.02/d (§9.1)",
         "phi": "UNCONFIRMED setting (reset: autoreactive fraction of returning B cells)",
         "r_net": "UNCONFIRMED setting (slow regrowth of autoreactive pool)",
-        "k_kill": "calibrated: B < 1/µL by day 7 (Nicolai day 5, peer-data §2.4)",
-        "rho": "calibrated: peak ≈ 30 cells/µL at day 7-8 (Nicolai; §11 Tmax 7-9 d)",
-        "k_s": "calibrated (antigen saturation)",
+        "k_kill": "calibrated: B < 1/µL by day 7 (Nicolai day 5, peer-data §2.4), peak day 7-8",
+        "rho": "calibrated: < δ_E + μ, expansion needs antigen and the cytokine surge (§7.3)",
+        "k_s": "calibrated: peak day 7-10 (Nicolai 7, Kochenderfer 8.5, Stein 9.3; §11)",
         "delta_e": "Stein 2019 alpha 0.16/d (peer-data §3.1)",
         "mu": "calibrated, Stein FB ≈ 0.8% (peer-data §3.1)",
         "beta": "calibrated: B return ≈ 110 d (Mackensen 110 ± 32 d)",
         "c50": "calibrated: B return ≈ 110 d (Mackensen 110 ± 32 d)",
         "hill": "UNCONFIRMED setting",
         "i_ld": "IL-15 ≈ 5x after Flu/Cy (model-physiology §8)",
-        "k_i": "cytokines back to baseline by ≈ day 28 (§8)",
+        "k_i": "IL-15 t½ ≈ 14 d after conditioning (De Bock 2013 analogue, §8)",
         "f_ld": "UNCONFIRMED (lymphocyte nadir after Flu/Cy, §8)",
         "k_p": "plasmablast life 3-5 d (§3, §11)",
         "k_l": "LLPC t½ ≈ 10 y, Amanna 2007 (§4.2, §11)",
@@ -257,7 +262,7 @@ IMMUNE_PARAMETER_SOURCES: MappingProxyType[str, str] = MappingProxyType(
         "d0": "SLEDAI-2K mean 12.6 at baseline (Wang 2025, §7.1)",
         "w_b": "UNCONFIRMED setting (spec §10: drive from autoreactive side)",
         "q_copies": "derived: 150,000 diploid cells/µg × 2 copies/cell / 6,000 leukocytes/µL",
-        "f_dist": "calibrated (fast distribution phase, Singh 2021, peer-data §3.3)",
+        "f_dist": "calibrated: peak ≈ 32 cells/µL (Nicolai 32.69; Singh 2021 distribution, §3.3)",
     }
 )
 
@@ -330,6 +335,95 @@ def rhs(flavour: int, t: float, y: np.ndarray, p: np.ndarray, n_done: int, dy: n
     dy[7] = p[_KD] * (p[_D0] * (wb * ba / ba0 + (1.0 - wb) * ab) - d)
     dy[8] = -p[_KI] * cyt
     dy[9] = c
+
+
+#: Length of the per-patient vector of derived constants used by :func:`rhs_fast`.
+N_DERIVED = 12
+
+
+@njit(cache=True)
+def derived_constants(flavour: int, p: np.ndarray, out: np.ndarray) -> None:
+    """Fill ``out`` (length :data:`N_DERIVED`) with the per-patient constants of :func:`rhs_fast`.
+
+    Computed once per patient so the right-hand side does no divisions by parameters; the
+    equations are those of :func:`rhs` (the solver tests compare both).
+    """
+    for j in range(N_DERIVED):
+        out[j] = 0.0
+    if flavour == 1:
+        out[0] = p[_S_ALPHA]
+        out[1] = p[_S_FB] * (p[_S_ALPHA] - p[_S_BETA])
+        out[2] = p[_S_BETA]
+        out[3] = 1.0 / p[_S_Q]
+        out[4] = p[_S_RHO]
+        return
+    b0 = p[_B0]
+    fa0 = p[_FA0]
+    kb = p[_KB]
+    phi = p[_PHI]
+    ba0 = fa0 * b0
+    supply = kb * (1.0 - fa0) * b0 / (1.0 - phi)
+    r_a = kb + p[_RNET]
+    k_a = ba0 / (1.0 - (kb - phi * supply / ba0) / r_a)
+    out[0] = (1.0 - phi) * supply
+    out[1] = phi * supply
+    out[2] = r_a - kb  # net linear growth of B_A (r_A − k_B)
+    out[3] = r_a / k_a
+    out[4] = 1.0 / p[_C50]
+    out[5] = p[_DELTA] + p[_MU]
+    out[6] = p[_KP] / ba0
+    out[7] = p[_KAB] * p[_FDEP]
+    out[8] = p[_KAB] * (1.0 - p[_FDEP])
+    out[9] = p[_KD] * p[_D0] * p[_WB] / ba0
+    out[10] = p[_KD] * p[_D0] * (1.0 - p[_WB])
+    out[11] = 1.0 if p[_HILL] == 2.0 else 0.0
+
+
+@njit(cache=True, fastmath=False)
+def rhs_fast(
+    flavour: int, y: np.ndarray, p: np.ndarray, c: np.ndarray, n_done: int, dy: np.ndarray
+) -> None:
+    """:func:`rhs` with the per-patient constants ``c`` from :func:`derived_constants`."""
+    if flavour == 1:
+        e = y[0]
+        if n_done >= 2:
+            dy[0] = -c[0] * e
+            dy[1] = c[1] * e - c[2] * y[1]
+        else:
+            dy[0] = c[4] * e
+            dy[1] = 0.0
+        for k in range(2, N_STATES - 1):
+            dy[k] = 0.0
+        dy[N_STATES - 1] = (e + y[1]) * c[3]
+        return
+    e = y[0]
+    m = y[1]
+    bn = y[2]
+    ba = y[3]
+    pb = y[4]
+    cyt = y[8]
+    cc = e + m
+    b = bn + ba
+    x = cc * c[4]
+    if x <= 0.0:
+        g = 1.0
+    elif c[11] == 1.0:
+        g = 1.0 / (1.0 + x * x)
+    else:
+        g = 1.0 / (1.0 + x ** p[_HILL])
+    sat = b / (b + p[_KS]) if b > 0.0 else 0.0
+    kill = p[_KKILL] * e
+    kb = p[_KB]
+    dy[0] = (p[_RHO] * sat * (1.0 + cyt) - c[5]) * e
+    dy[1] = p[_MU] * e - p[_BETA] * m
+    dy[2] = c[0] * g - (kb + kill) * bn
+    dy[3] = c[1] * g + (c[2] - c[3] * ba - kill) * ba
+    dy[4] = c[6] * ba - (p[_KP] + kill) * pb
+    dy[5] = p[_KL] * (pb - y[5])
+    dy[6] = c[7] * pb + c[8] * y[5] - p[_KAB] * y[6]
+    dy[7] = c[9] * ba + c[10] * y[6] - p[_KD] * y[7]
+    dy[8] = -p[_KI] * cyt
+    dy[9] = cc
 
 
 @njit(cache=True)

@@ -1,38 +1,58 @@
-"""Compiled, batched Dormand–Prince 5(4) integrator: exact dosing events, on-the-fly endpoints.
+"""Compiled, batched explicit Runge–Kutta integrators: exact dosing events, on-the-fly endpoints.
 
-Method: explicit Runge–Kutta 5(4) of Dormand & Prince (Dormand JR, Prince PJ. *J Comput Appl
-Math* 1980;6:19–26), local extrapolation, error controlled on the 4th-order embedded estimate in
-the RMS norm ``sc = atol + rtol·max(|y|, |y_new|)`` (as SciPy's ``RK45``), with the quartic
-continuous extension of Shampine (*Math Comp* 1986;46:135–150; coefficients as in SciPy) used
-only to locate the CAR T peak and the B-cell threshold crossings inside a step.
+Methods (``METHODS``):
+
+* ``"dop853"`` (default): the 8th-order Dormand–Prince pair with Hairer's combined 5th/3rd-order
+  error estimator and 7th-order dense output (Hairer E, Nørsett SP, Wanner G. *Solving Ordinary
+  Differential Equations I*, 2nd ed., Springer 1993, Sec. II.10; tableau in
+  :mod:`immunoreset.model.dop853_tableau`, transcribed from SciPy). 12 RHS evaluations per step
+  (first-same-as-last), 3 more for a dense output.
+* ``"dp5"``: Dormand–Prince 5(4) (Dormand JR, Prince PJ. *J Comput Appl Math* 1980;6:19–26) with
+  Shampine's quartic dense output (*Math Comp* 1986;46:135–150; coefficients as in SciPy ``RK45``).
+  6 RHS evaluations per step, dense output free.
+
+Both use local extrapolation, the RMS error norm with ``sc = atol + rtol·max(|y|, |y_new|)``
+(as SciPy) and SciPy's step controller (safety 0.9, factor in [0.2, 10], exponent −1/(q+1)).
+``docs/model.md`` gives the measurements behind the default (RHS evaluations, steps, time).
 
 Why explicit: the immune model is not stiff. The fastest rate is CD19⁺ killing
 ``k_kill·E`` (≤ ~3 d⁻¹ at a CAR T peak of 50 cells/µL) during the first weeks, when accuracy
 already limits the step to ≪ 1 d; afterwards the fastest rate is the plasmablast turnover
-(0.2 d⁻¹), so the DP5 stability limit (|hλ| ≲ 3.3) allows steps of > 15 d, longer than the
-accuracy-limited steps. ``tests/model`` checks this (the stiffness ratio max|hλ| stays inside
-the stability region on random patients).
+(0.2 d⁻¹), well inside the stability region at the accuracy-limited steps (rejected steps are
+≈ 1 % of accepted ones on random patients; ``tests/model/test_solver.py``).
 
 Events: integration stops at each event time, the state jumps (``y ← y·mult + add``) and the
-integration restarts there (new first stage). Sampling times and the endpoint days 0/28/91/182/365
-are reached by shortening the step to land on them exactly (no interpolation error). Samples at
-an event time are taken *after* the jump (e.g. day 0 = just after infusion).
+integration restarts there (new first stage and Hairer's starting-step algorithm, SciPy's
+``select_initial_step``). Sampling times and the endpoint days 0/28/91/182/365 are read from
+the dense output of the step that contains them (no step is shortened for them); a sample at an
+event time is taken *after* the jump (e.g. day 0 = just after infusion).
 
 Endpoints per patient (no dense trajectory is stored):
 ``cmax`` (cells/µL), ``tmax`` (d), ``auc_0_28`` (cells·d/µL), ``day_b_clear`` (first time
 B < 1 cells/µL at or after day 0), ``day_b_recon`` (first time B ≥ 10 cells/µL after clearance),
 ``ab_pct_d91``/``d182``/``d365`` (autoantibody change from baseline, %), ``disease_d182``
-(points). Missing (not reached within the horizon) is NaN.
+(points). Missing (not reached within the horizon) is NaN. The CAR T peak inside a step is
+found by golden-section search on the dense output, the B-cell crossings by bisection.
 """
 
 from __future__ import annotations
 
 import math
+from types import MappingProxyType
 
 import numpy as np
 from numba import njit, prange
 
-from immunoreset.model.equations import N_OBSERVABLES, N_STATES, observables, rhs
+from immunoreset.model import dop853_tableau as _d8
+from immunoreset.model.equations import (
+    N_DERIVED,
+    N_OBSERVABLES,
+    N_STATES,
+    derived_constants,
+    observables,
+    rhs_fast,
+)
+from immunoreset.model.rk_kernels import dop853_dense, dop853_step, dp5_step
 
 __all__ = [
     "ENDPOINTS",
@@ -42,9 +62,23 @@ __all__ = [
     "LAND_AB365",
     "LAND_AUC0",
     "LAND_AUC28",
+    "METHODS",
     "N_ENDPOINTS",
+    "STATS",
     "integrate_batch",
 ]
+
+#: Integration methods: name -> code used inside the compiled solver.
+METHODS: MappingProxyType[str, int] = MappingProxyType({"dp5": 0, "dop853": 1})
+#: Per-patient solver statistics returned by :func:`integrate_batch`, in column order.
+STATS: tuple[str, ...] = (
+    "rhs_evals",
+    "accepted_steps",
+    "rejected_steps",
+    "dense_outputs",
+    "failed",
+)
+
 
 #: Endpoint names, in output column order, with units.
 ENDPOINTS: tuple[tuple[str, str], ...] = (
@@ -62,7 +96,7 @@ N_ENDPOINTS = len(ENDPOINTS)
 
 #: Landing codes for endpoint days (bit flags).
 LAND_AUC0, LAND_AUC28, LAND_AB91, LAND_AB182, LAND_AB365 = 1, 2, 4, 8, 16
-#: Days at which endpoints are read (the solver lands on them exactly).
+#: Days at which endpoints are read (read from the dense output).
 ENDPOINT_DAYS: tuple[tuple[float, int], ...] = (
     (0.0, LAND_AUC0),
     (28.0, LAND_AUC28),
@@ -74,19 +108,20 @@ ENDPOINT_DAYS: tuple[tuple[float, int], ...] = (
 B_CLEAR = 1.0
 B_RECON = 10.0
 
-# Dormand–Prince 5(4) tableau
-_C2, _C3, _C4, _C5 = 1.0 / 5.0, 3.0 / 10.0, 4.0 / 5.0, 8.0 / 9.0
-_A21 = 1.0 / 5.0
-_A31, _A32 = 3.0 / 40.0, 9.0 / 40.0
-_A41, _A42, _A43 = 44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0
-_A51, _A52, _A53, _A54 = 19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0
-_A61, _A62, _A63 = 9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0
-_A64, _A65 = 49.0 / 176.0, -5103.0 / 18656.0
-_B1, _B3, _B4, _B5, _B6 = 35.0 / 384.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0
-_E1, _E3, _E4 = -71.0 / 57600.0, 71.0 / 16695.0, -71.0 / 1920.0
-_E5, _E6, _E7 = 17253.0 / 339200.0, -22.0 / 525.0, 1.0 / 40.0
 
-_P = np.array(
+# --- Dormand–Prince 5(4) tableau (SciPy RK45), rows 0..6, row 6 = B (FSAL) -------------------
+_DP5_A = np.zeros((7, 7))
+_DP5_A[1, :1] = [1.0 / 5.0]
+_DP5_A[2, :2] = [3.0 / 40.0, 9.0 / 40.0]
+_DP5_A[3, :3] = [44.0 / 45.0, -56.0 / 15.0, 32.0 / 9.0]
+_DP5_A[4, :4] = [19372.0 / 6561.0, -25360.0 / 2187.0, 64448.0 / 6561.0, -212.0 / 729.0]
+_DP5_A[5, :5] = [9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0, -5103.0 / 18656.0]
+_DP5_A[6, :6] = [35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0]
+_DP5_E = np.array(
+    [-71.0 / 57600.0, 0.0, 71.0 / 16695.0, -71.0 / 1920.0, 17253.0 / 339200.0, -22.0 / 525.0,
+     1.0 / 40.0]
+)  # fmt: skip
+_DP5_P = np.array(
     [
         [1.0, -8048581381.0 / 2820520608.0, 8663915743.0 / 2820520608.0,
          -12715105075.0 / 11282082432.0],
@@ -104,35 +139,93 @@ _P = np.array(
 )  # fmt: skip
 
 
-@njit(cache=True)
-def _dense_coeffs(k: np.ndarray, h: float, i0: int, i1: int, q: np.ndarray) -> None:
-    """Quartic coefficients q[0..3] of (y[i0] + y[i1])(x) − y_old, x in [0, 1]."""
-    for j in range(4):
-        s = 0.0
-        for st in range(7):
-            s += (k[st, i0] + k[st, i1]) * _P[st, j]
-        q[j] = h * s
+_N_K = _d8.N_STAGES_EXTENDED  # rows of the stage buffer (enough for both methods)
+_LAST = (6, 12)  # index of the FSAL stage f(t_new, y_new) per method code
+_ORDER_EST = (4.0, 7.0)  # order of the error estimator per method code
+_STAGE_EVALS = (6, 12)
+_PI_ALPHA = 0.85  # PI controller exponents, times 1/(q+1)
+_PI_BETA = 0.15
+_FAC_MAX = 10.0
 
 
 @njit(cache=True)
-def _poly(q: np.ndarray, x: float) -> float:
-    return x * (q[0] + x * (q[1] + x * (q[2] + x * q[3])))
+def _rk_step(method, flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
+    """One attempted step (k[0] = f(y) given); fills ``ynew`` and k[1..LAST]; returns the norm."""
+    if method == 1:
+        return dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol)
+    return dp5_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol)
 
 
 @njit(cache=True)
-def _dpoly(q: np.ndarray, x: float) -> float:
-    return q[0] + x * (2.0 * q[1] + x * (3.0 * q[2] + x * 4.0 * q[3]))
+def _dense_prepare(method, flavour, p, c, n_done, t, h, y, ynew, k, ytmp, f):
+    """Fill the dense-output coefficients ``f`` of the accepted step; return RHS evals used."""
+    ns = y.shape[0]
+    if method == 0:
+        for j in range(4):
+            for s in range(ns):
+                acc = 0.0
+                for st in range(7):
+                    acc += k[st, s] * _DP5_P[st, j]
+                f[j, s] = h * acc
+        return 0
+    dop853_dense(flavour, p, c, n_done, h, y, ynew, k, ytmp, f)
+    return 3
 
 
 @njit(cache=True)
-def _cross(q: np.ndarray, base: float, level: float) -> float:
-    """x in [0, 1] where base + poly(x) crosses level (sign change assumed at the ends)."""
+def _dense_value(method, f, y, s, x):
+    """Component ``s`` of the dense output at ``x = (τ − t)/h`` in [0, 1]."""
+    if method == 0:
+        return y[s] + x * (f[0, s] + x * (f[1, s] + x * (f[2, s] + x * f[3, s])))
+    acc = 0.0
+    for j in range(6, -1, -1):
+        acc += f[j, s]
+        acc *= x if j % 2 == 0 else 1.0 - x
+    return y[s] + acc
+
+
+@njit(cache=True)
+def _pair(method, f, y, i0, x):
+    return _dense_value(method, f, y, i0, x) + _dense_value(method, f, y, i0 + 1, x)
+
+
+@njit(cache=True)
+def _argmax(method, f, y, i0):
+    """x in [0, 1] maximising y[i0] + y[i0+1] (golden-section search, unimodal in the step)."""
+    g = 0.5 * (math.sqrt(5.0) - 1.0)
     lo = 0.0
     hi = 1.0
-    flo = base + _poly(q, lo) - level
+    x1 = hi - g * (hi - lo)
+    x2 = lo + g * (hi - lo)
+    f1 = _pair(method, f, y, i0, x1)
+    f2 = _pair(method, f, y, i0, x2)
+    for _ in range(80):
+        if f1 < f2:
+            lo = x1
+            x1 = x2
+            f1 = f2
+            x2 = lo + g * (hi - lo)
+            f2 = _pair(method, f, y, i0, x2)
+        else:
+            hi = x2
+            x2 = x1
+            f2 = f1
+            x1 = hi - g * (hi - lo)
+            f1 = _pair(method, f, y, i0, x1)
+        if hi - lo < 1e-13:
+            break
+    return 0.5 * (lo + hi)
+
+
+@njit(cache=True)
+def _cross(method, f, y, i0, level):
+    """x in [0, 1] where y[i0] + y[i0+1] crosses ``level`` (sign change at the ends assumed)."""
+    lo = 0.0
+    hi = 1.0
+    flo = _pair(method, f, y, i0, lo) - level
     for _ in range(60):
         mid = 0.5 * (lo + hi)
-        fm = base + _poly(q, mid) - level
+        fm = _pair(method, f, y, i0, mid) - level
         if (fm < 0.0) == (flo < 0.0):
             lo = mid
             flo = fm
@@ -144,23 +237,37 @@ def _cross(q: np.ndarray, base: float, level: float) -> float:
 
 
 @njit(cache=True)
-def _argmax_root(q: np.ndarray) -> float:
-    """x in [0, 1] where d/dx poly changes sign from + to −."""
-    lo = 0.0
-    hi = 1.0
-    for _ in range(60):
-        mid = 0.5 * (lo + hi)
-        if _dpoly(q, mid) > 0.0:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo < 1e-15:
-            break
-    return 0.5 * (lo + hi)
+def _initial_step(flavour, p, c, n_done, t, y, f0, span, order, rtol, atol, ytmp, f1):
+    """Hairer's starting step (SciPy ``select_initial_step``); uses one RHS evaluation."""
+    ns = y.shape[0]
+    d0 = 0.0
+    d1 = 0.0
+    for s in range(ns):
+        sc = atol + rtol * abs(y[s])
+        d0 += (y[s] / sc) ** 2
+        d1 += (f0[s] / sc) ** 2
+    d0 = math.sqrt(d0 / ns)
+    d1 = math.sqrt(d1 / ns)
+    h0 = 1e-6 if (d0 < 1e-5 or d1 < 1e-5) else 0.01 * d0 / d1
+    h0 = min(h0, span)
+    for s in range(ns):
+        ytmp[s] = y[s] + h0 * f0[s]
+    rhs_fast(flavour, ytmp, p, c, n_done, f1)
+    d2 = 0.0
+    for s in range(ns):
+        sc = atol + rtol * abs(y[s])
+        d2 += ((f1[s] - f0[s]) / sc) ** 2
+    d2 = math.sqrt(d2 / ns) / h0
+    if d1 <= 1e-15 and d2 <= 1e-15:
+        h1 = max(1e-6, h0 * 1e-3)
+    else:
+        h1 = (0.01 / max(d1, d2)) ** (1.0 / (order + 1.0))
+    return min(100.0 * h0, h1, span)
 
 
 @njit(cache=True)
 def _integrate_one(
+    method,
     flavour,
     p,
     y0,
@@ -180,12 +287,22 @@ def _integrate_one(
     stats_out,
 ):
     ns = N_STATES
+    c = np.empty(N_DERIVED)
+    derived_constants(flavour, p, c)
     y = y0.copy()
     ynew = np.empty(ns)
     ytmp = np.empty(ns)
-    k = np.empty((7, ns))
+    k = np.empty((_N_K, ns))
+    f = np.empty((7, ns))
     obs = np.empty(N_OBSERVABLES)
-    q = np.empty(4)
+    last = _LAST[method]
+    order = _ORDER_EST[method]
+    expo = -1.0 / (order + 1.0)
+    alpha = _PI_ALPHA / (order + 1.0)
+    beta = _PI_BETA / (order + 1.0)
+    err_old = 1e-4
+    rejected = False
+    per_step = _STAGE_EVALS[method]
     n_ev = ev_t.shape[0]
     n_land = land_t.shape[0]
     for j in range(end_out.shape[0]):
@@ -196,111 +313,90 @@ def _integrate_one(
     nfev = 0
     nacc = 0
     nrej = 0
+    ndense = 0
     cmax = -1.0
     tmax = math.nan
     auc0 = 0.0
     cleared = False
     recon = False
+    failed = False
     t = t0
     n_done = 0
     li = 0
     while li < n_land and land_t[li] < t0:
         li += 1
-    h = 0.0
+    # a sample exactly at t0 is the initial state
+    while li < n_land and land_t[li] == t:
+        _land(flavour, p, y, obs, land_sample[li], land_code[li], samples_out, end_out)
+        li += 1
     while True:
         seg_end = t_end
+        is_event = False
         if n_done < n_ev and ev_t[n_done] < t_end:
             seg_end = ev_t[n_done]
-        # fresh first stage at the segment start
-        rhs(flavour, t, y, p, n_done, k[0])
-        nfev += 1
-        if h <= 0.0:
-            # Hairer's starting-step heuristic
-            d0 = 0.0
-            d1 = 0.0
-            for s in range(ns):
-                sc = atol + rtol * abs(y[s])
-                d0 += (y[s] / sc) ** 2
-                d1 += (k[0, s] / sc) ** 2
-            d0 = math.sqrt(d0 / ns)
-            d1 = math.sqrt(d1 / ns)
-            if d0 < 1e-5 or d1 < 1e-5:
-                h = 1e-6
-            else:
-                h = 0.01 * d0 / d1
-            h = min(h, 0.1)
+            is_event = True
+        rhs_fast(flavour, y, p, c, n_done, k[0])
+        h = _initial_step(
+            flavour, p, c, n_done, t, y, k[0], seg_end - t, order, rtol, atol, ytmp, k[1]
+        )
+        nfev += 2
         while t < seg_end:
-            target = seg_end
-            landing = False
-            if li < n_land and land_t[li] < seg_end:
-                target = land_t[li]
-                landing = True
-            hit = False
             if h > h_max:
                 h = h_max
-            if t + h >= target - 1e-12 * max(1.0, abs(target)):
-                h = target - t
+            hit = False
+            if t + h >= seg_end - 1e-12 * max(1.0, abs(seg_end)):
+                h = seg_end - t
                 hit = True
-            # stages
-            for s in range(ns):
-                ytmp[s] = y[s] + h * _A21 * k[0, s]
-            rhs(flavour, t + _C2 * h, ytmp, p, n_done, k[1])
-            for s in range(ns):
-                ytmp[s] = y[s] + h * (_A31 * k[0, s] + _A32 * k[1, s])
-            rhs(flavour, t + _C3 * h, ytmp, p, n_done, k[2])
-            for s in range(ns):
-                ytmp[s] = y[s] + h * (_A41 * k[0, s] + _A42 * k[1, s] + _A43 * k[2, s])
-            rhs(flavour, t + _C4 * h, ytmp, p, n_done, k[3])
-            for s in range(ns):
-                ytmp[s] = y[s] + h * (
-                    _A51 * k[0, s] + _A52 * k[1, s] + _A53 * k[2, s] + _A54 * k[3, s]
-                )
-            rhs(flavour, t + _C5 * h, ytmp, p, n_done, k[4])
-            for s in range(ns):
-                ytmp[s] = y[s] + h * (
-                    _A61 * k[0, s]
-                    + _A62 * k[1, s]
-                    + _A63 * k[2, s]
-                    + _A64 * k[3, s]
-                    + _A65 * k[4, s]
-                )
-            rhs(flavour, t + h, ytmp, p, n_done, k[5])
-            for s in range(ns):
-                ynew[s] = y[s] + h * (
-                    _B1 * k[0, s] + _B3 * k[2, s] + _B4 * k[3, s] + _B5 * k[4, s] + _B6 * k[5, s]
-                )
-            t_new = target if hit else t + h
-            rhs(flavour, t_new, ynew, p, n_done, k[6])
-            nfev += 6
-            err = 0.0
-            for s in range(ns):
-                e = h * (
-                    _E1 * k[0, s]
-                    + _E3 * k[2, s]
-                    + _E4 * k[3, s]
-                    + _E5 * k[4, s]
-                    + _E6 * k[5, s]
-                    + _E7 * k[6, s]
-                )
-                sc = atol + rtol * max(abs(y[s]), abs(ynew[s]))
-                err += (e / sc) ** 2
-            err = math.sqrt(err / ns)
+            if h < 1e-13 * max(1.0, abs(t)):
+                failed = True
+                break
+            t_new = seg_end if hit else t + h
+            err = _rk_step(method, flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol)
+            nfev += per_step
             if err > 1.0 or not math.isfinite(err):
                 nrej += 1
-                fac = 0.9 * err ** (-0.2) if math.isfinite(err) else 0.1
-                h *= max(0.1, fac)
+                fac = 0.9 * err**expo if math.isfinite(err) else 0.2
+                h *= max(0.2, fac)
+                rejected = True
                 continue
             nacc += 1
+            have_dense = False
+            # samples and endpoint days inside (t, t_new]; at an event time they come after it
+            while li < n_land and (
+                land_t[li] < t_new or (land_t[li] == t_new and not (hit and is_event))
+            ):
+                if land_t[li] == t_new:
+                    _land(flavour, p, ynew, obs, land_sample[li], land_code[li], samples_out,
+                          end_out)  # fmt: skip
+                else:
+                    if not have_dense:
+                        nfev += _dense_prepare(
+                            method, flavour, p, c, n_done, t, h, y, ynew, k, ytmp, f
+                        )
+                        ndense += 1
+                        have_dense = True
+                    x = (land_t[li] - t) / h
+                    for s in range(ns):
+                        ytmp[s] = _dense_value(method, f, y, s, x)
+                    _land(flavour, p, ytmp, obs, land_sample[li], land_code[li], samples_out,
+                          end_out)  # fmt: skip
+                if land_code[li] & LAND_AUC0:
+                    auc0 = ynew[ns - 1] if land_t[li] == t_new else ytmp[ns - 1]
+                li += 1
             # endpoints inside the accepted step (only after infusion, t >= 0)
             if t >= 0.0:
-                c_old = y[0] + y[1]
                 c_new = ynew[0] + ynew[1]
                 dc_old = k[0, 0] + k[0, 1]
-                dc_new = k[6, 0] + k[6, 1]
+                dc_new = k[last, 0] + k[last, 1]
                 if dc_old > 0.0 and dc_new < 0.0:
-                    _dense_coeffs(k, h, 0, 1, q)
-                    xs = _argmax_root(q)
-                    cx = c_old + _poly(q, xs)
+                    if not have_dense:
+                        nfev += _dense_prepare(
+                            method, flavour, p, c, n_done, t, h, y, ynew, k, ytmp, f
+                        )
+                        ndense += 1
+                        have_dense = True
+                    xs = _argmax(method, f, y, 0)
+                    cx = _pair(method, f, y, 0, xs)
                     if cx > cmax:
                         cmax = cx
                         tmax = t + xs * h
@@ -308,37 +404,42 @@ def _integrate_one(
                     cmax = c_new
                     tmax = t_new
                 if flavour == 0:
-                    b_old = y[2] + y[3]
                     b_new = ynew[2] + ynew[3]
-                    if not cleared and b_new < B_CLEAR:
-                        _dense_coeffs(k, h, 2, 3, q)
-                        xs = _cross(q, b_old, B_CLEAR)
-                        end_out[3] = t + xs * h
-                        cleared = True
-                    elif cleared and not recon and b_new >= B_RECON:
-                        _dense_coeffs(k, h, 2, 3, q)
-                        xs = _cross(q, b_old, B_RECON)
-                        end_out[4] = t + xs * h
-                        recon = True
+                    crossing = (not cleared and b_new < B_CLEAR) or (
+                        cleared and not recon and b_new >= B_RECON
+                    )
+                    if crossing:
+                        if not have_dense:
+                            nfev += _dense_prepare(
+                                method, flavour, p, c, n_done, t, h, y, ynew, k, ytmp, f
+                            )
+                            ndense += 1
+                            have_dense = True
+                        if not cleared:
+                            end_out[3] = t + _cross(method, f, y, 2, B_CLEAR) * h
+                            cleared = True
+                        else:
+                            end_out[4] = t + _cross(method, f, y, 2, B_RECON) * h
+                            recon = True
             # accept
             t = t_new
             for s in range(ns):
                 y[s] = ynew[s]
-                k[0, s] = k[6, s]
-            fac = 0.9 * err ** (-0.2) if err > 0.0 else 10.0
-            h_next = h * min(10.0, max(0.2, fac))
-            if landing and hit and t < seg_end:
-                _land(flavour, p, y, obs, land_sample[li], land_code[li], samples_out, end_out)
-                if land_code[li] & LAND_AUC0:
-                    auc0 = y[ns - 1]
-                li += 1
-            if hit:
-                # keep the step the controller proposed, not the shortened landing step
-                h = max(h_next, h)
+                k[0, s] = k[last, s]
+            # PI step-size control (Gustafsson 1991; Hairer & Wanner II.4): the previous error
+            # damps the growth; no growth right after a rejection
+            if err > 0.0:
+                fac = 0.9 * err ** (-alpha) * err_old**beta
             else:
-                h = h_next
-        # reached seg_end: apply the event (if any), then land on a coinciding sample
-        if n_done < n_ev and seg_end == ev_t[n_done]:
+                fac = _FAC_MAX
+            fac_max = 1.0 if rejected else _FAC_MAX
+            h = h * min(fac_max, max(0.2, fac))
+            err_old = max(err, 1e-4)
+            rejected = False
+        if failed:
+            break
+        # reached seg_end: apply the event (if any), then read samples at this time
+        if is_event:
             for s in range(ns):
                 y[s] = y[s] * ev_mult[n_done, s] + ev_add[n_done, s]
             n_done += 1
@@ -347,16 +448,16 @@ def _integrate_one(
                 if c_now > cmax:
                     cmax = c_now
                     tmax = t
-        while li < n_land and land_t[li] <= t:
-            if land_t[li] == t:
-                _land(flavour, p, y, obs, land_sample[li], land_code[li], samples_out, end_out)
-                if land_code[li] & LAND_AUC0:
-                    auc0 = y[ns - 1]
-            li += 1
-        if flavour == 0 and t >= 0.0 and not cleared and y[2] + y[3] < B_CLEAR:
-            end_out[3] = t
-            cleared = True
-        if seg_end >= t_end:
+            while li < n_land and land_t[li] <= t:
+                if land_t[li] == t:
+                    _land(flavour, p, y, obs, land_sample[li], land_code[li], samples_out, end_out)
+                    if land_code[li] & LAND_AUC0:
+                        auc0 = y[ns - 1]
+                li += 1
+            if flavour == 0 and t >= 0.0 and not cleared and y[2] + y[3] < B_CLEAR:
+                end_out[3] = t
+                cleared = True
+        if not is_event:
             break
     if cmax >= 0.0:
         end_out[0] = cmax
@@ -366,6 +467,8 @@ def _integrate_one(
     stats_out[0] = nfev
     stats_out[1] = nacc
     stats_out[2] = nrej
+    stats_out[3] = ndense
+    stats_out[4] = 1 if failed else 0
 
 
 @njit(cache=True)
@@ -388,6 +491,7 @@ def _land(flavour, p, y, obs, sample_idx, code, samples_out, end_out):
 
 @njit(parallel=True, cache=True)
 def _integrate_all(
+    method,
     flavour,
     params,
     y0,
@@ -409,6 +513,7 @@ def _integrate_all(
     n = params.shape[0]
     for i in prange(n):
         _integrate_one(
+            method,
             flavour,
             params[i],
             y0[i],
@@ -456,7 +561,8 @@ def integrate_batch(
     sample_days: np.ndarray,
     rtol: float = 1e-8,
     atol: float = 1e-10,
-    h_max: float = 30.0,
+    h_max: float = 15.0,
+    method: str = "dop853",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Integrate ``n`` patients in parallel (numba ``prange``); return samples, endpoints, stats.
 
@@ -480,21 +586,25 @@ def integrate_batch(
         Relative (1e-13–1e-2) and absolute (> 0) tolerances of the RMS error norm.
     h_max : float
         Largest step, d (> 0).
+    method : str
+        ``"dop853"`` (default) or ``"dp5"`` (see :data:`METHODS`).
 
     Returns
     -------
     samples : ndarray, shape (n, n_samples, N_OBSERVABLES)
     endpoints : ndarray, shape (n, N_ENDPOINTS)
-    stats : ndarray of int64, shape (n, 3)
-        RHS evaluations, accepted steps, rejected steps.
+    stats : ndarray of int64, shape (n, 5)
+        Columns :data:`STATS`: RHS evaluations, accepted steps, rejected steps, dense outputs
+        computed, failed (1 when the step size underflowed; that patient's later values are NaN).
 
     Raises
     ------
     InvalidInput
         On inconsistent shapes or out-of-range tolerances/times.
     """
-    from immunoreset.errors import InvalidInput, check_range
+    from immunoreset.errors import InvalidInput, check_choice, check_range
 
+    check_choice("method", method, tuple(METHODS))
     check_range("rtol", rtol, 1e-13, 1e-2)
     check_range("atol", atol, 0.0, 1.0, lo_open=True)
     check_range("h_max", h_max, 0.0, None, lo_open=True)
@@ -524,8 +634,9 @@ def integrate_batch(
     land_t, land_sample, land_code = _landing_points(sd)
     samples = np.empty((n, len(sd), N_OBSERVABLES))
     endpoints = np.empty((n, N_ENDPOINTS))
-    stats = np.zeros((n, 3), dtype=np.int64)
+    stats = np.zeros((n, len(STATS)), dtype=np.int64)
     _integrate_all(
+        METHODS[method],
         int(flavour),
         params,
         y0,

@@ -37,6 +37,7 @@ Settings
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -94,6 +95,7 @@ if TYPE_CHECKING:
     from immunoreset.registry.repository import Registry
 
 __all__ = [
+    "DECISION_KINDS",
     "Gmp",
     "ProgramMetrics",
     "he_authorisations",
@@ -218,6 +220,24 @@ def _spec_from_data(data: Any) -> ReleaseSpec:
 
 
 def _spec_from_text(text: str, origin: str) -> ReleaseSpec:
+    """Parse a stored specification text (cached: a stored version never changes)."""
+    spec = _TEXT_CACHE.get(text)
+    if spec is None:
+        spec = _parse_text(text, origin)
+        if len(_TEXT_CACHE) < 64:
+            _TEXT_CACHE[text] = spec
+    return spec
+
+
+_TEXT_CACHE: dict[str, ReleaseSpec] = {}
+
+
+@functools.cache
+def _default_spec() -> ReleaseSpec:
+    return default_spec()
+
+
+def _parse_text(text: str, origin: str) -> ReleaseSpec:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -547,7 +567,7 @@ class Gmp:
             .order_by(t.c.loaded_at.desc(), t.c.id.desc())
             .limit(1)
         ).first()
-        return default_spec() if row is None else _spec_from_text(row[0], f"{row[1]}-v{row[2]}")
+        return _default_spec() if row is None else _spec_from_text(row[0], f"{row[1]}-v{row[2]}")
 
     def spec(self, key: str) -> ReleaseSpec:
         """A loaded specification by key (``"site-a-v2"``), or a shipped one (``"default-v1"``)."""
@@ -1401,12 +1421,41 @@ class Gmp:
         return overdue(self.reports(actor), day)
 
     # ------------------------------------------------------------------ metrics
+    def _manufacturing_courses(self, actor: Actor) -> list[c.Course]:
+        """Visible courses holding only the manufacturing records (fast at 10,000 patients)."""
+        from immunoreset.registry import schema as s
+
+        with self.engine.connect() as conn:
+            prows = {r["id"]: r for r in self.registry._visible_patients(conn, actor, None)}
+            parts: dict[str, dict[int, list[Any]]] = {}
+            for name in ("apheresis", "batches", "bags", "infusions"):
+                ent = s.ENTITIES[name]
+                t = ent.table
+                grouped: dict[int, list[Any]] = {}
+                rows = conn.execute(
+                    select(t).where(t.c.deleted_at.is_(None)).order_by(t.c.id)
+                ).mappings()
+                for row in rows:
+                    if row["patient_id"] in prows:
+                        grouped.setdefault(row["patient_id"], []).append(ent.from_row(row))
+                parts[name] = grouped
+        return [
+            c.Course(
+                patient=s.PATIENT_ENTITY.from_row(prow),
+                apheresis=tuple(parts["apheresis"].get(pid, ())),
+                batches=tuple(parts["batches"].get(pid, ())),
+                bags=tuple(parts["bags"].get(pid, ())),
+                infusions=tuple(parts["infusions"].get(pid, ())),
+            )
+            for pid, prow in prows.items()
+        ]
+
     def program_metrics(self, actor: Actor) -> ProgramMetrics:
         """Success rate, vein-to-vein time, bags per batch and QC distributions of the batches
         and courses the actor may see (:mod:`immunoreset.manufacturing.metrics`)."""
         from immunoreset.manufacturing import metrics as m
 
-        courses = list(self.registry.iter_courses(actor))
+        courses = self._manufacturing_courses(actor)
         batches = [b for co in courses for b in co.batches]
         bags = [g for co in courses for g in co.bags]
         ids = [b.batch_id for b in batches]

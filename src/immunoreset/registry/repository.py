@@ -32,6 +32,7 @@ from immunoreset.errors import (
     PermissionDenied,
     check_choice,
 )
+from immunoreset.registry import fast
 from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor, system_actor
 from immunoreset.registry.db import make_engine
@@ -283,20 +284,11 @@ class Registry:
             t = ent.table
             cond = [t.c.deleted_at.is_(None)]
             cond.append(t.c.patient_id.between(lo, hi) if contiguous else t.c.patient_id.in_(ids))
-            cols = [t.c.patient_id, *(t.c[n] for n in ent.columns)]
             grouped: dict[int, list[Any]] = defaultdict(list)
-            specs = ent.specs
-            trusted = ent.record._trusted  # type: ignore[attr-defined]
-            names = [sp.name for sp in specs]
-            decoders = [sp.decode for sp in specs]
-            plain = all(sp.kind not in ("tuple", "mapping") for sp in specs)
-            result = conn.execute(select(*cols).where(and_(*cond)).order_by(t.c.id))
-            for row in result:
-                if plain:
-                    rec = trusted(names, row[1:])
-                else:
-                    rec = trusted(names, [d(v) for d, v in zip(decoders, row[1:], strict=True)])
-                grouped[row[0]].append(rec)
+            make = fast.record_maker(conn, ent)
+            rows = fast.select_raw(conn, t, ["patient_id", *ent.columns], and_(*cond))
+            for row in rows:
+                grouped[row[0]].append(make(row))
             parts[name] = grouped
         for prow_i in prow:
             pid = prow_i["id"]
@@ -405,12 +397,16 @@ class Registry:
                 q = select(t).where(t.c.patient_id.in_(part))
                 for row in conn.execute(q).mappings():
                     existing[(row["patient_id"], *(row[k] for k in ent.key))] = row
-        to_insert: list[dict[str, Any]] = []
+        to_insert: list[tuple[Any, ...]] = []
         audits: list[dict[str, Any]] = []
         seen: set[tuple[Any, ...]] = set()
+        cod = fast.codec(conn)
+        encode = fast.row_encoder(conn, ent)
+        names = ent.columns
+        stamp = cod.stamp(now)
+        key_of = ent.key_of
         for pid, study_id, rec in items:
-            values = ent.to_row(rec)
-            key = ent.key_of(rec)
+            key = key_of(rec)
             full_key = key if (is_patient or ent.global_key) else (pid, *key)
             if full_key in seen:
                 raise InvalidInput(
@@ -419,35 +415,20 @@ class Registry:
                     f"one {ent.name} record per {', '.join(ent.key) or 'patient'}",
                 )
             seen.add(full_key)
-            key_text = _key_text(study_id, key) if not is_patient else study_id
             old = existing.get(full_key)
-            if old is not None and not is_patient and ent.global_key and old["patient_id"] != pid:
+            if old is None:
+                row = encode(rec)
+                to_insert.append((*row, stamp, stamp) if is_patient else (pid, *row, stamp, stamp))
+                stats.inserted[ent.name] += 1
+                continue
+            if not is_patient and ent.global_key and old["patient_id"] != pid:
                 raise ChainOfIdentityError(
                     f"{ent.name} {key[0]} already belongs to another patient; it cannot be "
                     f"recorded for {study_id}",
                     study_id=study_id,
                 )
-            if old is None:
-                row = dict(values, created_at=now, updated_at=now)
-                if not is_patient:
-                    row["patient_id"] = pid
-                to_insert.append(row)
-                audits.append(
-                    _audit_row(
-                        actor,
-                        "insert",
-                        t.name,
-                        key_text,
-                        study_id,
-                        None,
-                        None,
-                        json.dumps({k: _jsonable(v) for k, v in values.items()}),
-                        reason,
-                        now,
-                    )
-                )
-                stats.inserted[ent.name] += 1
-                continue
+            values = ent.to_row(rec)
+            key_text = _key_text(study_id, key) if not is_patient else study_id
             changed = {k: v for k, v in values.items() if not _same(old[k], v)}
             restore = old["deleted_at"] is not None
             if not changed and not restore:
@@ -488,7 +469,14 @@ class Registry:
             conn.execute(update(t).where(t.c.id == old["id"]).values(**upd))
             stats.updated[ent.name] += 1
         if to_insert:
-            conn.execute(insert(t), to_insert)
+            cols = [*names, "created_at", "updated_at"]
+            if not is_patient:
+                cols.insert(0, "patient_id")
+            before = fast.max_id(conn, t)
+            fast.insert_rows(conn, t, cols, to_insert)
+            fast.audit_inserted(
+                conn, ent, after_id=before, stamp=now, username=actor.username, reason=reason
+            )
         if audits:
             conn.execute(insert(s.audit_log), audits)
         if is_patient:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -239,10 +240,23 @@ class Entity:
         return self.record(**{s.name: s.decode(row[s.name]) for s in self.specs})
 
     def key_of(self, record: Any) -> tuple[Any, ...]:
-        return tuple(getattr(record, k) for k in self.key)
+        return _KEY_GETTERS[self.key](record) if self.key else ()
 
 
 _SPECS: dict[type, tuple[FieldSpec, ...]] = {}
+
+
+class _KeyGetters(dict):  # type: ignore[type-arg]
+    """Key tuple -> getter returning a tuple, built on first use."""
+
+    def __missing__(self, key: tuple[str, ...]) -> Any:
+        get = operator.attrgetter(*key)
+        fn = (lambda r: (get(r),)) if len(key) == 1 else get
+        self[key] = fn
+        return fn
+
+
+_KEY_GETTERS = _KeyGetters()
 
 
 def _record_table(

@@ -179,6 +179,9 @@ def _how(a: CohortAnalysis, series: list[dict[str, Any]]) -> str:
 
 
 def _draw(ax: Any, series: list[dict[str, Any]]) -> None:
+    if not series:
+        ax.text(0.5, 0.5, "no data recorded", ha="center", va="center", transform=ax.transAxes)
+        return
     seen: set[str] = set()
     for s in series:
         colour = DIAGNOSIS_COLOURS.get(s["diagnosis"], "#333333")
@@ -261,7 +264,8 @@ def plot_car_t(cohort: CohortAnalysis | Sequence[Course], *, assay: str = "flow"
     series, lloq = _car_t_series(a, assay)
     fig, (ax,) = _figure()
     _draw(ax, series)
-    ax.set_yscale("log")
+    if series:
+        ax.set_yscale("log")
     if lloq is not None:
         ax.axhline(lloq, color="#555555", linestyle="--", linewidth=0.8)
     ax.set_xlabel("Days after infusion")
@@ -283,8 +287,9 @@ def plot_bcells(cohort: CohortAnalysis | Sequence[Course]) -> Plot:
     series = _bcell_series(a)
     fig, (ax,) = _figure()
     _draw(ax, series)
-    ax.set_yscale("symlog", linthresh=1.0)
-    ax.set_ylim(bottom=0)
+    if series:
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_ylim(bottom=0)
     s = a.settings
     ax.axhline(s.clearance_threshold, color="#555555", linestyle="--", linewidth=0.8)
     ax.axhline(s.reconstitution_threshold, color="#555555", linestyle="-.", linewidth=0.8)
@@ -305,8 +310,9 @@ def plot_autoantibodies(cohort: CohortAnalysis | Sequence[Course]) -> Plot:
     series = _titre_series(a)
     fig, (ax,) = _figure()
     _draw(ax, series)
-    ax.set_yscale("log")
-    ax.axhline(100, color="#555555", linestyle="--", linewidth=0.8)
+    if series:
+        ax.set_yscale("log")
+        ax.axhline(100, color="#555555", linestyle="--", linewidth=0.8)
     ax.set_xlabel("Days after infusion")
     ax.set_ylabel("Titre, % of baseline")
     ax.set_title("Autoantibodies")

@@ -1,8 +1,9 @@
 """Report download: the case-series report of the visible cohort (HTML or PDF).
 
-Calls ``immunoreset.report.case_series.build_report(registry, actor, out_dir)`` (issue 5) into
-a temporary folder and returns the first file of the requested format. While the report
-package does not provide it the route answers 503 with a message saying so.
+Calls ``immunoreset.report.case_series.build_report(registry, out_dir=…, actor=…)`` (issue 5)
+into a temporary folder, under the logged-in user's site rules, and returns the file of the
+requested format (``?site=`` narrows it to one site, ``?patient=`` gives one patient's
+summary). While the report package does not provide it the route answers 503 and says so.
 """
 
 from __future__ import annotations
@@ -37,7 +38,13 @@ def _builder():  # type: ignore[no-untyped-def]
 
 
 @router.get("/case-series.{fmt}", include_in_schema=False)
-def case_series(fmt: str, actor: SiteScope, registry: RegistryDep) -> Response:
+def case_series(
+    fmt: str,
+    actor: SiteScope,
+    registry: RegistryDep,
+    site: str | None = None,
+    patient: str | None = None,
+) -> Response:
     if fmt not in MEDIA:
         raise HTTPException(404, f"no report format {fmt!r}; use html or pdf")
     build = _builder()
@@ -48,13 +55,21 @@ def case_series(fmt: str, actor: SiteScope, registry: RegistryDep) -> Response:
             "(immunoreset.report.case_series.build_report is missing)",
         )
     with tempfile.TemporaryDirectory(prefix="immunoreset-report-") as tmp:
-        build(registry, actor, Path(tmp))
+        build(
+            registry,
+            out_dir=Path(tmp),
+            actor=actor,
+            site=site or None,
+            patient=patient or None,
+            pdf=fmt == "pdf",
+        )
         found = sorted(Path(tmp).rglob(f"*.{fmt}"))
         if not found:
             raise HTTPException(503, f"the report builder wrote no {fmt.upper()} file")
         content = found[0].read_bytes()
+    name = f"patient-{patient}.{fmt}" if patient else f"case-series.{fmt}"
     return Response(
         content,
         media_type=MEDIA[fmt],
-        headers={"Content-Disposition": f'attachment; filename="case-series.{fmt}"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

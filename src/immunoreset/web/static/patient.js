@@ -7,6 +7,10 @@
   document.querySelectorAll("[data-figure]").forEach(function (el) {
     var fig = figures[el.getAttribute("data-figure")];
     if (!fig) { return; }
-    Plotly.newPlot(el, fig.data, fig.layout, { responsive: true, displaylogo: false });
+    fig.layout.autosize = true;
+    delete fig.layout.width;
+    Plotly.newPlot(el, fig.data, fig.layout, { responsive: true, displaylogo: false }).then(
+      function () { window.requestAnimationFrame(function () { Plotly.Plots.resize(el); }); }
+    );
   });
 })();
