@@ -389,8 +389,11 @@ def demo_cmd(
     ] = False,
 ) -> None:
     """Build a fresh registry with a SYNTHETIC cohort, print its summary and write a report."""
+    import numpy as np
+
     from immunoreset import demo
     from immunoreset.registry.db import resolve_url
+    from immunoreset.registry.gmp import seed_demo_qc
 
     with user_errors():
         url = resolve_url(db)
@@ -402,20 +405,37 @@ def demo_cmd(
         for code, name in demo.SITE_NAMES.items():
             registry.add_site(actor, code, name)
         if patients is None:
-            courses: Any = demo.published_cohort(seed=seed)
-            total = len(courses)
+            pairs: Any = demo.published_cohort_with_qc(seed=seed)
+            total = len(pairs)
         else:
-            courses = demo.synthetic_cohort(patients, seed=seed)
+            pairs = demo.synthetic_cohort_with_qc(patients, seed=seed)
             total = patients
+        rows = 0
+        rng = np.random.default_rng(seed)
         with progress_bar("building SYNTHETIC cohort", total) as advance:
-            stats = registry.save_courses(
-                actor, courses, reason="SYNTHETIC demo cohort", progress=advance
-            )
+            for chunk in _chunked(pairs, 500):
+                courses = [course for course, _ in chunk]
+                stats = registry.save_courses(actor, courses, reason="SYNTHETIC demo cohort")
+                qc = {q.batch_id: q for _, qcs in chunk for q in qcs}
+                seed_demo_qc(registry, actor, courses, rng, qc=qc)
+                rows += stats.total_inserted
+                advance(len(chunk))
         console.print(
-            f"[bold]SYNTHETIC[/] demo registry {db}: {total} patients, "
-            f"{stats.total_inserted:,} rows written"
+            f"[bold]SYNTHETIC[/] demo registry {db}: {total} patients, {rows:,} rows written, "
+            "QC results and release decisions recorded"
         )
         summarise(registry, actor, out=out)
+
+
+def _chunked(items: Any, n: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def summarise(registry: Any, actor: Any, *, out: Path | None) -> None:

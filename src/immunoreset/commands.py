@@ -19,6 +19,7 @@ __all__ = ["register", "summarise"]
 def register(app: typer.Typer) -> None:
     """Add the feature packages' commands to ``app``."""
     from immunoreset.clinical.cli import grades
+    from immunoreset.manufacturing.cli import mount as mount_manufacturing
     from immunoreset.model.cli import simulate
     from immunoreset.web.cli import serve, token_create
 
@@ -28,6 +29,7 @@ def register(app: typer.Typer) -> None:
     token_app = typer.Typer(help="API tokens for site systems.", no_args_is_help=True)
     token_app.command("create")(token_create)
     app.add_typer(token_app, name="token")
+    mount_manufacturing(app)
 
 
 def summarise(registry: Any, actor: Any, *, out: Path | None, console: Console) -> None:

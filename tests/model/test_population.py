@@ -14,6 +14,7 @@ from immunoreset.model.population import (
     plot_prediction_intervals,
     prediction_intervals,
     simulate_population,
+    stream_population,
     weight_p50_kg,
     write_parquet,
 )
@@ -136,4 +137,39 @@ def test_simulate_population_validation(kw, field):
 def test_prediction_interval_validation(kw, field):
     with pytest.raises(InvalidInput) as exc:
         prediction_intervals(pd.DataFrame({"car_t_d7": [1.0]}), **kw)
+    assert exc.value.field == field
+
+
+@pytest.mark.parametrize("chunk_size", [3, 7, 100])
+def test_streamed_parquet_equals_in_memory_frame(tmp_path, chunk_size):
+    df = simulate_population(17, seed=4, sample_days=DAYS, years=1)
+    out = tmp_path / "s.parquet"
+    summary = stream_population(
+        17, seed=4, out=out, chunk_size=chunk_size, sample_days=DAYS, years=1
+    )
+    pd.testing.assert_frame_equal(pd.read_parquet(out), df, check_exact=True)
+    for name, values in summary.endpoints.items():
+        assert values.dtype == np.float32
+        np.testing.assert_array_equal(values, df[name].to_numpy(dtype=np.float32))
+    cols = list(summary.samples.columns)
+    assert summary.stride == 1 and len(cols) == 5 * len(DAYS)
+    np.testing.assert_array_equal(summary.samples.to_numpy(), df[cols].to_numpy(np.float32))
+
+
+def test_stream_subsamples_for_prediction_intervals():
+    summary = stream_population(10, seed=1, max_sample_rows=4, sample_days=DAYS, years=1)
+    assert summary.stride == 3 and len(summary.samples) == 4  # patients 0, 3, 6, 9
+    assert len(summary.endpoints["cmax"]) == 10 and summary.out is None
+    (name, n_fin, (p5, med, p95)), *_ = summary.endpoint_quantiles()
+    assert name == "cmax" and n_fin == 10 and p5 <= med <= p95
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [({"max_sample_rows": 0}, "max_sample_rows"), ({"out": 5}, "out"), ({"n": 0}, "n")],
+)
+def test_stream_population_validation(kw, field):
+    args = {"n": 3, "sample_days": DAYS, **kw}
+    with pytest.raises(InvalidInput) as exc:
+        stream_population(**args)
     assert exc.value.field == field

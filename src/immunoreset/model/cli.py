@@ -25,22 +25,24 @@ def simulate_command(
     years: float,
     chunk_size: int,
 ) -> list[tuple[str, float, float, float]]:
-    """Run the simulation, print a Rich summary table; return (endpoint, p5, median, p95) rows."""
-    import numpy as np
+    """Run the simulation, print a Rich summary table; return (endpoint, p5, median, p95) rows.
+
+    Rows are streamed to ``out`` chunk by chunk (bounded memory); the summary and the plot come
+    from :class:`~immunoreset.model.population.StreamedSummary`.
+    """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
     from rich.table import Table
 
     from immunoreset.model.population import (
         DEFAULT_SAMPLE_DAYS,
-        iter_population,
         plot_prediction_intervals,
-        write_parquet,
+        prediction_intervals,
+        stream_population,
     )
     from immunoreset.model.solver import ENDPOINTS
 
     console = Console()
-    frames = []
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -49,39 +51,31 @@ def simulate_command(
         console=console,
     ) as bar:
         task = bar.add_task("simulating patients", total=patients)
-        chunks = iter_population(
+        summary = stream_population(
             patients,
             dose,
             seed,
+            out=out,
             chunk_size=chunk_size,
             sample_days=tuple(d for d in DEFAULT_SAMPLE_DAYS if d <= 365.0 * years),
             years=years,
             progress=lambda done, _total: bar.update(task, completed=done),
         )
-        for chunk in chunks:
-            frames.append(chunk)
-    import pandas as pd
-
-    df = pd.concat(frames, ignore_index=True)
+    units = dict(ENDPOINTS)
     rows = []
     table = Table(title=f"{patients} virtual patients, {dose:g} CAR+ cells/kg, seed {seed}")
     for col in ("endpoint", "unit", "n", "median", "5%", "95%"):
         table.add_column(col, justify="right" if col not in ("endpoint", "unit") else "left")
-    for name, unit in ENDPOINTS:
-        v = df[name].to_numpy()
-        v = v[np.isfinite(v)]
-        if v.size:
-            p5, med, p95 = (float(x) for x in np.percentile(v, [5, 50, 95]))
-        else:
-            p5 = med = p95 = float("nan")
+    for name, n_fin, (p5, med, p95) in summary.endpoint_quantiles((5.0, 50.0, 95.0)):
         rows.append((name, p5, med, p95))
-        table.add_row(name, unit, str(v.size), f"{med:.4g}", f"{p5:.4g}", f"{p95:.4g}")
+        table.add_row(name, units[name], str(n_fin), f"{med:.4g}", f"{p5:.4g}", f"{p95:.4g}")
     console.print(table)
     if out is not None:
-        write_parquet(df, out)
         console.print(f"wrote {out}")
     if plot is not None:
-        fig = plot_prediction_intervals(df, title=f"{patients} virtual patients")
+        pi = prediction_intervals(summary.samples)
+        note = "" if summary.stride == 1 else f" (bands from every {summary.stride}th patient)"
+        fig = plot_prediction_intervals(pi, title=f"{patients} virtual patients{note}")
         fig.savefig(plot, dpi=120)
         console.print(f"wrote {plot}")
     return rows

@@ -24,7 +24,9 @@ size. Uniforms become normals by the inverse normal CDF (exactly one draw each).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -57,6 +59,7 @@ __all__ = [
     "LD_DAYS",
     "OMEGA",
     "WEIGHT_P50_KG",
+    "StreamedSummary",
     "blood_volume_per_kg",
     "iter_population",
     "make_patient_batch",
@@ -64,6 +67,7 @@ __all__ = [
     "prediction_intervals",
     "simulate_population",
     "simulate_typical",
+    "stream_population",
     "typical_events",
     "weight_p50_kg",
     "write_parquet",
@@ -564,6 +568,121 @@ def write_parquet(data: pd.DataFrame | Iterator[pd.DataFrame], path: str | Path)
     if writer is None:
         raise InvalidInput("data", data, "at least one chunk")
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class StreamedSummary:
+    """What :func:`stream_population` keeps in memory: compact per-patient endpoints and samples.
+
+    Attributes
+    ----------
+    n : int
+        Patients simulated.
+    endpoints : mapping str -> ndarray (float32, length n)
+        Every patient's value of each endpoint (exact quantiles at float32 precision).
+    samples : pandas.DataFrame
+        The ``<observable>_d<day>`` columns (float32) of a systematic subsample: patients whose
+        index is a multiple of ``stride``; all patients when ``stride`` is 1.
+    stride : int
+        Subsampling step of ``samples`` (prediction intervals from it are approximate when > 1).
+    out : Path or None
+        The Parquet file written, if any.
+    """
+
+    n: int
+    endpoints: Mapping[str, np.ndarray]
+    samples: pd.DataFrame
+    stride: int
+    out: Path | None
+
+    def endpoint_quantiles(
+        self, q: Sequence[float] = (5.0, 50.0, 95.0)
+    ) -> list[tuple[str, int, tuple[float, ...]]]:
+        """``(endpoint, n finite, percentiles q)`` for each endpoint (NaN where none finite)."""
+        rows = []
+        for name, v in self.endpoints.items():
+            fin = v[np.isfinite(v)]
+            if fin.size:
+                vals = tuple(float(x) for x in np.percentile(fin.astype(np.float64), q))
+            else:
+                vals = tuple(math.nan for _ in q)
+            rows.append((name, int(fin.size), vals))
+        return rows
+
+
+def stream_population(
+    n: int,
+    dose_per_kg: float = 1e6,
+    seed: int = 0,
+    *,
+    out: str | Path | None = None,
+    max_sample_rows: int = 200_000,
+    **kwargs: Any,
+) -> StreamedSummary:
+    """Simulate chunk by chunk, streaming rows to Parquet; keep only compact summaries.
+
+    Memory stays bounded: each chunk is written with one ``pyarrow.parquet.ParquetWriter`` row
+    group and dropped; kept are one float32 array per endpoint (4 bytes × n each) and the
+    sample columns of at most ``max_sample_rows`` systematically subsampled patients.
+
+    Parameters
+    ----------
+    n, dose_per_kg, seed
+        As :func:`simulate_population`.
+    out : str or Path, optional
+        Parquet file to write (same rows and columns as :func:`simulate_population`).
+    max_sample_rows : int
+        Largest number of patients whose samples are kept for prediction intervals (≥ 1).
+    **kwargs
+        Further keyword arguments of :func:`iter_population` (chunk_size, sample_days, …).
+
+    Returns
+    -------
+    StreamedSummary
+
+    Examples
+    --------
+    >>> s = stream_population(4, seed=1, sample_days=(7.0,), years=1)
+    >>> s.n, s.endpoints["cmax"].dtype.name, s.stride
+    (4, 'float32', 1)
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    check_range("max_sample_rows", max_sample_rows, 1, 100_000_000, integer=True)
+    if out is not None and (not isinstance(out, str | Path) or not str(out)):
+        raise InvalidInput("out", out, "a file path")
+    check_range("n", n, 1, 100_000_000, integer=True)
+    stride = max(1, math.ceil(n / max_sample_rows))
+    ends = {name: np.empty(n, dtype=np.float32) for name, _u in ENDPOINTS}
+    kept: list[pd.DataFrame] = []
+    writer = None
+    done = 0
+    try:
+        for chunk in iter_population(n, dose_per_kg, seed, **kwargs):
+            m = len(chunk)
+            for name in ends:
+                ends[name][done : done + m] = chunk[name].to_numpy(dtype=np.float32)
+            cols = [c for _o, _d, c in _sample_columns(chunk)]
+            sel = (chunk["patient"].to_numpy() % stride) == 0
+            kept.append(chunk.loc[sel, cols].astype(np.float32).reset_index(drop=True))
+            if out is not None:
+                table = pa.Table.from_pandas(chunk, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(Path(out), table.schema)
+                writer.write_table(table)
+            done += m
+    finally:
+        if writer is not None:
+            writer.close()
+    samples = pd.concat(kept, ignore_index=True)
+    return StreamedSummary(
+        n=n,
+        endpoints=MappingProxyType(ends),
+        samples=samples,
+        stride=stride,
+        out=None if out is None else Path(out),
+    )
 
 
 def _sample_columns(df: pd.DataFrame) -> list[tuple[str, float, str]]:
