@@ -143,12 +143,13 @@ def check_range(
             return None
         raise InvalidInput(field, value, _describe(lo, hi, unit, integer, lo_open, hi_open))
     kind = type(value)
-    if kind is not float and kind is not int:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            plain = _plain_number(value)
-            if plain is None:
-                raise InvalidInput(field, value, _describe(lo, hi, unit, integer, lo_open, hi_open))
-            value = plain
+    if (kind is not float and kind is not int) and (
+        isinstance(value, bool) or not isinstance(value, int | float)
+    ):
+        plain = _plain_number(value)
+        if plain is None:
+            raise InvalidInput(field, value, _describe(lo, hi, unit, integer, lo_open, hi_open))
+        value = plain
     ok = value == value  # NaN fails
     if ok and integer and not (isinstance(value, int) or float(value).is_integer()):
         ok = False

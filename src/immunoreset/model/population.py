@@ -587,6 +587,8 @@ class StreamedSummary:
         Subsampling step of ``samples`` (prediction intervals from it are approximate when > 1).
     out : Path or None
         The Parquet file written, if any.
+    rhs_evals, steps : int
+        Solver work summed over all patients (RHS evaluations; accepted + rejected steps).
     """
 
     n: int
@@ -594,6 +596,8 @@ class StreamedSummary:
     samples: pd.DataFrame
     stride: int
     out: Path | None
+    rhs_evals: int
+    steps: int
 
     def endpoint_quantiles(
         self, q: Sequence[float] = (5.0, 50.0, 95.0)
@@ -634,7 +638,8 @@ def stream_population(
     max_sample_rows : int
         Largest number of patients whose samples are kept for prediction intervals (≥ 1).
     **kwargs
-        Further keyword arguments of :func:`iter_population` (chunk_size, sample_days, …).
+        Further keyword arguments of :func:`iter_population` (chunk_size, sample_days, …);
+        ``with_stats=True`` also writes the per-patient solver work columns.
 
     Returns
     -------
@@ -656,11 +661,17 @@ def stream_population(
     stride = max(1, math.ceil(n / max_sample_rows))
     ends = {name: np.empty(n, dtype=np.float32) for name, _u in ENDPOINTS}
     kept: list[pd.DataFrame] = []
+    keep_stats = bool(kwargs.pop("with_stats", False))
     writer = None
     done = 0
+    work = [0, 0]
     try:
-        for chunk in iter_population(n, dose_per_kg, seed, **kwargs):
+        for chunk in iter_population(n, dose_per_kg, seed, with_stats=True, **kwargs):
             m = len(chunk)
+            work[0] += int(chunk["rhs_evals"].sum())
+            work[1] += int(chunk["steps"].sum())
+            if not keep_stats:
+                chunk = chunk.drop(columns=["rhs_evals", "steps"])
             for name in ends:
                 ends[name][done : done + m] = chunk[name].to_numpy(dtype=np.float32)
             cols = [c for _o, _d, c in _sample_columns(chunk)]
@@ -682,6 +693,8 @@ def stream_population(
         samples=samples,
         stride=stride,
         out=None if out is None else Path(out),
+        rhs_evals=work[0],
+        steps=work[1],
     )
 
 
