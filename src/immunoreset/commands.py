@@ -11,7 +11,6 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 __all__ = ["register", "summarise"]
 
@@ -21,10 +20,12 @@ def register(app: typer.Typer) -> None:
     from immunoreset.clinical.cli import grades
     from immunoreset.manufacturing.cli import mount as mount_manufacturing
     from immunoreset.model.cli import simulate
+    from immunoreset.report.cli import report
     from immunoreset.web.cli import serve, token_create
 
     app.command("grades")(grades)
     app.command("simulate")(simulate)
+    app.command("report")(report)
     app.command("serve")(serve)
     token_app = typer.Typer(help="API tokens for site systems.", no_args_is_help=True)
     token_app.command("create")(token_create)
@@ -33,30 +34,23 @@ def register(app: typer.Typer) -> None:
 
 
 def summarise(registry: Any, actor: Any, *, out: Path | None, console: Console) -> None:
-    """Print a cohort overview of every visible course (and write the report when available)."""
+    """Print the cohort summary (case-series tables and program metrics); write the report."""
+    from immunoreset.registry.gmp import Gmp
+    from immunoreset.report.case_series import build_report
+    from immunoreset.report.tables import analyse_cohort, cohort_summary_rich
+
     courses = list(registry.iter_courses(actor))
-    table = Table(title=f"Cohort ({len(courses)} patients)")
-    table.add_column("study ID")
-    table.add_column("site")
-    table.add_column("sex")
-    table.add_column("age")
-    table.add_column("diagnosis")
-    table.add_column("infusion")
-    table.add_column("follow-up (months)", justify="right")
-    for co in courses[:50]:
-        p = co.patient
-        fu = (
-            f"{(co.last_contact - co.day0).days / 30.4375:.1f}"
-            if co.day0 and co.last_contact
-            else "—"
+    cohort = analyse_cohort(courses)
+    for table in cohort_summary_rich(cohort):
+        console.print(table)
+    metrics = Gmp(registry).program_metrics(actor)
+    console.print(_metrics_line(metrics))
+    if out is not None:
+        paths = build_report(courses, out_dir=out)
+        console.print(
+            f"report: {paths.html}" + (f" and {paths.pdf}" if paths.pdf else ""), soft_wrap=True
         )
-        table.add_row(
-            p.study_id,
-            p.site,
-            p.sex,
-            f"{co.age_at_infusion:.0f}" if co.day0 else "—",
-            p.diagnosis,
-            str(co.day0 or "—"),
-            fu,
-        )
-    console.print(table)
+
+
+def _metrics_line(metrics: Any) -> str:
+    return "Manufacturing: " + "; ".join(metrics.reasons)

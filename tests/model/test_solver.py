@@ -205,13 +205,13 @@ def test_unrolled_step_matches_tableau(method):
     y = np.array([3.0, 0.1, 300.0, 20.0, 0.8, 1.0, 0.9, 10.0, 2.0, 5.0])
     h = 0.37
     k = np.zeros((16, N_STATES))
-    rhs_fast(0, y, p, c, 4, k[0])
+    rhs_fast(0, y, p, c, 4, k, 0)
     ynew = np.empty(N_STATES)
     step(0, p, c, 4, h, y, k, ynew, np.empty(N_STATES), 1e-8, 1e-10)
     kk = np.zeros((n_st + 1, N_STATES))
-    rhs_fast(0, y, p, c, 4, kk[0])
+    rhs_fast(0, y, p, c, 4, kk, 0)
     for r in range(1, n_st + 1):
-        rhs_fast(0, y + h * (a_mat[r, :r] @ kk[:r]), p, c, 4, kk[r])
+        rhs_fast(0, y + h * (a_mat[r, :r] @ kk[:r]), p, c, 4, kk, r)
     want = y + h * (a_mat[n_st, :n_st] @ kk[:n_st])
     assert np.allclose(ynew, want, rtol=1e-14, atol=0.0)
     assert np.allclose(k[: n_st + 1], kk, rtol=1e-13, atol=1e-300)

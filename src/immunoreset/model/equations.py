@@ -127,7 +127,7 @@ class ImmuneParams:
 
     Every default names the figure it was set from (``docs/model.md`` has the full table).
     Values marked *calibrated* were tuned so that the typical patient shows a CAR T peak of
-    about 32 cells/µL at day 7.7, B cells < 1/µL by day 6.7, reconstitution at about day 116 and
+    about 32 cells/µL at day 7.8, B cells < 1/µL by day 6.8, reconstitution at about day 109 and
     anti-dsDNA ≤ 10 % of baseline at day 91.
     """
 
@@ -142,9 +142,11 @@ class ImmuneParams:
     #: Net self-renewal of the autoreactive pool above k_B, 1/d; UNCONFIRMED setting.
     r_net: float = 0.002
     #: CAR T killing of CD19+ cells, µL/(cell·d); calibrated (B < 1/µL by day 7, peak day 7–8).
-    k_kill: float = 0.09
-    #: Maximal antigen-driven expansion rate, 1/d; calibrated (Stein doubling 0.78 d bound).
-    rho: float = 0.16
+    k_kill: float = 0.08
+    #: Maximal antigen-driven expansion rate, 1/d; calibrated: well below δ_E + μ so that
+    #: expansion needs the lymphodepletion surge and CAR T do not persist in equilibrium with
+    #: returning B cells (99.8 % of virtual patients reconstitute within 2 y).
+    rho: float = 0.10
     #: B count giving half-maximal expansion, cells/µL; calibrated (expansion continues while
     #: the last B cells are killed, so the peak follows clearance by ≈ 1 d: Nicolai day 5 / day 7).
     k_s: float = 0.2
@@ -153,13 +155,14 @@ class ImmuneParams:
     #: Effector-to-memory transition, 1/d; calibrated (Stein FB ≈ 0.8 % into slow phase).
     mu: float = 0.004
     #: Memory decay, 1/d; shorter persistence in SLE than lymphoma (Müller 2025), calibrated.
-    beta: float = 0.033
+    beta: float = 0.029
     #: CAR T count halving marrow B-cell supply, cells/µL; calibrated (return ≈ day 110).
-    c50: float = 0.015
+    c50: float = 0.0225
     #: Hill coefficient of supply suppression; UNCONFIRMED setting.
     hill: float = 2.0
-    #: Total cytokine surge added by lymphodepletion (fold − 1); IL-15 ≈ 5× (spec §8).
-    i_ld: float = 5.0
+    #: Total cytokine surge added by lymphodepletion (fold − 1); calibrated (peak day 7–8),
+    #: above the IL-15 ≈ 5× analogue of spec §8 (IL-7 and MCP-1 also rise): UNCONFIRMED.
+    i_ld: float = 8.0
     #: Cytokine surge decay, 1/d; t½ 14 d (De Bock 2013 IL-15 still 2.6× at day 28, spec §8).
     k_i: float = math.log(2.0) / 14.0
     #: Fraction of B cells/plasmablasts killed by lymphodepletion; UNCONFIRMED (spec §8).
@@ -183,7 +186,7 @@ class ImmuneParams:
     q_copies: float = 50.0
     #: Fraction of the infused dose found in blood after distribution; calibrated (Singh 2021):
     #: peak ≈ 32 cells/µL (Nicolai 32.69).
-    f_dist: float = 0.05
+    f_dist: float = 0.075
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -244,14 +247,14 @@ IMMUNE_PARAMETER_SOURCES: MappingProxyType[str, str] = MappingProxyType(
         "phi": "UNCONFIRMED setting (reset: autoreactive fraction of returning B cells)",
         "r_net": "UNCONFIRMED setting (slow regrowth of autoreactive pool)",
         "k_kill": "calibrated: B < 1/µL by day 7 (Nicolai day 5, peer-data §2.4), peak day 7-8",
-        "rho": "calibrated: < δ_E + μ, expansion needs antigen and the cytokine surge (§7.3)",
+        "rho": "calibrated: < δ_E + μ, expansion needs antigen + surge (§7.3); 99.8% recon",
         "k_s": "calibrated: peak day 7-10 (Nicolai 7, Kochenderfer 8.5, Stein 9.3; §11)",
         "delta_e": "Stein 2019 alpha 0.16/d (peer-data §3.1)",
         "mu": "calibrated, Stein FB ≈ 0.8% (peer-data §3.1)",
-        "beta": "calibrated: B return ≈ 110 d (Mackensen 110 ± 32 d)",
+        "beta": "calibrated: B return ≈ 110 d (Mackensen 110 ± 32 d); typical 109 d",
         "c50": "calibrated: B return ≈ 110 d (Mackensen 110 ± 32 d)",
         "hill": "UNCONFIRMED setting",
-        "i_ld": "IL-15 ≈ 5x after Flu/Cy (model-physiology §8)",
+        "i_ld": "calibrated (peak day 7-8); above IL-15 ≈ 5x of §8: UNCONFIRMED",
         "k_i": "IL-15 t½ ≈ 14 d after conditioning (De Bock 2013 analogue, §8)",
         "f_ld": "UNCONFIRMED (lymphocyte nadir after Flu/Cy, §8)",
         "k_p": "plasmablast life 3-5 d (§3, §11)",
@@ -379,22 +382,32 @@ def derived_constants(flavour: int, p: np.ndarray, out: np.ndarray) -> None:
     out[11] = 1.0 if p[_HILL] == 2.0 else 0.0
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, inline="always")
 def rhs_fast(
-    flavour: int, y: np.ndarray, p: np.ndarray, c: np.ndarray, n_done: int, dy: np.ndarray
+    flavour: int,
+    y: np.ndarray,
+    p: np.ndarray,
+    c: np.ndarray,
+    n_done: int,
+    out: np.ndarray,
+    row: int,
 ) -> None:
-    """:func:`rhs` with the per-patient constants ``c`` from :func:`derived_constants`."""
+    """:func:`rhs` into ``out[row]``, with the constants ``c`` from :func:`derived_constants`.
+
+    Writes a row of the solver's stage matrix directly (no array view per call) and is inlined
+    into the compiled Runge–Kutta kernels.
+    """
     if flavour == 1:
         e = y[0]
         if n_done >= 2:
-            dy[0] = -c[0] * e
-            dy[1] = c[1] * e - c[2] * y[1]
+            out[row, 0] = -c[0] * e
+            out[row, 1] = c[1] * e - c[2] * y[1]
         else:
-            dy[0] = c[4] * e
-            dy[1] = 0.0
+            out[row, 0] = c[4] * e
+            out[row, 1] = 0.0
         for k in range(2, N_STATES - 1):
-            dy[k] = 0.0
-        dy[N_STATES - 1] = (e + y[1]) * c[3]
+            out[row, k] = 0.0
+        out[row, N_STATES - 1] = (e + y[1]) * c[3]
         return
     e = y[0]
     m = y[1]
@@ -414,16 +427,16 @@ def rhs_fast(
     sat = b / (b + p[_KS]) if b > 0.0 else 0.0
     kill = p[_KKILL] * e
     kb = p[_KB]
-    dy[0] = (p[_RHO] * sat * (1.0 + cyt) - c[5]) * e
-    dy[1] = p[_MU] * e - p[_BETA] * m
-    dy[2] = c[0] * g - (kb + kill) * bn
-    dy[3] = c[1] * g + (c[2] - c[3] * ba - kill) * ba
-    dy[4] = c[6] * ba - (p[_KP] + kill) * pb
-    dy[5] = p[_KL] * (pb - y[5])
-    dy[6] = c[7] * pb + c[8] * y[5] - p[_KAB] * y[6]
-    dy[7] = c[9] * ba + c[10] * y[6] - p[_KD] * y[7]
-    dy[8] = -p[_KI] * cyt
-    dy[9] = cc
+    out[row, 0] = (p[_RHO] * sat * (1.0 + cyt) - c[5]) * e
+    out[row, 1] = p[_MU] * e - p[_BETA] * m
+    out[row, 2] = c[0] * g - (kb + kill) * bn
+    out[row, 3] = c[1] * g + (c[2] - c[3] * ba - kill) * ba
+    out[row, 4] = c[6] * ba - (p[_KP] + kill) * pb
+    out[row, 5] = p[_KL] * (pb - y[5])
+    out[row, 6] = c[7] * pb + c[8] * y[5] - p[_KAB] * y[6]
+    out[row, 7] = c[9] * ba + c[10] * y[6] - p[_KD] * y[7]
+    out[row, 8] = -p[_KI] * cyt
+    out[row, 9] = cc
 
 
 @njit(cache=True)

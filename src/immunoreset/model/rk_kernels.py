@@ -17,7 +17,7 @@ from immunoreset.model.equations import rhs_fast
 __all__ = ["dop853_dense", "dop853_step", "dp5_step"]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
     """One DOP853 step from ``y`` (``k[0] = f(y)`` given); fill ``ynew``, ``k[1..12]``.
 
@@ -26,27 +26,27 @@ def dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
     ns = y.shape[0]
     for s in range(ns):
         ytmp[s] = y[s] + h * (0.05260015195876773 * k[0, s])
-    rhs_fast(flavour, ytmp, p, c, n_done, k[1])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 1)
     for s in range(ns):
         ytmp[s] = y[s] + h * (0.0197250569845379 * k[0, s] + 0.0591751709536137 * k[1, s])
-    rhs_fast(flavour, ytmp, p, c, n_done, k[2])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 2)
     for s in range(ns):
         ytmp[s] = y[s] + h * (0.02958758547680685 * k[0, s] + 0.08876275643042054 * k[2, s])
-    rhs_fast(flavour, ytmp, p, c, n_done, k[3])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 3)
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             0.2413651341592667 * k[0, s]
             + -0.8845494793282861 * k[2, s]
             + 0.924834003261792 * k[3, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[4])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 4)
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             0.037037037037037035 * k[0, s]
             + 0.17082860872947386 * k[3, s]
             + 0.12546768756682242 * k[4, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[5])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 5)
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             0.037109375 * k[0, s]
@@ -54,7 +54,7 @@ def dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
             + 0.06021653898045596 * k[4, s]
             + -0.017578125 * k[5, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[6])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 6)
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             0.03709200011850479 * k[0, s]
@@ -63,7 +63,7 @@ def dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
             + -0.015319437748624402 * k[5, s]
             + 0.008273789163814023 * k[6, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[7])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 7)
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             0.6241109587160757 * k[0, s]
@@ -73,7 +73,7 @@ def dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
             + 20.154067550477894 * k[6, s]
             + -43.48988418106996 * k[7, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[8])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 8)
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             0.47766253643826434 * k[0, s]
@@ -84,7 +84,7 @@ def dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
             + -33.28821096898486 * k[7, s]
             + -0.020331201708508627 * k[8, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[9])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 9)
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             -0.9371424300859873 * k[0, s]
@@ -96,7 +96,7 @@ def dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
             + 2.4936055526796523 * k[8, s]
             + -3.0467644718982196 * k[9, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[10])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 10)
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             2.273310147516538 * k[0, s]
@@ -109,7 +109,7 @@ def dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
             + 12.360567175794303 * k[9, s]
             + 0.6433927460157636 * k[10, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[11])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 11)
     for s in range(ns):
         ynew[s] = y[s] + h * (
             0.054293734116568765 * k[0, s]
@@ -121,7 +121,7 @@ def dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
             + 0.20136540080403034 * k[10, s]
             + 0.04471061572777259 * k[11, s]
         )
-    rhs_fast(flavour, ynew, p, c, n_done, k[12])
+    rhs_fast(flavour, ynew, p, c, n_done, k, 12)
     e5 = 0.0
     e3 = 0.0
     for s in range(ns):
@@ -153,7 +153,7 @@ def dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
     return abs(h) * e5 / math.sqrt((e5 + 0.01 * e3) * ns)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def dop853_dense(flavour, p, c, n_done, h, y, ynew, k, ytmp, f):
     """Dense-output coefficients ``f[0..6]`` of an accepted step (3 RHS evaluations)."""
     ns = y.shape[0]
@@ -168,7 +168,7 @@ def dop853_dense(flavour, p, c, n_done, h, y, ynew, k, ytmp, f):
             + 0.007567897660545699 * k[11, s]
             + -0.008298 * k[12, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[13])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 13)
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             0.03183464816350214 * k[0, s]
@@ -180,7 +180,7 @@ def dop853_dense(flavour, p, c, n_done, h, y, ynew, k, ytmp, f):
             + -0.00034046500868740456 * k[12, s]
             + 0.1413124436746325 * k[13, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[14])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 14)
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             -0.42889630158379194 * k[0, s]
@@ -192,7 +192,7 @@ def dop853_dense(flavour, p, c, n_done, h, y, ynew, k, ytmp, f):
             + 2.9475147891527724 * k[13, s]
             + -9.15095847217987 * k[14, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[15])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 15)
     for s in range(ns):
         dy = ynew[s] - y[s]
         f[0, s] = dy
@@ -256,23 +256,23 @@ def dop853_dense(flavour, p, c, n_done, h, y, ynew, k, ytmp, f):
         )
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def dp5_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
     """One Dormand–Prince 5(4) step (``k[0] = f(y)`` given); fill ``ynew``, ``k[1..6]``."""
     ns = y.shape[0]
     for s in range(ns):
         ytmp[s] = y[s] + h * (0.2 * k[0, s])
-    rhs_fast(flavour, ytmp, p, c, n_done, k[1])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 1)
     for s in range(ns):
         ytmp[s] = y[s] + h * (0.075 * k[0, s] + 0.225 * k[1, s])
-    rhs_fast(flavour, ytmp, p, c, n_done, k[2])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 2)
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             0.9777777777777777 * k[0, s]
             + -3.7333333333333334 * k[1, s]
             + 3.5555555555555554 * k[2, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[3])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 3)
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             2.9525986892242035 * k[0, s]
@@ -280,7 +280,7 @@ def dp5_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
             + 9.822892851699436 * k[2, s]
             + -0.2908093278463649 * k[3, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[4])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 4)
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             2.8462752525252526 * k[0, s]
@@ -289,7 +289,7 @@ def dp5_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
             + 0.2784090909090909 * k[3, s]
             + -0.2735313036020583 * k[4, s]
         )
-    rhs_fast(flavour, ytmp, p, c, n_done, k[5])
+    rhs_fast(flavour, ytmp, p, c, n_done, k, 5)
     for s in range(ns):
         ynew[s] = y[s] + h * (
             0.09114583333333333 * k[0, s]
@@ -298,7 +298,7 @@ def dp5_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
             + -0.322376179245283 * k[4, s]
             + 0.13095238095238096 * k[5, s]
         )
-    rhs_fast(flavour, ynew, p, c, n_done, k[6])
+    rhs_fast(flavour, ynew, p, c, n_done, k, 6)
     err = 0.0
     for s in range(ns):
         sc = atol + rtol * max(abs(y[s]), abs(ynew[s]))

@@ -112,8 +112,9 @@ audit_log = Table(
     Column("old_value", Text),
     Column("new_value", Text),
     Column("reason", Text),
+    # one index: a record's history is found through its patient (study_id), and a second
+    # index on long record keys doubled the cost of writing millions of audit rows
     Index("ix_audit_study", "study_id"),
-    Index("ix_audit_table_key", "table_name", "record_key"),
 )
 
 
@@ -267,7 +268,14 @@ def _record_table(
     cols: list[Any] = [Column("id", Integer, primary_key=True)]
     if record is not c.Patient:
         cols.append(
-            Column("patient_id", Integer, ForeignKey("patients.id"), nullable=False, index=True)
+            # the unique key (patient_id, …) already indexes patient_id; global keys need their own
+            Column(
+                "patient_id",
+                Integer,
+                ForeignKey("patients.id"),
+                nullable=False,
+                index=global_key,
+            )
         )
     for s in specs:
         col_type = _KIND_COLUMN[s.kind]()

@@ -63,9 +63,9 @@ def report_command(
                 progress=lambda n: bar.advance(task, n),
             )
     con.print(f"[bold]report[/] ({paths.n_patients:,} patients)")
-    con.print(f"  HTML: {paths.html}")
+    con.print(f"  HTML: {paths.html}", soft_wrap=True)
     if paths.pdf is not None:
-        con.print(f"  PDF:  {paths.pdf}")
+        con.print(f"  PDF:  {paths.pdf}", soft_wrap=True)
     steps = ", ".join(f"{k} {v:.1f} s" for k, v in paths.timings.items())
     con.print(f"  [dim]{steps}[/]")
     return paths
@@ -100,5 +100,5 @@ def report(
             out=out, db=db, user=user, site=site, diagnosis=diagnosis, patient=patient, pdf=pdf
         )
     except ImmunoresetError as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False)
+        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None

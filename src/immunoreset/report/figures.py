@@ -416,9 +416,17 @@ def plot_swimmer(cohort: CohortAnalysis | Sequence[Course]) -> Plot:
         label="off immunosuppressants",
     )
     ax.axvline(0, color="#333333", linewidth=1.0, label="infusion")
+    from matplotlib.patches import Patch
+
     ax.set_xlabel("Months after infusion")
     ax.set_title("Follow-up per patient")
-    ax.legend(fontsize=7, frameon=False, loc="lower right")
+    ax.set_ylim(-0.7, n - 0.3)
+    handles, _labels = ax.get_legend_handles_labels()
+    handles += [
+        Patch(color=DIAGNOSIS_COLOURS.get(d, "#333333"), alpha=0.55, label=d)
+        for d in sorted(set(rows["diagnosis"]))
+    ]
+    ax.legend(handles=handles, fontsize=7, frameon=False, loc="lower right")
     ax.grid(axis="x", alpha=0.25, linewidth=0.5)
     caption = (
         f"{note} Bar: follow-up to last contact (months = days / 30.4375), coloured by "

@@ -35,9 +35,11 @@ assessment the remission criteria are evaluated on (the last SLEDAI-2K after inf
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -385,30 +387,41 @@ def _patients_frame(courses: tuple[Course, ...]) -> pd.DataFrame:
     return df
 
 
+def _column(records: list[Any], name: str, dtype: Any) -> np.ndarray:
+    return np.fromiter(map(attrgetter(name), records), dtype, len(records))
+
+
 def _long_frames(courses: Sequence[Course]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    lab_rows: list[tuple[Any, ...]] = []
-    score_rows: list[tuple[Any, ...]] = []
-    for co in courses:
-        d0 = co.day0
-        if d0 is None:
-            continue
-        sid = co.study_id
-        lab_rows.extend(
-            (sid, (r.date - d0).days, r.analyte, r.value, r.lloq, r.below_lloq) for r in co.labs
+    """Every lab value and score of every infused patient as columns (built once, no per-row
+    tuples: attribute columns via ``np.fromiter``, study days by date ordinals)."""
+    infused = [co for co in courses if co.day0 is not None]
+    day0 = np.array([co.day0.toordinal() for co in infused], dtype=np.int64)  # type: ignore[union-attr]
+    ids = np.array([co.study_id for co in infused], dtype=object)
+    frames = []
+    for attr, cols in (
+        ("labs", ("analyte", "value", "lloq", "below_lloq")),
+        ("disease_assessments", ("instrument", "score")),
+    ):
+        counts = np.array([len(getattr(co, attr)) for co in infused], dtype=np.int64)
+        recs = [r for co in infused for r in getattr(co, attr)]
+        ordinals = np.fromiter(
+            map(dt.date.toordinal, map(attrgetter("date"), recs)), np.int64, len(recs)
         )
-        score_rows.extend(
-            (sid, (a.date - d0).days, a.instrument, a.score) for a in co.disease_assessments
-        )
-    labs = pd.DataFrame(
-        lab_rows, columns=["study_id", "day", "analyte", "value", "lloq", "below_lloq"]
-    )
-    labs["day"] = labs["day"].astype(float)
-    labs["value"] = labs["value"].astype(float)
-    labs["lloq"] = labs["lloq"].astype(float)
-    labs["below_lloq"] = labs["below_lloq"].astype(bool)
-    scores = pd.DataFrame(score_rows, columns=["study_id", "day", "instrument", "score"])
-    scores["day"] = scores["day"].astype(float)
-    scores["score"] = scores["score"].astype(float)
+        data: dict[str, Any] = {
+            "study_id": np.repeat(ids, counts),
+            "day": (ordinals - np.repeat(day0, counts)).astype(float),
+        }
+        for col in cols:
+            if col in ("analyte", "instrument"):
+                data[col] = np.array(list(map(attrgetter(col), recs)), dtype=object)
+            elif col == "lloq":
+                data[col] = np.array(list(map(attrgetter(col), recs)), dtype=float)
+            elif col == "below_lloq":
+                data[col] = _column(recs, col, bool)
+            else:
+                data[col] = _column(recs, col, float)
+        frames.append(pd.DataFrame(data))
+    labs, scores = frames
     return labs, scores
 
 

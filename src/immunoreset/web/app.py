@@ -5,17 +5,20 @@ route except the login form and the static files needs a session or a bearer tok
 scoping and read-only monitors are the repository's rules, mapped to HTTP here:
 ``NotFound`` → 404, ``PermissionDenied`` → 403, ``InvalidInput`` → 422 with the field,
 ``ChainOfIdentityError`` → 409. Pages are never cached, and the Content-Security-Policy allows
-scripts from this server only.
+scripts from this server only. Every response carries ``Server-Timing: app;dur=<ms>``, the time
+the app spent on it (what the benchmark reports next to the client-side latency).
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from immunoreset.errors import ChainOfIdentityError, InvalidInput, NotFound, PermissionDenied
 from immunoreset.registry import Registry
@@ -24,7 +27,7 @@ from immunoreset.web.rendering import render
 from immunoreset.web.routers import api, audit, auth, batches, dashboard, docs, patients, reports
 from immunoreset.web.settings import WebSettings
 
-__all__ = ["PLOTLY_JS", "create_app", "create_app_from_env"]
+__all__ = ["PLOTLY_JS", "SecurityHeaders", "create_app", "create_app_from_env"]
 
 STATIC = Path(__file__).with_name("static")
 
@@ -45,6 +48,48 @@ CSP = (
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
 )
+
+
+_HEADERS = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+class SecurityHeaders:
+    """Pure ASGI middleware: security headers, ``Cache-Control: no-store`` outside ``/static/``
+    and ``Server-Timing: app;dur=<ms>`` (time until the response headers were sent).
+
+    A plain ASGI wrapper, unlike ``@app.middleware("http")``, adds no extra task and no
+    re-streaming of the body to every request.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        static = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {k.lower() for k, _ in headers}
+                extra = list(_HEADERS)
+                if not static:
+                    extra.append((b"cache-control", b"no-store"))
+                elapsed_ms = (time.perf_counter() - started) * 1000
+                extra.append((b"server-timing", f"app;dur={elapsed_ms:.1f}".encode()))
+                headers.extend((k, v) for k, v in extra if k not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _wants_json(request: Request) -> bool:
@@ -76,16 +121,7 @@ def create_app(registry: Registry, settings: WebSettings | None = None) -> FastA
     app.state.registry = registry
     app.state.settings = settings
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response = await call_next(request)
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:

@@ -1,4 +1,8 @@
-"""Jinja2 templates of the pages, with the logged-in user and their CSRF token in every page."""
+"""Jinja2 templates of the pages, with the logged-in user and their CSRF token in every page.
+
+Templates are compiled once per process and kept (no per-request modification-time check of the
+files: the templates ship with the package and do not change while the server runs).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from immunoreset.web import security
 __all__ = ["TEMPLATES", "render"]
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).with_name("templates")))
+TEMPLATES.env.auto_reload = False
 
 
 def _grade(value: int | None) -> str:

@@ -199,15 +199,30 @@ def issue_api_token(registry: Registry, username: str, label: str = "api") -> st
 def lookup_token(
     registry: Registry, token: str, *, session: bool, max_age_s: int | None = None
 ) -> Actor | None:
-    """The actor of a live session token (``session=True``) or API token, else None."""
-    t, u = s.api_tokens, s.users
+    """The actor of a live session token (``session=True``) or API token, else None.
+
+    One query on one pooled connection: the token (by its unique, indexed SHA-256), its user
+    and the user's site memberships, so authenticating a request costs a single round trip.
+    """
+    t, u, us = s.api_tokens, s.users, s.user_sites
     with registry.engine.connect() as conn:
-        row = conn.execute(
-            select(t.c.label, t.c.created_at, t.c.revoked_at, u.c.username, u.c.active)
-            .join(u, u.c.id == t.c.user_id)
+        rows = conn.execute(
+            select(
+                t.c.label,
+                t.c.created_at,
+                t.c.revoked_at,
+                u.c.username,
+                u.c.role,
+                u.c.active,
+                us.c.site_code,
+            )
+            .select_from(t.join(u, u.c.id == t.c.user_id).outerjoin(us, us.c.user_id == u.c.id))
             .where(t.c.token_hash == _digest(token))
-        ).first()
-    if row is None or row.revoked_at is not None or not row.active:
+        ).all()
+    if not rows:
+        return None
+    row = rows[0]
+    if row.revoked_at is not None or not row.active:
         return None
     if (row.label == SESSION_LABEL) != session:
         return None
@@ -215,10 +230,8 @@ def lookup_token(
         created = _aware(row.created_at)
         if created is None or created < _now() - dt.timedelta(seconds=max_age_s):
             return None
-    try:
-        return registry.actor_for(row.username)
-    except LookupError:
-        return None
+    sites = frozenset(r.site_code for r in rows if r.site_code is not None)
+    return Actor(username=row.username, role=row.role, sites=None if row.role == "admin" else sites)
 
 
 def revoke_token(registry: Registry, token: str) -> None:
