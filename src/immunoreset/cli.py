@@ -192,29 +192,36 @@ def import_csv_cmd(
     user: UserOption = None,
     reason: Annotated[str, typer.Option(help="Reason recorded in the audit trail")] = "CSV import",
 ) -> None:
-    """Import a folder of CSV files: all rows validated first, then written in one transaction."""
-    from immunoreset.registry.csvio import import_csv, read_csv_dir
+    """Import a folder of CSV files in one transaction: everything, or on any error nothing."""
+    from immunoreset.registry.csvio import import_csv
 
     with user_errors():
         registry, actor = open_registry(db, user)
-        parsed = read_csv_dir(folder)
-        with progress_bar("writing", len(parsed.courses)) as advance:
-            known = {code for code, _ in registry.list_sites()}
-            for code, name in parsed.sites:
-                if code not in known:
-                    registry.add_site(actor, code, name)
-            stats = registry.save_courses(
-                actor,
-                parsed.courses,
-                reason=f"{reason}: {Path(folder).name}",
-                progress=advance,
-            )
-        del import_csv
-        console.print(
-            f"{len(parsed.courses)} patients, {parsed.rows} rows read: "
-            f"{stats.total_inserted} inserted, {stats.total_updated} updated, "
-            f"{stats.total_rows - stats.total_inserted - stats.total_updated} unchanged"
+        total = _count_rows(folder)
+        with progress_bar("importing rows", total) as advance:
+            stats = import_csv(registry, actor, folder, reason=reason, progress=advance)
+        unchanged = stats.total_rows - stats.total_inserted - stats.total_updated
+        n_patients = sum(
+            d.get("patients", 0) for d in (stats.inserted, stats.updated, stats.unchanged)
         )
+        console.print(
+            f"{n_patients} patients, "
+            f"{stats.total_rows} rows read: {stats.total_inserted} inserted, "
+            f"{stats.total_updated} updated, {unchanged} unchanged"
+        )
+
+
+def _count_rows(folder: Path) -> int | None:
+    """Data rows in the folder's CSV files (for the progress bar), or None if not a folder."""
+    if not Path(folder).is_dir():
+        return None
+    total = 0
+    for path in Path(folder).glob("*.csv"):
+        if path.name == "sites.csv":
+            continue
+        with path.open("rb") as fh:
+            total += max(sum(1 for _ in fh) - 1, 0)
+    return total
 
 
 @export_app.command("csv")

@@ -12,7 +12,7 @@ import math
 
 from numba import njit
 
-from immunoreset.model.equations import rhs_fast
+from immunoreset.model.equations import N_STATES, rhs_fast
 
 __all__ = ["dop853_dense", "dop853_step", "dp5_step"]
 
@@ -23,7 +23,7 @@ def dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
 
     Returns Hairer's error norm ``|h|·e5² / sqrt((e5² + 0.01·e3²)·n)``.
     """
-    ns = y.shape[0]
+    ns = N_STATES
     for s in range(ns):
         ytmp[s] = y[s] + h * (0.05260015195876773 * k[0, s])
     rhs_fast(flavour, ytmp, p, c, n_done, k, 1)
@@ -156,7 +156,7 @@ def dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
 @njit(cache=True, inline="always")
 def dop853_dense(flavour, p, c, n_done, h, y, ynew, k, ytmp, f):
     """Dense-output coefficients ``f[0..6]`` of an accepted step (3 RHS evaluations)."""
-    ns = y.shape[0]
+    ns = N_STATES
     for s in range(ns):
         ytmp[s] = y[s] + h * (
             0.056167502283047954 * k[0, s]
@@ -259,7 +259,7 @@ def dop853_dense(flavour, p, c, n_done, h, y, ynew, k, ytmp, f):
 @njit(cache=True, inline="always")
 def dp5_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
     """One Dormand–Prince 5(4) step (``k[0] = f(y)`` given); fill ``ynew``, ``k[1..6]``."""
-    ns = y.shape[0]
+    ns = N_STATES
     for s in range(ns):
         ytmp[s] = y[s] + h * (0.2 * k[0, s])
     rhs_fast(flavour, ytmp, p, c, n_done, k, 1)

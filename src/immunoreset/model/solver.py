@@ -12,7 +12,11 @@ Methods (``METHODS``):
   6 RHS evaluations per step, dense output free.
 
 Both use local extrapolation, the RMS error norm with ``sc = atol + rtol·max(|y|, |y_new|)``
-(as SciPy) and SciPy's step controller (safety 0.9, factor in [0.2, 10], exponent −1/(q+1)).
+(as SciPy) and a PI step-size controller (Gustafsson; Hairer & Wanner, *Solving ODEs II*,
+Sec. IV.2): ``h·0.9·err^(−0.85/(q+1))·err_prev^(0.15/(q+1))``, factor in [0.2, 10], no growth
+right after a rejection (q = order of the error estimator). The largest step ``H_MAX`` keeps
+``h·k_P`` inside the real stability interval. Kernels: :mod:`immunoreset.model.rk_kernels`
+(generated, unrolled, RHS inlined).
 ``docs/model.md`` gives the measurements behind the default (RHS evaluations, steps, time).
 
 Why explicit: the immune model is not stiff. The fastest rate is CD19⁺ killing
@@ -22,8 +26,11 @@ already limits the step to ≪ 1 d; afterwards the fastest rate is the plasmabla
 ≈ 1 % of accepted ones on random patients; ``tests/model/test_solver.py``).
 
 Events: integration stops at each event time, the state jumps (``y ← y·mult + add``) and the
-integration restarts there (new first stage and Hairer's starting-step algorithm, SciPy's
-``select_initial_step``). Sampling times and the endpoint days 0/28/91/182/365 are read from
+integration restarts there with a new first stage ``f(y_jumped)``. The first step of the run
+comes from Hairer's starting-step algorithm (SciPy's ``select_initial_step``); after an event
+the step the controller proposed before it is kept (the jump falls on a step boundary; this
+needs fewer RHS evaluations than re-running the heuristic, ``docs/model.md``). Sampling times
+and the endpoint days 0/28/91/182/365 are read from
 the dense output of the step that contains them (no step is shortened for them); a sample at an
 event time is taken *after* the jump (e.g. day 0 = just after infusion).
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Full, Queue
 from typing import Any
 
 from immunoreset import course as c
@@ -24,7 +26,7 @@ from immunoreset import vocab
 from immunoreset.errors import InvalidInput
 from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor
-from immunoreset.registry.repository import Registry, SaveStats
+from immunoreset.registry.repository import Registry, SaveStats, gc_paused
 
 __all__ = ["FILES", "export_csv", "import_csv", "read_csv_dir", "write_csv"]
 
@@ -225,11 +227,7 @@ def _fast_parser(ent: s.Entity, header: list[str]) -> Callable[[list[str]], Any]
     return scope["parse"]  # type: ignore[no-any-return]
 
 
-def read_csv_dir(folder: str | Path, *, progress: Callable[[int], None] | None = None) -> ParsedDir:
-    """Parse and validate every file of an import folder; nothing is written."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InvalidInput("folder", str(folder), "an existing folder of CSV files")
+def _read_sites(folder: Path) -> list[tuple[str, str]]:
     sites: list[tuple[str, str]] = []
     spath = folder / SITES_FILE
     if spath.exists():
@@ -240,13 +238,16 @@ def read_csv_dir(folder: str | Path, *, progress: Callable[[int], None] | None =
             except InvalidInput as err:
                 raise err.located(row=lineno, column="code", file=SITES_FILE) from None
             sites.append((row["code"], row["name"]))
+    return sites
+
+
+def _read_patients(folder: Path) -> dict[str, c.Patient]:
     ppath = folder / FILES["patients"]
     if not ppath.exists():
         raise InvalidInput("patients.csv", str(ppath), "a patients.csv file in the folder")
     pent = s.PATIENT_ENTITY
     _check_header(ppath, pent.columns)
     patients: dict[str, c.Patient] = {}
-    nrows = 0
     for lineno, row in _read_rows(ppath):
         rec = _build(pent, row, lineno, ppath.name)
         if rec.study_id in patients:
@@ -259,71 +260,100 @@ def read_csv_dir(folder: str | Path, *, progress: Callable[[int], None] | None =
                 file=ppath.name,
             )
         patients[rec.study_id] = rec
-        nrows += 1
-    parts: dict[str, dict[str, list[Any]]] = {}
+    return patients
+
+
+def _check_folder(folder: str | Path) -> Path:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InvalidInput("folder", str(folder), "an existing folder of CSV files")
     for name, ent in s.ENTITIES.items():
         path = folder / FILES[name]
-        grouped: dict[str, list[Any]] = defaultdict(list)
-        parts[name] = grouped
-        if not path.exists():
-            continue
-        columns = ("study_id", *ent.columns)
-        _check_header(path, columns)
-        seen: set[tuple[Any, ...]] = set()
-        key_of = ent.key_of
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            header = next(reader)
-            isid = header.index("study_id")
-            width = len(header)
-            parse = _fast_parser(ent, header)
-            for lineno, cells in enumerate(reader, start=2):
-                if len(cells) != width:
-                    raise InvalidInput(
-                        "row",
-                        len(cells),
-                        f"{width} cells like the header",
-                        row=lineno,
-                        file=path.name,
-                    )
-                sid = cells[isid]
+        if path.exists():
+            _check_header(path, ("study_id", *ent.columns))
+    return folder
+
+
+def _entity_batches(
+    folder: Path, ent: s.Entity, patients: Mapping[str, c.Patient], batch_rows: int
+) -> Iterator[list[tuple[str, Any]]]:
+    """Validated ``(study_id, record)`` rows of one entity file, in batches."""
+    path = folder / FILES[ent.name]
+    if not path.exists():
+        return
+    seen: set[tuple[Any, ...]] = set()
+    key_of = ent.key_of
+    batch: list[tuple[str, Any]] = []
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = next(reader)
+        isid = header.index("study_id")
+        width = len(header)
+        parse = _fast_parser(ent, header)
+        for lineno, cells in enumerate(reader, start=2):
+            if len(cells) != width:
+                raise InvalidInput(
+                    "row", len(cells), f"{width} cells like the header", row=lineno, file=path.name
+                )
+            sid = cells[isid]
+            if sid not in patients:
+                sid = sid.strip()
                 if sid not in patients:
-                    sid = sid.strip()
-                    if sid not in patients:
-                        raise InvalidInput(
-                            "study_id",
-                            sid,
-                            "a study ID listed in patients.csv",
-                            row=lineno,
-                            column="study_id",
-                            file=path.name,
-                        )
-                try:
-                    rec = parse(cells)
-                except Exception:
-                    rec = _build(ent, dict(zip(header, cells, strict=True)), lineno, path.name)
-                key = key_of(rec) if ent.global_key else (sid, *key_of(rec))
-                if key in seen:
                     raise InvalidInput(
-                        ent.key[0] if ent.key else "study_id",
-                        list(key),
-                        f"one row per {', '.join(('study_id', *ent.key))}",
+                        "study_id",
+                        sid,
+                        "a study ID listed in patients.csv",
                         row=lineno,
-                        column=ent.key[0] if ent.key else "study_id",
+                        column="study_id",
                         file=path.name,
                     )
-                seen.add(key)
-                grouped[sid].append(rec)
-        nrows += sum(len(v) for v in grouped.values())
-        if progress:
-            progress(1)
-    courses = []
-    for sid, patient in patients.items():
-        kwargs: dict[str, Any] = {}
+            try:
+                rec = parse(cells)
+            except Exception:
+                rec = _build(ent, dict(zip(header, cells, strict=True)), lineno, path.name)
+            key = key_of(rec) if ent.global_key else (sid, *key_of(rec))
+            if key in seen:
+                raise InvalidInput(
+                    ent.key[0] if ent.key else "study_id",
+                    list(key),
+                    f"one row per {', '.join(('study_id', *ent.key))}",
+                    row=lineno,
+                    column=ent.key[0] if ent.key else "study_id",
+                    file=path.name,
+                )
+            seen.add(key)
+            batch.append((sid, rec))
+            if len(batch) >= batch_rows:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def read_csv_dir(folder: str | Path, *, progress: Callable[[int], None] | None = None) -> ParsedDir:
+    """Parse and validate every file of an import folder into courses; nothing is written."""
+    folder = _check_folder(folder)
+    sites = _read_sites(folder)
+    patients = _read_patients(folder)
+    nrows = len(patients)
+    parts: dict[str, dict[str, list[Any]]] = {}
+    with gc_paused():
         for name, ent in s.ENTITIES.items():
-            recs = parts[name].get(sid, [])
-            kwargs[ent.course_attr] = tuple(recs) if ent.many else (recs[0] if recs else None)
-        courses.append(c.Course(patient=patient, **kwargs))
+            grouped: dict[str, list[Any]] = defaultdict(list)
+            parts[name] = grouped
+            for batch in _entity_batches(folder, ent, patients, 100_000):
+                for sid, rec in batch:
+                    grouped[sid].append(rec)
+                nrows += len(batch)
+            if progress:
+                progress(1)
+        courses = []
+        for sid, patient in patients.items():
+            kwargs: dict[str, Any] = {}
+            for name, ent in s.ENTITIES.items():
+                recs = parts[name].get(sid, [])
+                kwargs[ent.course_attr] = tuple(recs) if ent.many else (recs[0] if recs else None)
+            courses.append(c.Course(patient=patient, **kwargs))
     return ParsedDir(sites=sites, courses=courses, rows=nrows)
 
 
@@ -334,16 +364,64 @@ def import_csv(
     *,
     reason: str = "CSV import",
     progress: Callable[[int], None] | None = None,
+    batch_rows: int = 50_000,
 ) -> SaveStats:
-    """Validate a folder completely, then write it in one transaction (idempotent)."""
-    parsed = read_csv_dir(folder)
-    known = {code for code, _ in registry.list_sites()}
-    for code, name in parsed.sites:
-        if code not in known:
-            registry.add_site(actor, code, name)
-    return registry.save_courses(
-        actor, parsed.courses, reason=f"{reason}: {Path(folder).name}", progress=progress
-    )
+    """Import a folder in one transaction: all of it, or — on any error — nothing (idempotent).
+
+    Rows are parsed and validated in a background thread while the previous batch is being
+    written, so parsing (Python) and writing (SQLite/PostgreSQL, outside the GIL) overlap.
+    The first invalid row stops the import, the transaction is rolled back, and the error
+    names the file, row, column, value and what was expected. ``progress`` is called with the
+    number of rows handled.
+    """
+    folder = _check_folder(folder)
+    actor.require_write("import data")
+    sites = _read_sites(folder)
+    patients = _read_patients(folder)
+    text = f"{reason}: {folder.name}"
+    stats = SaveStats()
+    stop = threading.Event()
+    queue: Queue[Any] = Queue(maxsize=3)
+
+    def produce() -> None:
+        try:
+            for ent in s.ENTITIES.values():
+                for batch in _entity_batches(folder, ent, patients, batch_rows):
+                    while not stop.is_set():
+                        try:
+                            queue.put((ent, batch), timeout=0.2)
+                            break
+                        except Full:
+                            continue
+                    if stop.is_set():
+                        return
+            queue.put(None)
+        except BaseException as err:
+            queue.put(err)
+
+    with gc_paused(), registry.engine.begin() as conn:
+        ids = registry.write_patients(conn, actor, list(patients.values()), sites, text, stats)
+        if progress:
+            progress(len(patients))
+        worker = threading.Thread(target=produce, name="csv-import-parser", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = queue.get()
+                if item is None:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                ent, batch = item
+                registry.write_records(
+                    conn, actor, ent, [(ids[sid], sid, rec) for sid, rec in batch], text, stats
+                )
+                if progress:
+                    progress(len(batch))
+        finally:
+            stop.set()
+            worker.join(timeout=10)
+    return stats
 
 
 def export_csv(
