@@ -46,7 +46,7 @@ def summarise(registry: Any, actor: Any, *, out: Path | None, console: Console) 
     metrics = Gmp(registry).program_metrics(actor)
     console.print(_metrics_line(metrics))
     if out is not None:
-        paths = build_report(courses, out_dir=out)
+        paths = build_report(registry, out_dir=out, actor=actor)
         console.print(
             f"report: {paths.html}" + (f" and {paths.pdf}" if paths.pdf else ""), soft_wrap=True
         )

@@ -47,6 +47,7 @@ from __future__ import annotations
 import math
 from types import MappingProxyType
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -657,24 +658,26 @@ def integrate_batch(
     samples = np.empty((n, len(sd), N_OBSERVABLES))
     endpoints = np.empty((n, N_ENDPOINTS))
     stats = np.zeros((n, len(STATS)), dtype=np.int64)
-    _integrate_all(
-        METHODS[method],
-        int(flavour),
-        params,
-        y0,
-        float(t0),
-        float(t_end),
-        event_times,
-        event_mult,
-        event_add,
-        land_t,
-        land_sample,
-        land_code,
-        float(rtol),
-        float(atol),
-        float(h_max),
-        samples,
-        endpoints,
-        stats,
-    )
+    # dynamic scheduling in blocks of 16 patients: a busy core does not hold up the batch
+    with numba.parallel_chunksize(16):
+        _integrate_all(
+            METHODS[method],
+            int(flavour),
+            params,
+            y0,
+            float(t0),
+            float(t_end),
+            event_times,
+            event_mult,
+            event_add,
+            land_t,
+            land_sample,
+            land_code,
+            float(rtol),
+            float(atol),
+            float(h_max),
+            samples,
+            endpoints,
+            stats,
+        )
     return samples, endpoints, stats

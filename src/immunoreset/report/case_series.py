@@ -340,6 +340,57 @@ def _tbl(rows: list[dict[str, str]], title: str = "") -> dict[str, Any]:
     return {"kind": "table", "rows": rows, "title": title}
 
 
+def _add_release_testing(
+    sections: list[dict[str, Any]],
+    source: Any,
+    actor: Any,
+    site: str | None,
+    diagnosis: str | None,
+) -> None:
+    """Add the program's release-testing record (QC distributions) to the manufacturing section.
+
+    QC results live in the registry's GMP tables, not in courses, so this needs a registry; a
+    report built from a list of courses says so instead. The QC table is for the whole visible
+    program (it is not narrowed by site or diagnosis filters, which is stated).
+    """
+    block: dict[str, Any]
+    if hasattr(source, "engine") and hasattr(source, "iter_courses"):
+        from immunoreset.registry import system_actor
+        from immunoreset.registry.gmp import Gmp
+
+        metrics = Gmp(source).program_metrics(actor or system_actor("report"))
+        rows = []
+        for r in metrics.qc.itertuples(index=False):
+            numeric = r.median == r.median  # NaN for categorical results
+            value = (
+                f"{r.median:.3g} ({r.min:.3g} to {r.max:.3g}) {r.unit}".strip()
+                if numeric
+                else "categorical"
+            )
+            rows.append(
+                {
+                    "characteristic": f"{r.attribute}",
+                    "value": f"{value}; pass {r.n_pass}, fail {r.n_fail}, pending {r.n_pending}",
+                }
+            )
+        note = (
+            " (whole program, not narrowed by the site/diagnosis filter)"
+            if (site or diagnosis)
+            else ""
+        )
+        rows.append({"characteristic": "Release decisions", "value": "; ".join(metrics.reasons)})
+        block = _tbl(rows, f"Release testing: QC attributes, median (range){note}")
+    else:
+        block = {
+            "kind": "text",
+            "text": "Release-testing (QC) results are kept in the registry; this report was "
+            "built from courses alone.",
+        }
+    for section in sections:
+        if section["id"] == "manufacturing":
+            section["blocks"].append(block)
+
+
 def _cohort_sections(a: CohortAnalysis, timings: dict[str, float]) -> list[dict[str, Any]]:
     from immunoreset.report import figures as f
 
@@ -622,6 +673,7 @@ def _build(
     out.mkdir(parents=True, exist_ok=True)
     if patient is None:
         sections = _cohort_sections(a, timings)
+        _add_release_testing(sections, registry_or_courses, actor, site, diagnosis)
         t0 = time.perf_counter()
         html = env.get_template("case_series.html").render(
             title="CD19 CAR T cell therapy in autoimmune disease: case series",

@@ -8,6 +8,10 @@
 * :data:`CsrfChecked` — :data:`CurrentUser` after the CSRF check of an unsafe request: the
   form field ``csrf_token`` or the ``X-CSRF-Token`` header must match the session's token.
   Bearer-token clients are exempt (a browser never sends their token on its own).
+
+The trivial dependencies are ``async`` so that FastAPI runs them on the event loop instead of
+sending each through the thread pool; only :func:`get_principal` (one database query) runs in a
+worker thread.
 """
 
 from __future__ import annotations
@@ -38,11 +42,11 @@ class LoginRequired(Exception):
     """No valid session or token: pages redirect to the login form, the API answers 401."""
 
 
-def get_registry(request: Request) -> Registry:
+async def get_registry(request: Request) -> Registry:
     return request.app.state.registry
 
 
-def get_settings(request: Request) -> WebSettings:
+async def get_settings(request: Request) -> WebSettings:
     return request.app.state.settings
 
 
@@ -82,7 +86,7 @@ def get_principal(
 CurrentUser = Annotated[security.Principal, Depends(get_principal)]
 
 
-def get_actor(principal: CurrentUser) -> Actor:
+async def get_actor(principal: CurrentUser) -> Actor:
     return principal.actor
 
 
