@@ -27,7 +27,7 @@ demo: $(BASE_STAMP)
 test: $(TEST_STAMP) test-deps
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m ruff format --check src tests benchmarks
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 test-deps:
 	bash scripts/test-deps.sh

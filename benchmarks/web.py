@@ -20,7 +20,9 @@ for a new day, then a think time drawn uniformly from ``--think-min``–``--thin
 (default 0.5–1.5 s) before the next patient. ``--no-think`` removes the pause (closed-loop
 stress: every client fires its next request as soon as the last one answered). The run stops
 after ``--requests`` requests or ``--seconds`` seconds, whichever comes first. Clients
-authenticate with an API token (the same single indexed lookup as a session cookie).
+authenticate with an API token (the same single indexed lookup as a session cookie). Uvicorn
+keeps idle connections 75 s (its 5 s default races with clients reusing a pooled connection);
+a transport error counts as an error, and a post that got one never counts as accepted.
 
 Reported: p50/p95/max client-side latency per request type, the server's own time
 (``Server-Timing: app``) p50/p95, requests/s, errors, and lost writes: accepted posts missing
@@ -211,7 +213,8 @@ def uvicorn_server(url: str, workers: int) -> Iterator[tuple[str, int]]:
     )
     code = (
         "import uvicorn; uvicorn.run('immunoreset.web.app:create_app_from_env', factory=True, "
-        f"host='127.0.0.1', port={port}, workers={workers}, log_level='warning')"
+        f"host='127.0.0.1', port={port}, workers={workers}, log_level='warning', "
+        "timeout_keep_alive=75)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     base = f"http://127.0.0.1:{port}"
@@ -278,7 +281,11 @@ async def load(
 
     async def timed(http: httpx.AsyncClient, kind: str, method: str, path: str, **kw: Any) -> Any:
         t0 = time.perf_counter()
-        r = await http.request(method, path, **kw)
+        try:
+            r = await http.request(method, path, **kw)
+        except httpx.TransportError as err:  # counted as an error, never as accepted
+            out.latencies[kind].append(time.perf_counter() - t0)
+            return httpx.Response(599, text=f"{type(err).__name__}: {err}")
         out.latencies[kind].append(time.perf_counter() - t0)
         if (ms := _server_ms(r.headers)) is not None:
             out.server_ms[kind].append(ms)
