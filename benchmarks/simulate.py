@@ -56,12 +56,16 @@ def _compiled(batch, sd, method="dop853"):
 
 
 def _timed(fn, repeats=5):
+    """Median wall time and median CPU time (all threads) over ``repeats`` runs."""
     times = []
+    cpu = []
     for _ in range(repeats):
         t = time.perf_counter()
+        c = time.process_time()
         res = fn()
+        cpu.append(time.process_time() - c)
         times.append(time.perf_counter() - t)
-    return float(np.median(times)), res
+    return float(np.median(times)), float(np.median(cpu)), res
 
 
 def _lsoda_loop(batch, sd, rhs_fn=rhs):
@@ -104,15 +108,12 @@ def main() -> None:
     _compiled(_batch(4), sd, "dp5")
     warm = time.perf_counter() - t
 
+    load0 = os.getloadavg()[0]
     batch = _batch(1000, seed=1)
-    t_d8, (s, _e, st8) = _timed(lambda: _compiled(batch, sd))
-    t_d5, (_s5, _e5, st5) = _timed(lambda: _compiled(batch, sd, "dp5"))
-    t = time.perf_counter()
-    ref, nfev_lsoda = _lsoda_loop(batch, sd)
-    t_ls = time.perf_counter() - t
-    t = time.perf_counter()
-    _lsoda_loop(batch, sd, rhs_fn=rhs.py_func)
-    t_py = time.perf_counter() - t
+    t_d8, c_d8, (s, _e, st8) = _timed(lambda: _compiled(batch, sd))
+    t_d5, _c5, (_s5, _e5, st5) = _timed(lambda: _compiled(batch, sd, "dp5"))
+    t_ls, c_ls, (ref, nfev_lsoda) = _timed(lambda: _lsoda_loop(batch, sd), repeats=1)
+    t_py, c_py, _ = _timed(lambda: _lsoda_loop(batch, sd, rhs_fn=rhs.py_func), repeats=1)
     car730 = s[:, -1, 0]
     rel = np.abs(ref[:, -1] - car730) / np.maximum(np.abs(car730), 1e-300)
 
@@ -122,6 +123,7 @@ def main() -> None:
         t = time.perf_counter()
         summ = stream_population(n_big, seed=0, out=out, chunk_size=args.chunk_size)
         t_big = time.perf_counter() - t
+        load1 = os.getloadavg()[0]
         size_mb = out.stat().st_size / 1e6
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9
 
@@ -135,6 +137,7 @@ def main() -> None:
     for col in ("measure", "value"):
         tab.add_column(col)
     rows = [
+        ("load average (1 min) at start / end", f"{load0:.1f} / {load1:.1f}"),
         ("numba compile / cache load (warm-up)", f"{warm:.2f} s"),
         ("(a) compiled DOP853, 1,000 patients × 2 y", f"{t_d8 * 1e3:.1f} ms"),
         ("(a) compiled DP5, 1,000 patients × 2 y", f"{t_d5 * 1e3:.1f} ms"),
@@ -146,6 +149,14 @@ def main() -> None:
         ("(a) speed-up DOP853 vs LSODA + plain-Python RHS", f"{t_py / t_d8:.0f}×  (target ≥ 200×)"),
         ("(a) speed-up DOP853 vs LSODA + compiled RHS", f"{t_ls / t_d8:.0f}×"),
         ("(a) speed-up DP5 vs LSODA + plain-Python RHS", f"{t_py / t_d5:.0f}×"),
+        (
+            "(a) CPU time DOP853 / LSODA plain / LSODA compiled",
+            f"{c_d8:.3f} / {c_py:.1f} / {c_ls:.1f} s",
+        ),
+        (
+            f"(a) CPU-time ratio × {cores} cores, vs plain / compiled RHS",
+            f"{cores * c_py / c_d8:.0f}× / {cores * c_ls / c_d8:.0f}×  (wall if cores were free)",
+        ),
         ("(a) RHS evaluations / s / core, DOP853", f"{st8[:, 0].sum() / t_d8 / cores:.3g}"),
         ("(a) LSODA vs DOP853 CAR T day 730, max rel diff", f"{np.nanmax(rel):.2e}"),
         (f"(b) {n_big:,} patients × 2 y → Parquet, wall", f"{t_big:.1f} s  (target ≤ 60 s)"),

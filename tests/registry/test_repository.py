@@ -163,3 +163,20 @@ def test_dates_are_dates(registry: Registry) -> None:
     course = registry.load_course(ADMIN, "RM-001")
     assert isinstance(course.labs[0].date, dt.date)
     assert isinstance(course.daily_assessments[0].temperature_max_c, float)
+
+
+def test_page_patients(registry: Registry) -> None:
+    registry.save_courses(
+        ADMIN,
+        [small_course(f"RM-00{i}") for i in range(1, 6)] + [small_course("ER-001", "ERLANGEN")],
+        reason="entry",
+    )
+    page, total = registry.page_patients(ADMIN, offset=2, limit=2)
+    assert total == 6 and [p.study_id for p in page] == ["RM-002", "RM-003"]
+    registry.add_user(ADMIN, "eva", "investigator", ["ERLANGEN"], password="correct horse 3")
+    page, total = registry.page_patients(registry.actor_for("eva"))
+    assert total == 1 and [p.study_id for p in page] == ["ER-001"]
+    _, total = registry.page_patients(ADMIN, site="ROME")
+    assert total == 5
+    with pytest.raises(InvalidInput):
+        registry.page_patients(ADMIN, limit=0)

@@ -316,7 +316,6 @@ def _integrate_one(
     err_old = 1e-4
     rejected = False
     h_carry = 0.0
-    switched_on = False
     per_step = _STAGE_EVALS[method]
     n_ev = ev_t.shape[0]
     n_land = land_t.shape[0]
@@ -352,7 +351,7 @@ def _integrate_one(
             is_event = True
         rhs_fast(flavour, y, p, c, n_done, k, 0)
         nfev += 1
-        if n_done == 0 or switched_on:
+        if n_done == 0:
             h = _initial_step(flavour, p, c, n_done, y, k, seg_end - t, order, rtol, atol, ytmp)
             nfev += 1
         else:
@@ -462,12 +461,8 @@ def _integrate_one(
             break
         # reached seg_end: apply the event (if any), then read samples at this time
         if is_event:
-            switched_on = False
             for s in range(ns):
-                y_new_s = y[s] * ev_mult[n_done, s] + ev_add[n_done, s]
-                if abs(y[s]) <= atol and abs(y_new_s) > atol:
-                    switched_on = True
-                y[s] = y_new_s
+                y[s] = y[s] * ev_mult[n_done, s] + ev_add[n_done, s]
             n_done += 1
             if t >= 0.0:
                 c_now = y[0] + y[1]

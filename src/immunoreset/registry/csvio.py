@@ -26,7 +26,12 @@ from immunoreset import vocab
 from immunoreset.errors import InvalidInput
 from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor
-from immunoreset.registry.repository import Registry, SaveStats, gc_paused
+from immunoreset.registry.repository import (
+    ANALYZE_AFTER_ROWS,
+    Registry,
+    SaveStats,
+    gc_paused,
+)
 
 __all__ = ["FILES", "export_csv", "import_csv", "read_csv_dir", "write_csv"]
 
@@ -421,6 +426,8 @@ def import_csv(
         finally:
             stop.set()
             worker.join(timeout=10)
+    if stats.total_inserted >= ANALYZE_AFTER_ROWS:
+        registry.analyze()
     return stats
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Table, func, literal, select
@@ -23,12 +23,14 @@ from immunoreset.registry import schema as s
 
 __all__ = [
     "Codec",
+    "analyze",
     "audit_inserted",
     "codec",
     "insert_rows",
     "max_id",
     "record_maker",
     "row_encoder",
+    "select_patient_range",
     "select_raw",
 ]
 
@@ -131,6 +133,50 @@ def select_raw(conn: Connection, table: Table, columns: Sequence[str], where: An
         return cursor.fetchall()
     finally:
         cursor.close()
+
+
+def select_patient_range(conn: Connection, ent: s.Entity, lo: int, hi: int) -> list[Any]:
+    """Live rows (``patient_id`` first, then the entity's fields) of patients ``lo``–``hi``.
+
+    The statement is compiled once per dialect and entity and run through the driver with
+    two bound ids, because loading one course runs twelve of these per request.
+    """
+    key = (conn.dialect.name, ent.name)
+    sql = _RANGE_SQL.get(key)
+    if sql is None:
+        from sqlalchemy import bindparam
+
+        t = ent.table
+        stmt = (
+            select(t.c.patient_id, *(t.c[c] for c in ent.columns))
+            .where(
+                t.c.deleted_at.is_(None), t.c.patient_id.between(bindparam("lo"), bindparam("hi"))
+            )
+            .order_by(t.c.id)
+        )
+        compiled = stmt.compile(dialect=conn.dialect)
+        order = compiled.positiontup
+        sql = _RANGE_SQL[key] = (str(compiled), tuple(order) if order is not None else None)
+    text, order = sql
+    params: Any = {"lo": lo, "hi": hi}
+    if order is not None:
+        params = tuple(params[name] for name in order)
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(text, params)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+_RANGE_SQL: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
+
+
+def analyze(conn: Connection, tables: Iterable[Table]) -> None:
+    """Refresh the planner's statistics after a bulk write (PostgreSQL; SQLite plans well)."""
+    if conn.dialect.name == "postgresql":
+        for t in tables:
+            conn.exec_driver_sql(f"ANALYZE {t.name}")
 
 
 def record_maker(conn: Connection, ent: s.Entity, *, offset: int = 1) -> Callable[[Any], Any]:

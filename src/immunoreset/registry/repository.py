@@ -43,6 +43,11 @@ __all__ = ["Registry", "SaveStats", "gc_paused"]
 
 ProgressFn = Callable[[int], None]
 
+#: After a save or import that inserted at least this many rows, PostgreSQL's statistics are
+#: refreshed: a freshly bulk-loaded table without statistics made the set-based audit insert
+#: scan the whole table (measured 34 ms → 0.9 ms per web POST after ANALYZE).
+ANALYZE_AFTER_ROWS = 10_000
+
 
 @dataclass
 class SaveStats:
@@ -107,6 +112,11 @@ class Registry:
 
     def __init__(self, db: str | None = None, *, engine: Engine | None = None) -> None:
         self.engine = engine if engine is not None else make_engine(db)
+
+    def analyze(self) -> None:
+        """Refresh PostgreSQL's planner statistics (after bulk writes; no-op on SQLite)."""
+        with self.engine.begin() as conn:
+            fast.analyze(conn, [s.patients, s.audit_log, *(e.table for e in s.ENTITIES.values())])
 
     def close(self) -> None:
         """Release the database connections."""
@@ -249,6 +259,43 @@ class Registry:
             out = [p for p in out if p.diagnosis == diagnosis]
         return out
 
+    def page_patients(
+        self,
+        actor: Actor,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        site: str | None = None,
+        diagnosis: str | None = None,
+    ) -> tuple[list[c.Patient], int]:
+        """One page of the patients the actor may see (by study ID) and the total count.
+
+        The filtering is done by the database, so a page of a 10,000-patient registry costs
+        the same as a page of a small one.
+        """
+        from immunoreset.errors import check_range
+
+        check_range("offset", offset, 0, None, integer=True)
+        check_range("limit", limit, 1, 1000, integer=True)
+        p = s.patients
+        cond = [p.c.deleted_at.is_(None)]
+        if not actor.all_sites:
+            cond.append(p.c.site.in_(sorted(actor.sites or ())))
+        if site is not None:
+            cond.append(p.c.site == site)
+        if diagnosis is not None:
+            cond.append(p.c.diagnosis == diagnosis)
+        with self.engine.connect() as conn:
+            total = int(conn.execute(select(func.count()).select_from(p).where(*cond)).scalar_one())
+            rows = (
+                conn.execute(
+                    select(p).where(*cond).order_by(p.c.study_id).offset(offset).limit(limit)
+                )
+                .mappings()
+                .all()
+            )
+        return [s.PATIENT_ENTITY.from_row(r) for r in rows], total
+
     def count_rows(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             out = {
@@ -303,11 +350,13 @@ class Registry:
         parts: dict[str, dict[int, list[Any]]] = {}
         for name, ent in s.ENTITIES.items():
             t = ent.table
-            cond = [t.c.deleted_at.is_(None)]
-            cond.append(t.c.patient_id.between(lo, hi) if contiguous else t.c.patient_id.in_(ids))
             grouped: dict[int, list[Any]] = defaultdict(list)
             make = fast.record_maker(conn, ent)
-            rows = fast.select_raw(conn, t, ["patient_id", *ent.columns], and_(*cond))
+            if contiguous:
+                rows = fast.select_patient_range(conn, ent, lo, hi)
+            else:
+                cond = and_(t.c.deleted_at.is_(None), t.c.patient_id.in_(ids))
+                rows = fast.select_raw(conn, t, ["patient_id", *ent.columns], cond)
             for row in rows:
                 grouped[row[0]].append(make(row))
             parts[name] = grouped
@@ -346,6 +395,8 @@ class Registry:
             if conn is None:
                 with self.engine.begin() as own:
                     self._save_all(own, actor, courses, reason, chunk_size, progress, stats, now)
+                if stats.total_inserted >= ANALYZE_AFTER_ROWS:
+                    self.analyze()
             else:
                 self._save_all(conn, actor, courses, reason, chunk_size, progress, stats, now)
         return stats
