@@ -278,6 +278,8 @@ def show_cmd(
 ) -> None:
     """Show one patient's course: records per type, study days and key dates."""
     with user_errors():
+        from immunoreset.course import COLLECTIONS
+
         registry, actor = open_registry(db, user)
         course = registry.load_course(actor, study_id)
         p = course.patient
@@ -291,19 +293,7 @@ def show_cmd(
                 f"dose {course.infusion.dose_cells_per_kg:.3g} CAR+ T cells/kg"  # type: ignore[union-attr]
             )
         table = Table("records", "n", "first", "last")
-        for attr in (
-            "anthropometrics",
-            "apheresis",
-            "batches",
-            "bags",
-            "lymphodepletion",
-            "infusions",
-            "daily_assessments",
-            "labs",
-            "disease_assessments",
-            "medications",
-            "adverse_events",
-        ):
+        for attr in COLLECTIONS:
             recs = getattr(course, attr)
             dates = [
                 getattr(r, "date", None) or getattr(r, "start", None) or getattr(r, "onset", None)

@@ -25,6 +25,7 @@ from immunoreset import vocab
 from immunoreset.errors import InvalidInput, check_choice, check_range
 
 __all__ = [
+    "COLLECTIONS",
     "AdverseEvent",
     "Anthropometric",
     "Apheresis",
@@ -513,7 +514,7 @@ class Course:
     def __post_init__(self) -> None:
         if not isinstance(self.patient, Patient):
             raise InvalidInput("patient", self.patient, "a Patient")
-        for name in _COLLECTIONS:
+        for name in COLLECTIONS:
             items = tuple(getattr(self, name))
             key = _SORT_KEYS[name]
             object.__setattr__(self, name, tuple(sorted(items, key=key)))
@@ -601,7 +602,8 @@ class Course:
         return max(dates) if dates else None
 
 
-_COLLECTIONS = (
+#: The record collections of a course, in chain-of-care order.
+COLLECTIONS = (
     "anthropometrics",
     "apheresis",
     "batches",

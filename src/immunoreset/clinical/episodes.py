@@ -46,6 +46,7 @@ __all__ = [
     "course_toxicity",
     "crs_episodes",
     "daily_grades",
+    "grade_icans_day",
     "icans_episodes",
 ]
 
@@ -134,9 +135,10 @@ def _has_support(a: DailyAssessment) -> bool:
     return a.hypotension or bool(a.vasopressors) or a.oxygen_device != "room_air"
 
 
-def _grade_icans_day(
-    course: Course, a: DailyAssessment, settings: ToxicitySettings
+def grade_icans_day(
+    course: Course, a: DailyAssessment, settings: ToxicitySettings = DEFAULT_SETTINGS
 ) -> icans.IcansResult:
+    """ICANS of one day's assessment, with the scale chosen by the patient's age that day."""
     return icans.grade_icans(
         age_years=course.age_on(a.date),
         ice_score=a.ice_score,
@@ -192,7 +194,7 @@ def daily_grades(
             fever_masked=masked,
         )
         try:
-            i = _grade_icans_day(course, a, settings)
+            i = grade_icans_day(course, a, settings)
             icans_grade, icans_reasons = i.grade, i.reasons
         except InvalidInput as err:
             icans_grade, icans_reasons = None, (f"not gradable: {err}",)
