@@ -67,6 +67,13 @@ class InvalidInput(ImmunoresetError, ValueError):
         self.message = message or f"{field} must be {allowed}; got {value!r}"
         super().__init__(self._render())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # keyword-only location fields: rebuild through a helper so errors cross processes
+        return (
+            _rebuild_invalid_input,
+            (self.field, self.value, self.allowed, self.row, self.column, self.file, self.message),
+        )
+
     def _render(self) -> str:
         where = []
         if self.file:
@@ -91,6 +98,18 @@ class InvalidInput(ImmunoresetError, ValueError):
             file=file or self.file,
             message=self.message,
         )
+
+
+def _rebuild_invalid_input(
+    field: str,
+    value: Any,
+    allowed: str,
+    row: int | None,
+    column: str | None,
+    file: str | None,
+    message: str,
+) -> InvalidInput:
+    return InvalidInput(field, value, allowed, row=row, column=column, file=file, message=message)
 
 
 class NotFound(ImmunoresetError, LookupError):

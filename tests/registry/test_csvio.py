@@ -12,7 +12,7 @@ import pytest
 from immunoreset.errors import InvalidInput
 from immunoreset.registry import Registry, system_actor
 from immunoreset.registry.csvio import export_csv, import_csv
-from tests.factories import small_course
+from tests.factories import day, small_course
 
 ADMIN = system_actor("tester")
 
@@ -144,3 +144,32 @@ def test_missing_folder(tmp_path: Path, sqlite_url: str) -> None:
         import_csv(reg, ADMIN, empty)
     assert "patients.csv" in str(info.value)
     shutil.rmtree(empty)
+
+
+@pytest.mark.parametrize("parser", ["thread", "process"])
+def test_both_parsers_import_the_same(source: Path, sqlite_url: str, parser: str) -> None:
+    with Registry(sqlite_url) as reg:
+        stats = import_csv(reg, ADMIN, source, parser=parser)
+        assert stats.inserted["labs"] == 8
+        assert reg.load_course(ADMIN, "RM-001") == small_course("RM-001")
+        again = import_csv(reg, ADMIN, source, parser=parser)
+        assert again.total_inserted == 0 and again.total_updated == 0
+
+
+def test_process_parser_error_is_located_and_rolled_back(source: Path, sqlite_url: str) -> None:
+    _edit(source, "labs.csv", 3, "value", "-4")
+    with Registry(sqlite_url) as reg:
+        before = reg.count_rows()
+        with pytest.raises(InvalidInput) as info:
+            import_csv(reg, ADMIN, source, parser="process")
+        assert (info.value.file, info.value.row, info.value.column) == ("labs.csv", 3, "value")
+        assert reg.count_rows() == before
+
+
+def test_import_adds_records_to_an_existing_patient(source: Path, sqlite_url: str) -> None:
+    with Registry(sqlite_url) as reg:
+        import_csv(reg, ADMIN, source)
+        reg.delete_record(ADMIN, "RM-001", "labs", (day(2), "anc"), reason="test")
+        stats = import_csv(reg, ADMIN, source, parser="thread")
+        assert stats.total_updated == 1  # restored, audited as a restore
+        assert reg.load_course(ADMIN, "RM-001") == small_course("RM-001")

@@ -16,6 +16,7 @@ import json
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Full, Queue
@@ -24,6 +25,7 @@ from typing import Any
 from immunoreset import course as c
 from immunoreset import vocab
 from immunoreset.errors import InvalidInput
+from immunoreset.registry import fast
 from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor
 from immunoreset.registry.repository import (
@@ -362,6 +364,10 @@ def read_csv_dir(folder: str | Path, *, progress: Callable[[int], None] | None =
     return ParsedDir(sites=sites, courses=courses, rows=nrows)
 
 
+#: Imports with at least this many data rows parse in a separate process.
+PROCESS_PARSE_ROWS = 200_000
+
+
 def import_csv(
     registry: Registry,
     actor: Actor,
@@ -370,65 +376,143 @@ def import_csv(
     reason: str = "CSV import",
     progress: Callable[[int], None] | None = None,
     batch_rows: int = 50_000,
+    parser: str = "auto",
 ) -> SaveStats:
     """Import a folder in one transaction: all of it, or — on any error — nothing (idempotent).
 
-    Rows are parsed and validated in a background thread while the previous batch is being
-    written, so parsing (Python) and writing (SQLite/PostgreSQL, outside the GIL) overlap.
-    The first invalid row stops the import, the transaction is rolled back, and the error
-    names the file, row, column, value and what was expected. ``progress`` is called with the
-    number of rows handled.
+    Rows are parsed and validated while the previous batch is being written: in a separate
+    process for big folders (``parser="process"``; the default ``"auto"`` chooses it from
+    :data:`PROCESS_PARSE_ROWS` data rows), else in a thread. The parser sends rows already
+    validated by the record constructors and encoded for the database, so the writing side
+    only binds and inserts them (rows of patients already in the registry are rebuilt into
+    records and compared field by field). The first invalid row stops the import, the
+    transaction is rolled back, and the error names the file, row, column, value and what
+    was expected. ``progress`` is called with the number of rows handled.
     """
+    from immunoreset.errors import check_choice
+
+    check_choice("parser", parser, ("auto", "thread", "process"))
     folder = _check_folder(folder)
     actor.require_write("import data")
     sites = _read_sites(folder)
     patients = _read_patients(folder)
     text = f"{reason}: {folder.name}"
     stats = SaveStats()
-    stop = threading.Event()
-    queue: Queue[Any] = Queue(maxsize=3)
-
-    def produce() -> None:
-        try:
-            for ent in s.ENTITIES.values():
-                for batch in _entity_batches(folder, ent, patients, batch_rows):
-                    while not stop.is_set():
-                        try:
-                            queue.put((ent, batch), timeout=0.2)
-                            break
-                        except Full:
-                            continue
-                    if stop.is_set():
-                        return
-            queue.put(None)
-        except BaseException as err:
-            queue.put(err)
-
+    if parser == "auto":
+        size = sum(
+            (folder / FILES[n]).stat().st_size for n in s.ENTITIES if (folder / FILES[n]).exists()
+        )
+        parser = "process" if size >= PROCESS_PARSE_ROWS * 60 else "thread"  # ~60 bytes a row
     with gc_paused(), registry.engine.begin() as conn:
+        dialect = conn.dialect.name
+        before = registry.existing_study_ids(conn, patients)
         ids = registry.write_patients(conn, actor, list(patients.values()), sites, text, stats)
         if progress:
             progress(len(patients))
-        worker = threading.Thread(target=produce, name="csv-import-parser", daemon=True)
-        worker.start()
-        try:
-            while True:
-                item = queue.get()
-                if item is None:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
-                ent, batch = item
-                registry.write_records(
-                    conn, actor, ent, [(ids[sid], sid, rec) for sid, rec in batch], text, stats
-                )
+        with _batches(parser, folder, set(patients), dialect, batch_rows) as batches:
+            for ent, batch in batches:
+                new = [(ids[sid], *row) for sid, row in batch if sid not in before]
+                old = [] if len(new) == len(batch) else [b for b in batch if b[0] in before]
+                if ent.global_key:
+                    new, old = [], batch
+                if new:
+                    registry.insert_new_rows(conn, actor, ent, new, text, stats)
+                if old:
+                    make = fast.record_maker(conn, ent, offset=0)
+                    items = [(ids[sid], sid, make(row)) for sid, row in old]
+                    registry.write_records(conn, actor, ent, items, text, stats)
                 if progress:
                     progress(len(batch))
-        finally:
-            stop.set()
-            worker.join(timeout=10)
     if stats.total_inserted >= ANALYZE_AFTER_ROWS:
         registry.analyze()
     return stats
+
+
+def _encoded_batches(
+    folder: Path, study_ids: set[str], dialect: str, batch_rows: int
+) -> Iterator[tuple[str, list[tuple[str, tuple[Any, ...]]]]]:
+    """``(entity name, [(study_id, encoded row), …])`` batches of every entity file."""
+    patients = dict.fromkeys(study_ids)
+    for ent in s.ENTITIES.values():
+        encode = fast.row_encoder(dialect, ent)
+        for batch in _entity_batches(folder, ent, patients, batch_rows):  # type: ignore[arg-type]
+            yield ent.name, [(sid, encode(rec)) for sid, rec in batch]
+
+
+def _parse_process(
+    folder: str, study_ids: set[str], dialect: str, batch_rows: int, out: Any, stop: Any
+) -> None:
+    """Entry point of the parser process: send batches, then None; or the error."""
+    import gc
+
+    gc.disable()
+    try:
+        for item in _encoded_batches(Path(folder), study_ids, dialect, batch_rows):
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.2)
+                    break
+                except Full:
+                    continue
+            if stop.is_set():
+                return
+        out.put(None)
+    except BaseException as err:
+        out.put(err)
+
+
+@contextmanager
+def _batches(
+    parser: str, folder: Path, study_ids: set[str], dialect: str, batch_rows: int
+) -> Iterator[Iterator[tuple[s.Entity, list[tuple[str, tuple[Any, ...]]]]]]:
+    """Batches from a parser running beside the writer (a thread or a spawned process)."""
+    if parser == "process":
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # never fork a process holding DB sockets
+        queue: Any = ctx.Queue(maxsize=4)
+        stop: Any = ctx.Event()
+        worker: Any = ctx.Process(
+            target=_parse_process,
+            args=(str(folder), study_ids, dialect, batch_rows, queue, stop),
+            name="csv-import-parser",
+            daemon=True,
+        )
+    else:
+        queue = Queue(maxsize=4)
+        stop = threading.Event()
+        worker = threading.Thread(
+            target=_parse_process,
+            args=(str(folder), study_ids, dialect, batch_rows, queue, stop),
+            name="csv-import-parser",
+            daemon=True,
+        )
+    worker.start()
+
+    def items() -> Iterator[tuple[s.Entity, list[tuple[str, tuple[Any, ...]]]]]:
+        while True:
+            item = queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            name, batch = item
+            yield s.ENTITIES[name], batch
+
+    try:
+        yield items()
+    finally:
+        stop.set()
+        if parser == "process":
+            while worker.is_alive():  # drain so the worker can exit
+                try:
+                    queue.get(timeout=0.1)
+                except Exception:
+                    worker.join(timeout=0.1)
+            worker.join()
+            queue.close()
+        else:
+            worker.join(timeout=10)
 
 
 def export_csv(

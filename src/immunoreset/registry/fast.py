@@ -208,10 +208,14 @@ def record_maker(conn: Connection, ent: s.Entity, *, offset: int = 1) -> Callabl
 _MAKERS: dict[tuple[str, str, int], Callable[[Any], Any]] = {}
 
 
-def row_encoder(conn: Connection, ent: s.Entity) -> Callable[[Any], tuple[Any, ...]]:
-    """A function ``record -> tuple of driver values`` in column order (generated, unrolled)."""
-    dec = codec(conn)
-    key = (conn.dialect.name, ent.name)
+def row_encoder(conn: Connection | str, ent: s.Entity) -> Callable[[Any], tuple[Any, ...]]:
+    """A function ``record -> tuple of driver values`` in column order (generated, unrolled).
+
+    ``conn`` may be a dialect name, for a process that prepares rows without a connection.
+    """
+    name = conn if isinstance(conn, str) else conn.dialect.name
+    dec = _CODECS.setdefault(name, Codec(name))
+    key = (name, ent.name)
     if key not in _ENCODERS:
         scope: dict[str, Any] = {}
         parts = []

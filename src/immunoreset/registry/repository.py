@@ -465,6 +465,47 @@ class Registry:
             now,
         )
 
+    def insert_new_rows(
+        self,
+        conn: Connection,
+        actor: Actor,
+        ent: s.Entity,
+        rows: Sequence[tuple[Any, ...]],
+        reason: str,
+        stats: SaveStats,
+    ) -> None:
+        """Within ``conn``'s transaction: insert encoded rows of patients new in this transaction.
+
+        ``rows`` are ``(patient row id, *encoded fields)`` (see :func:`fast.row_encoder`); every
+        row is audited set-based. Only for patients :meth:`write_patients` has just inserted, so
+        no stored row can share their keys (global keys such as bag IDs go through
+        :meth:`write_records`, which checks them).
+        """
+        actor.require_write()
+        if ent.global_key:
+            raise InvalidInput("entity", ent.name, "a per-patient entity (not a global key)")
+        now = _now()
+        stamp = fast.codec(conn).stamp(now)
+        before = fast.max_id(conn, ent.table)
+        fast.insert_rows(
+            conn,
+            ent.table,
+            ["patient_id", *ent.columns, "created_at", "updated_at"],
+            [(*r, stamp, stamp) for r in rows],
+        )
+        fast.audit_inserted(
+            conn, ent, after_id=before, stamp=now, username=actor.username, reason=reason
+        )
+        stats.inserted[ent.name] += len(rows)
+
+    def existing_study_ids(self, conn: Connection, study_ids: Iterable[str]) -> set[str]:
+        """Which of ``study_ids`` are already stored (soft-deleted or not)."""
+        out: set[str] = set()
+        for part in _chunks(list(study_ids), 500):
+            q = select(s.patients.c.study_id).where(s.patients.c.study_id.in_(part))
+            out.update(r[0] for r in conn.execute(q))
+        return out
+
     def write_records(
         self,
         conn: Connection,

@@ -14,15 +14,18 @@ from typing import Any
 
 from immunoreset import course as c
 from immunoreset.errors import InvalidInput
+from immunoreset.manufacturing.spec import ReleaseSpec
 
 __all__ = [
     "ASSESSMENT_FIELDS",
     "DISEASE_FIELDS",
     "LAB_FIELDS",
+    "QC_FORM_EXTRA",
     "FormData",
     "parse_assessment",
     "parse_disease",
     "parse_lab",
+    "parse_qc",
 ]
 
 FormData = Mapping[str, Any]  # field -> str, or list of str for multi-valued fields
@@ -151,3 +154,39 @@ def parse_disease(form: FormData) -> c.DiseaseAssessment:
     if values["score"] is None:
         raise InvalidInput("score", "", "a number")
     return c.DiseaseAssessment(**values)
+
+
+#: Fields of the QC form that are not attribute results.
+QC_FORM_EXTRA: frozenset[str] = frozenset({"csrf_token", "reason"})
+
+
+def parse_qc(form: FormData, spec: ReleaseSpec) -> dict[str, float | str]:
+    """QC results typed into the batch form: attribute name -> number or word.
+
+    Empty boxes are left out (not yet entered). A numeric attribute must parse as a number
+    (``,`` accepted as the decimal mark); names the specification lacks are passed on as typed,
+    so the registry refuses them naming the allowed attributes. Limits and plausible ranges
+    are the registry's to check (:meth:`immunoreset.registry.gmp.Gmp.record_qc`).
+
+    Raises
+    ------
+    InvalidInput
+        A numeric result that is not a number (field = the attribute), or no result at all
+        (field ``results``).
+    """
+    if not isinstance(spec, ReleaseSpec):
+        raise InvalidInput("spec", spec, "a ReleaseSpec")
+    out: dict[str, float | str] = {}
+    for name in form:
+        if name in QC_FORM_EXTRA:
+            continue
+        raw = _one(form, name)
+        if not raw:
+            continue
+        if name in spec.names and spec.attribute(name).numeric:
+            out[name] = _float(form, name)  # type: ignore[assignment]
+        else:
+            out[name] = raw
+    if not out:
+        raise InvalidInput("results", "", "at least one QC result")
+    return out

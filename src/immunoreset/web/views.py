@@ -8,11 +8,11 @@ Alerts are a mapping of name → rule (:data:`ALERTS`); each rule sees the cours
 grades and "today":
 
 * ``crs_today`` — CRS grade ≥ 2 on today's study day.
-* ``bag_expiring`` — a bag still usable (quarantined, released, stored for re-dosing) whose
-  expiry is within ``bag_expiry_warning_days`` of today, or past.
-* ``he_report_overdue`` — a hospital-exemption report past its due date. The registry stores no
-  hospital-exemption authorisations yet (issue 4 keeps them as pure objects), so this rule has
-  nothing to read and never fires; it is listed so the dashboard column exists when it does.
+* ``bag_expiring`` — a bag released or stored for re-dosing whose expiry is within
+  ``bag_expiry_warning_days`` of today, or past.
+* ``he_report_overdue`` — a hospital-exemption report not submitted and past its due date (the
+  caller passes the patient's overdue reports, from
+  :meth:`immunoreset.registry.gmp.Gmp.overdue_reports`).
 """
 
 from __future__ import annotations
@@ -28,9 +28,11 @@ from immunoreset.clinical import crs, icans
 from immunoreset.clinical.episodes import DailyGrade, course_toxicity, daily_grades
 from immunoreset.clinical.settings import DEFAULT_SETTINGS
 from immunoreset.errors import InvalidInput
+from immunoreset.manufacturing.authorisation import RequiredReport
 
 __all__ = [
     "ALERTS",
+    "AlertContext",
     "DashboardRow",
     "LiveGrade",
     "chain_view",
@@ -42,7 +44,8 @@ __all__ = [
     "uses_ice",
 ]
 
-USABLE_BAG_STATUS = ("quarantined", "released", "stored_for_redosing")
+#: Bag statuses whose expiry the ``bag_expiring`` alert watches (bags that may still be infused).
+USABLE_BAG_STATUS = ("released", "stored_for_redosing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,20 +66,37 @@ class DashboardRow:
     alerts: tuple[str, ...]
 
 
-def _crs_today(
-    course: c.Course, grades: Sequence[DailyGrade], today: dt.date, _: Any
-) -> str | None:
+@dataclass(frozen=True, slots=True)
+class AlertContext:
+    """What the alert rules need besides the course: the day and the patient's overdue reports.
+
+    Attributes
+    ----------
+    today : datetime.date
+    bag_warning_days : int
+        Horizon of the ``bag_expiring`` alert, days (0–365).
+    overdue_reports : tuple[RequiredReport, ...]
+        The patient's hospital-exemption reports past due on ``today``, oldest first.
+    """
+
+    today: dt.date
+    bag_warning_days: int = 30
+    overdue_reports: tuple[RequiredReport, ...] = ()
+
+
+def _crs_today(course: c.Course, grades: Sequence[DailyGrade], ctx: AlertContext) -> str | None:
     if course.day0 is None:
         return None
-    day = course.study_day(today)
+    day = course.study_day(ctx.today)
     for g in grades:
         if g.study_day == day and g.crs_grade is not None and g.crs_grade >= 2:
             return f"grade {g.crs_grade} CRS today (day {day})"
     return None
 
 
-def _bag_expiring(course: c.Course, _: Any, today: dt.date, warn_days: int) -> str | None:
-    horizon = today + dt.timedelta(days=warn_days)
+def _bag_expiring(course: c.Course, _: Sequence[DailyGrade], ctx: AlertContext) -> str | None:
+    today = ctx.today
+    horizon = today + dt.timedelta(days=ctx.bag_warning_days)
     soon = [
         b
         for b in course.bags
@@ -89,12 +109,17 @@ def _bag_expiring(course: c.Course, _: Any, today: dt.date, warn_days: int) -> s
     return f"bag {first.bag_id} {verb} {first.expiry.isoformat() if first.expiry else ''}"
 
 
-def _he_report_overdue(*_: Any) -> str | None:
-    return None  # no hospital-exemption storage in the registry yet (see module docstring)
+def _he_report_overdue(course: c.Course, _: Sequence[DailyGrade], ctx: AlertContext) -> str | None:
+    mine = [r for r in ctx.overdue_reports if r.study_id == course.study_id]
+    if not mine:
+        return None
+    first = min(mine, key=lambda r: r.due)
+    more = f" (+{len(mine) - 1} more)" if len(mine) > 1 else ""
+    return f"HE report overdue: {first.label}, due {first.due.isoformat()}{more}"
 
 
-#: Alert name -> rule(course, daily grades, today, bag warning days) -> message or None.
-ALERTS: Mapping[str, Callable[[c.Course, Sequence[DailyGrade], dt.date, int], str | None]] = {
+#: Alert name -> rule(course, daily grades, context) -> message or None.
+ALERTS: Mapping[str, Callable[[c.Course, Sequence[DailyGrade], AlertContext], str | None]] = {
     "crs_today": _crs_today,
     "he_report_overdue": _he_report_overdue,
     "bag_expiring": _bag_expiring,
@@ -123,8 +148,33 @@ def _bcell_status(course: c.Course) -> str:
     return f"{values[-1]:g}/µL, not cleared"
 
 
-def dashboard_row(course: c.Course, *, today: dt.date, bag_warning_days: int = 30) -> DashboardRow:
-    """The dashboard line of one course on ``today``."""
+def dashboard_row(
+    course: c.Course,
+    *,
+    today: dt.date,
+    bag_warning_days: int = 30,
+    overdue_reports: Sequence[RequiredReport] = (),
+) -> DashboardRow:
+    """The dashboard line of one course on ``today``.
+
+    Parameters
+    ----------
+    course : Course
+    today : datetime.date
+        The day the study day and the alerts refer to.
+    bag_warning_days : int
+        ``bag_expiring`` horizon, days (0–365).
+    overdue_reports : Sequence[RequiredReport]
+        Overdue hospital-exemption reports (only this patient's are used).
+    """
+    from immunoreset.errors import check_range
+
+    check_range("bag_warning_days", bag_warning_days, 0, 365, "days", integer=True)
+    ctx = AlertContext(
+        today=today,
+        bag_warning_days=bag_warning_days,
+        overdue_reports=tuple(r for r in overdue_reports if r.study_id == course.study_id),
+    )
     grades: list[DailyGrade] = []
     max_icaht = None
     if course.day0 is not None:
@@ -137,9 +187,7 @@ def dashboard_row(course: c.Course, *, today: dt.date, bag_warning_days: int = 3
     crs_known = [g.crs_grade for g in grades if g.crs_grade is not None]
     icans_known = [g.icans_grade for g in grades if g.icans_grade is not None]
     alerts = tuple(
-        msg
-        for rule in ALERTS.values()
-        if (msg := rule(course, grades, today, bag_warning_days)) is not None
+        msg for rule in ALERTS.values() if (msg := rule(course, grades, ctx)) is not None
     )
     return DashboardRow(
         study_id=course.study_id,
