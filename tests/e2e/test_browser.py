@@ -84,9 +84,26 @@ def test_investigator_never_sees_other_site(page) -> None:  # type: ignore[no-un
 
 def test_keyboard_login(page) -> None:  # type: ignore[no-untyped-def]
     page.goto("/login")
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'username'")
     page.keyboard.type("rosa")  # the username field has focus on load
     page.keyboard.press("Tab")
     page.keyboard.type("correct horse battery")
     page.keyboard.press("Enter")
     page.wait_for_url("**/")
     assert page.locator("#cohort").is_visible()
+
+
+def test_batch_qc_entry_and_refused_release(page) -> None:  # type: ignore[no-untyped-def]
+    log_in(page, "rosa")
+    page.goto("/batches/ER-001-B1")
+    assert "Not found" in page.content()
+    page.goto("/batches/RM-001-B1")
+    page.get_by_label("cd3 viability").fill("92")
+    page.get_by_label("endotoxin").fill("9")
+    page.get_by_role("button", name="Save QC results").click()
+    page.wait_for_url("**/batches/RM-001-B1?saved=qc")
+    assert "fail" in page.locator("#qc-row-endotoxin").inner_text()
+    page.get_by_role("button", name="Release batch").click()
+    page.wait_for_selector("#release-refused")
+    assert "failed" in page.locator("#release-refused").inner_text()
+    shot(page, "batch.png")

@@ -83,18 +83,22 @@ def _context(registry: Registry, actor: Actor, batch_id: str) -> dict[str, Any]:
     course, batch = _locate(registry, actor, batch_id)
     gmp = Gmp(registry)
     qc = gmp.evaluate(actor, batch_id)
+    spec = _spec_of(gmp, qc.spec_key)
     return {
         "study_id": course.study_id,
         "batch": batch,
         "bags": [g for g in course.bags if g.batch_id == batch_id],
         "qc": qc,
-        "spec": _spec_of(gmp, qc.spec_key),
+        "spec": spec,
+        "spec_attrs": {a.name: a for a in spec.attributes},
         "decision": gmp.decision(actor, batch_id),
         "history": gmp.decisions(actor, batch_id),
         "values": {},
         "errors": {},
         "message": "",
         "saved": "",
+        "failed_form": "",
+        "refused_lines": [],
     }
 
 
@@ -136,6 +140,7 @@ async def save_qc(
         field = err.field if err.field in ctx["spec"].names else "results"
         ctx["values"] = _field_values(form)
         ctx["errors"] = {field: err.message}
+        ctx["failed_form"] = "qc"
         return render(request, "batch.html", ctx, status_code=422)
     return RedirectResponse(f"/batches/{batch_id}?saved=qc", status_code=303)
 
@@ -190,5 +195,6 @@ async def release(
     except InvalidInput as err:
         ctx["values"] = _field_values(form)
         ctx["errors"] = {fields.get(err.field, "release"): err.message}
+        ctx["failed_form"] = "release"
         return render(request, "batch.html", ctx, status_code=422)
     return RedirectResponse(f"/batches/{batch_id}?saved=release", status_code=303)
