@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -617,15 +618,15 @@ COLLECTIONS = (
     "adverse_events",
 )
 _SORT_KEYS: dict[str, Any] = {
-    "anthropometrics": lambda r: r.date,
-    "apheresis": lambda r: (r.date, r.apheresis_id),
-    "batches": lambda r: (r.process_start, r.batch_id),
-    "bags": lambda r: r.bag_id,
-    "lymphodepletion": lambda r: (r.date, r.drug),
-    "infusions": lambda r: r.date,
-    "daily_assessments": lambda r: r.date,
-    "labs": lambda r: (r.date, r.analyte),
-    "disease_assessments": lambda r: (r.date, r.instrument),
-    "medications": lambda r: (r.start, r.drug),
-    "adverse_events": lambda r: (r.onset, r.term),
+    "anthropometrics": attrgetter("date"),
+    "apheresis": attrgetter("date", "apheresis_id"),
+    "batches": attrgetter("process_start", "batch_id"),
+    "bags": attrgetter("bag_id"),
+    "lymphodepletion": attrgetter("date", "drug"),
+    "infusions": attrgetter("date"),
+    "daily_assessments": attrgetter("date"),
+    "labs": attrgetter("date", "analyte"),
+    "disease_assessments": attrgetter("date", "instrument"),
+    "medications": attrgetter("start", "drug"),
+    "adverse_events": attrgetter("onset", "term"),
 }

@@ -80,8 +80,7 @@ class Codec:
             return _date
         if self.sqlite and kind == "bool":
             return lambda v: None if v is None else bool(v)
-        if kind == "float":
-            return lambda v: None if v is None else float(v)
+        # floats need nothing: REAL (SQLite) and double precision (PostgreSQL) come back as float
         return None
 
 
