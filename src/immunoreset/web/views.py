@@ -25,7 +25,12 @@ from typing import Any
 
 from immunoreset import course as c
 from immunoreset.clinical import crs, icans
-from immunoreset.clinical.episodes import DailyGrade, course_toxicity, daily_grades
+from immunoreset.clinical.episodes import (
+    DailyGrade,
+    course_toxicity,
+    daily_grades,
+    grade_icans_day,
+)
 from immunoreset.clinical.settings import DEFAULT_SETTINGS
 from immunoreset.errors import InvalidInput
 from immunoreset.manufacturing.authorisation import RequiredReport
@@ -212,16 +217,7 @@ def uses_ice(course: c.Course, when: dt.date) -> bool:
 
 def check_icans_gradable(course: c.Course, a: c.DailyAssessment) -> None:
     """Raise :class:`InvalidInput` (``ice_score``…) when the day's ICANS cannot be graded."""
-    icans.grade_icans(
-        age_years=course.age_on(a.date),
-        ice_score=a.ice_score,
-        capd_score=None if a.unable_to_assess else a.capd_score,
-        unable_to_assess=a.unable_to_assess,
-        consciousness=a.consciousness,
-        seizure=a.seizure,
-        motor_weakness=a.motor_weakness,
-        cerebral_edema=a.cerebral_edema,
-    )
+    grade_icans_day(course, a)
 
 
 @dataclass(frozen=True, slots=True)
