@@ -43,3 +43,24 @@ def test_token_create(registry: Registry) -> None:
     assert actor is not None and actor.username == "rosa"
     bad = CliRunner().invoke(app, ["ghost", "--db", url])
     assert bad.exit_code == 1 and "not found" in bad.output
+
+
+def test_first_admin_is_asked_for_at_a_terminal(tmp_path, monkeypatch):
+    """With no users, `serve` at a terminal asks for the first administrator."""
+    import io
+
+    from immunoreset.registry import Registry
+    from immunoreset.web import cli as web_cli
+
+    db = str(tmp_path / "empty.db")
+    answers = iter(["ada", "a long passphrase"])
+    monkeypatch.setattr(web_cli.typer, "prompt", lambda *a, **k: next(answers))
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr(web_cli.sys, "stdin", Tty())
+    web_cli.check_can_serve(db)
+    with Registry(db) as reg:
+        assert reg.actor_for("ada").role == "admin"

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 import secrets
-from typing import Annotated
+import sys
+from typing import Annotated, Any
 
 import typer
 
@@ -31,9 +32,32 @@ def check_can_serve(db: str | None) -> str:
     url = resolve_url(db)
     with Registry(url) as registry:
         if registry.user_count() == 0:
-            typer.echo(NO_USERS_MESSAGE, err=True)
-            raise typer.Exit(1)
+            if not sys.stdin.isatty():
+                typer.echo(NO_USERS_MESSAGE, err=True)
+                raise typer.Exit(1)
+            _ask_first_admin(registry)
     return url
+
+
+def _ask_first_admin(registry: Any) -> None:
+    """At a terminal, ask for the first administrator instead of refusing to start."""
+    import getpass
+
+    from immunoreset.errors import ImmunoresetError
+    from immunoreset.registry import system_actor
+
+    typer.echo("The registry has no users yet. Create the first administrator (role admin).")
+    name = typer.prompt("Username")
+    password = typer.prompt("Password (at least 10 characters)", hide_input=True,
+                            confirmation_prompt=True)  # fmt: skip
+    try:
+        registry.add_user(
+            system_actor(f"local:{getpass.getuser()}"), name, "admin", (), password=password
+        )
+    except ImmunoresetError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"user {name} (admin) added")
 
 
 def serve(
