@@ -105,10 +105,15 @@ def _compiled(conn: Connection, stmt: Any) -> tuple[str, tuple[str, ...] | None]
 
 def insert_rows(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
-) -> None:
-    """``executemany`` an INSERT of already-encoded rows (values in ``columns`` order)."""
+) -> list[int] | None:
+    """``executemany`` an INSERT of already-encoded rows (values in ``columns`` order).
+
+    On PostgreSQL the new ids are returned (``INSERT … RETURNING id``), so the audit rows are
+    written for exactly these rows even while other sessions insert. SQLite has a single
+    writer, so there the rows above the previous maximum id are ours; it returns None.
+    """
     if not rows:
-        return
+        return [] if conn.dialect.name == "postgresql" else None
     from sqlalchemy import bindparam, insert
 
     stmt = insert(table).values({c: bindparam(c) for c in columns})
@@ -118,8 +123,23 @@ def insert_rows(
         if index != list(range(len(columns))):
             rows = [tuple(r[i] for i in index) for r in rows]
         conn.exec_driver_sql(sql, list(rows))
-    else:
-        conn.exec_driver_sql(sql, [dict(zip(columns, r, strict=True)) for r in rows])
+        return None
+    params = [dict(zip(columns, r, strict=True)) for r in rows]
+    if conn.dialect.name != "postgresql":  # pragma: no cover - only SQLite and PostgreSQL
+        conn.exec_driver_sql(sql, params)
+        return None
+    sql, _ = _compiled(conn, stmt.returning(table.c.id))
+    cursor = conn.connection.cursor()
+    ids: list[int] = []
+    try:
+        cursor.executemany(sql, params, returning=True)
+        while True:
+            ids.extend(r[0] for r in cursor.fetchall())
+            if not cursor.nextset():
+                break
+    finally:
+        cursor.close()
+    return ids
 
 
 def select_raw(conn: Connection, table: Table, columns: Sequence[str], where: Any) -> list[Any]:
@@ -246,8 +266,13 @@ def audit_inserted(
     stamp: dt.datetime,
     username: str,
     reason: str,
+    ids: Sequence[int] | None = None,
 ) -> int:
-    """Write one audit row per row of ``ent`` inserted in this transaction (set-based)."""
+    """Write one audit row per row of ``ent`` inserted in this transaction (set-based).
+
+    The rows are ``ids`` when the insert returned them (PostgreSQL); else (SQLite, one writer)
+    those above ``after_id`` carrying this transaction's ``stamp``.
+    """
     t = ent.table
     is_patient = ent is s.PATIENT_ENTITY
     sqlite = conn.dialect.name == "sqlite"
@@ -277,6 +302,17 @@ def audit_inserted(
             )
         source = t.join(s.patients, s.patients.c.id == t.c.patient_id)
     stamp_value = codec(conn).stamp(stamp)
+    if ids is not None:
+        from sqlalchemy import any_
+        from sqlalchemy.dialects.postgresql import ARRAY
+        from sqlalchemy.types import Integer
+
+        where: list[Any] = [t.c.id == any_(literal(list(ids), type_=ARRAY(Integer)))]
+    else:
+        created: Any = (
+            literal(stamp_value, type_=t.c.created_at.type) if not sqlite else literal(stamp_value)
+        )
+        where = [t.c.id > after_id, t.c.created_at == created]
     sel = (
         select(
             literal(stamp_value, type_=s.audit_log.c.ts.type)
@@ -293,12 +329,7 @@ def audit_inserted(
             literal(reason),
         )
         .select_from(source)
-        .where(
-            t.c.id > after_id,
-            t.c.created_at == literal(stamp_value, type_=t.c.created_at.type)
-            if not sqlite
-            else t.c.created_at == literal(stamp_value),
-        )
+        .where(*where)
         .order_by(t.c.id)
     )
     from sqlalchemy import insert

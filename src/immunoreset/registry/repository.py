@@ -487,14 +487,20 @@ class Registry:
         now = _now()
         stamp = fast.codec(conn).stamp(now)
         before = fast.max_id(conn, ent.table)
-        fast.insert_rows(
+        new_ids = fast.insert_rows(
             conn,
             ent.table,
             ["patient_id", *ent.columns, "created_at", "updated_at"],
             [(*r, stamp, stamp) for r in rows],
         )
         fast.audit_inserted(
-            conn, ent, after_id=before, stamp=now, username=actor.username, reason=reason
+            conn,
+            ent,
+            after_id=before,
+            stamp=now,
+            username=actor.username,
+            reason=reason,
+            ids=new_ids,
         )
         stats.inserted[ent.name] += len(rows)
 
@@ -627,9 +633,15 @@ class Registry:
             if not is_patient:
                 cols.insert(0, "patient_id")
             before = fast.max_id(conn, t)
-            fast.insert_rows(conn, t, cols, to_insert)
+            new_ids = fast.insert_rows(conn, t, cols, to_insert)
             fast.audit_inserted(
-                conn, ent, after_id=before, stamp=now, username=actor.username, reason=reason
+                conn,
+                ent,
+                after_id=before,
+                stamp=now,
+                username=actor.username,
+                reason=reason,
+                ids=new_ids,
             )
         if audits:
             conn.execute(insert(s.audit_log), audits)
