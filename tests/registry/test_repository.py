@@ -180,3 +180,17 @@ def test_page_patients(registry: Registry) -> None:
     assert total == 5
     with pytest.raises(InvalidInput):
         registry.page_patients(ADMIN, limit=0)
+
+
+def test_page_batches_is_site_scoped(registry: Registry) -> None:
+    registry.save_courses(
+        ADMIN, [small_course("RM-001"), small_course("ER-001", "ERLANGEN")], reason="entry"
+    )
+    rows, total = registry.page_batches(ADMIN)
+    assert total == 2 and {sid for sid, _, _ in rows} == {"RM-001", "ER-001"}
+    assert all(len(bags) == 2 for _, _, bags in rows)
+    registry.add_user(ADMIN, "rosa", "investigator", ["ROME"], password="correct horse 1")
+    rows, total = registry.page_batches(registry.actor_for("rosa"))
+    assert total == 1 and rows[0][1].batch_id == "BT-RM001"
+    rows, total = registry.page_batches(ADMIN, offset=1, limit=1)
+    assert total == 2 and len(rows) == 1

@@ -296,6 +296,52 @@ class Registry:
             )
         return [s.PATIENT_ENTITY.from_row(r) for r in rows], total
 
+    def page_batches(
+        self, actor: Actor, *, offset: int = 0, limit: int = 100
+    ) -> tuple[list[tuple[str, c.Batch, list[c.Bag]]], int]:
+        """One page of manufacturing batches the actor may see (newest first) with their bags.
+
+        Returns ``[(study_id, batch, bags), …]`` and the total; two queries, whatever the size
+        of the registry.
+        """
+        from immunoreset.errors import check_range
+
+        check_range("offset", offset, 0, None, integer=True)
+        check_range("limit", limit, 1, 1000, integer=True)
+        p, b, g = s.patients, s.ENTITIES["batches"], s.ENTITIES["bags"]
+        cond = [p.c.deleted_at.is_(None), b.table.c.deleted_at.is_(None)]
+        if not actor.all_sites:
+            cond.append(p.c.site.in_(sorted(actor.sites or ())))
+        src = b.table.join(p, p.c.id == b.table.c.patient_id)
+        with self.engine.connect() as conn:
+            total = int(
+                conn.execute(select(func.count()).select_from(src).where(*cond)).scalar_one()
+            )
+            rows = (
+                conn.execute(
+                    select(p.c.study_id, *(b.table.c[n] for n in b.columns))
+                    .select_from(src)
+                    .where(*cond)
+                    .order_by(b.table.c.process_start.desc(), b.table.c.batch_id)
+                    .offset(offset)
+                    .limit(limit)
+                )
+                .mappings()
+                .all()
+            )
+            batches = [(r["study_id"], b.from_row(r)) for r in rows]
+            ids = [bt.batch_id for _, bt in batches]
+            bags: dict[str, list[c.Bag]] = defaultdict(list)
+            if ids:
+                q = (
+                    select(g.table)
+                    .where(g.table.c.batch_id.in_(ids), g.table.c.deleted_at.is_(None))
+                    .order_by(g.table.c.bag_id)
+                )
+                for r in conn.execute(q).mappings():
+                    bags[r["batch_id"]].append(g.from_row(r))
+        return [(sid, bt, bags[bt.batch_id]) for sid, bt in batches], total
+
     def count_rows(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             out = {

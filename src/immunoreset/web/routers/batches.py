@@ -54,12 +54,8 @@ SAVED: dict[str, str] = {
 }
 
 
-def _batches(registry: Registry, actor: Actor) -> list[tuple[str, Any, list[Any]]]:
-    out = []
-    for co in registry.iter_courses(actor):
-        for b in co.batches:
-            out.append((co.study_id, b, [g for g in co.bags if g.batch_id == b.batch_id]))
-    return out
+#: Batches per page of the batch list.
+PAGE_SIZE = 100
 
 
 def _locate(registry: Registry, actor: Actor, batch_id: str) -> tuple[c.Course, c.Batch]:
@@ -103,8 +99,17 @@ def _context(registry: Registry, actor: Actor, batch_id: str) -> dict[str, Any]:
 
 
 @router.get("", response_class=HTMLResponse, include_in_schema=False)
-def batch_list(request: Request, actor: SiteScope, registry: RegistryDep) -> HTMLResponse:
-    return render(request, "batches.html", {"batches": _batches(registry, actor)})
+def batch_list(
+    request: Request, actor: SiteScope, registry: RegistryDep, page: int = 1
+) -> HTMLResponse:
+    page = max(1, page)
+    rows, total = registry.page_batches(actor, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+    pages = max(1, -(-total // PAGE_SIZE))
+    return render(
+        request,
+        "batches.html",
+        {"batches": rows, "page": page, "pages": pages, "total": total},
+    )
 
 
 @router.get("/{batch_id}", response_class=HTMLResponse, include_in_schema=False)
