@@ -34,19 +34,25 @@ def register(app: typer.Typer) -> None:
 
 
 def summarise(registry: Any, actor: Any, *, out: Path | None, console: Console) -> None:
-    """Print the cohort summary (case-series tables and program metrics); write the report."""
+    """Print the cohort summary (case-series tables and program metrics); write the report.
+
+    With ``out`` the courses are loaded and analysed once, by the report, and its analysis is
+    printed; without it they are analysed here.
+    """
     from immunoreset.registry.gmp import Gmp
     from immunoreset.report.case_series import build_report
     from immunoreset.report.tables import analyse_cohort, cohort_summary_rich
 
-    courses = list(registry.iter_courses(actor))
-    cohort = analyse_cohort(courses)
-    for table in cohort_summary_rich(cohort):
-        console.print(table)
-    metrics = Gmp(registry).program_metrics(actor)
-    console.print(_metrics_line(metrics))
+    paths = None
     if out is not None:
         paths = build_report(registry, out_dir=out, actor=actor)
+        cohort = paths.analysis
+    else:
+        cohort = analyse_cohort(list(registry.iter_courses(actor)))
+    for table in cohort_summary_rich(cohort):
+        console.print(table)
+    console.print(_metrics_line(Gmp(registry).program_metrics(actor)))
+    if paths is not None:
         console.print(
             f"report: {paths.html}" + (f" and {paths.pdf}" if paths.pdf else ""), soft_wrap=True
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from operator import attrgetter
@@ -100,15 +100,6 @@ class _Record:
 
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.field_names()}
-
-    @classmethod
-    def _trusted(cls, names: Sequence[str], values: Sequence[Any]) -> Any:
-        """Rebuild a record read back from the registry, where it was validated on entry."""
-        obj = object.__new__(cls)
-        setter = object.__setattr__
-        for name, value in zip(names, values, strict=True):
-            setter(obj, name, value)
-        return obj
 
 
 # --------------------------------------------------------------------------- patient

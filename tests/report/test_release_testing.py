@@ -23,6 +23,7 @@ def test_report_from_registry_shows_qc(tmp_path: Path) -> None:
         qc = {q.batch_id: q for _, qcs in pairs for q in qcs}
         seed_demo_qc(reg, actor, courses, np.random.default_rng(0), qc=qc)
         paths = build_report(reg, out_dir=tmp_path / "rep", actor=actor, pdf=False)
+    assert paths.analysis is not None and paths.analysis.n == 8  # reusable by the CLI summary
     html = paths.html.read_text()
     assert "Release testing: QC attributes" in html
     for attribute in ("cd3_viability", "car_transduction", "vcn", "endotoxin"):

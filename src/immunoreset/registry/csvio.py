@@ -108,9 +108,9 @@ def _format_value(kind: str, value: Any) -> str:
     if kind == "float":
         return repr(float(value))
     if kind == "tuple":
-        return ";".join(value)
+        return s.encode_tuple(value)
     if kind == "mapping":
-        return json.dumps(dict(sorted(value.items())), separators=(",", ":"))
+        return s.encode_mapping(value)
     return str(value)
 
 
@@ -218,7 +218,7 @@ def _fast_parser(ent: s.Entity, header: list[str]) -> Callable[[list[str]], Any]
         "int": int,
         "bool": _BOOLS.__getitem__,
         "str": _need,
-        "tuple": lambda x: tuple(v for v in x.split(";") if v),
+        "tuple": s.decode_tuple,
         "mapping": lambda x: json.loads(x) if x else {},
     }
     scope: dict[str, Any] = {"_cls": ent.record}

@@ -12,7 +12,6 @@ transaction, so no insert is ever without its audit entry.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -51,9 +50,9 @@ class Codec:
 
     def encoder(self, kind: str) -> Callable[[Any], Any]:
         if kind == "tuple":
-            return lambda v: ";".join(v)
+            return s.encode_tuple
         if kind == "mapping":
-            return lambda v: json.dumps(dict(sorted(v.items())), separators=(",", ":"))
+            return s.encode_mapping
         if self.sqlite and kind == "date":
             return lambda v: None if v is None else v.isoformat()
         if self.sqlite and kind == "bool":
@@ -63,9 +62,9 @@ class Codec:
     def decoder(self, kind: str) -> Callable[[Any], Any] | None:
         """None means the driver's value is already right."""
         if kind == "tuple":
-            return lambda v: tuple(x for x in (v or "").split(";") if x)
+            return s.decode_tuple
         if kind == "mapping":
-            return lambda v: json.loads(v) if v else {}
+            return s.decode_mapping
         if self.sqlite and kind == "date":
             cache = self._dates
 

@@ -36,7 +36,7 @@ from immunoreset.errors import (
 )
 from immunoreset.registry import fast
 from immunoreset.registry import schema as s
-from immunoreset.registry.access import Actor, system_actor
+from immunoreset.registry.access import Actor
 from immunoreset.registry.db import make_engine
 
 __all__ = ["Registry", "SaveStats", "gc_paused"]
@@ -436,18 +436,17 @@ class Registry:
         actor.require_write()
         _require_reason(reason)
         stats = SaveStats()
-        now = _now()
         with gc_paused():
             if conn is None:
                 with self.engine.begin() as own:
-                    self._save_all(own, actor, courses, reason, chunk_size, progress, stats, now)
+                    self._save_all(own, actor, courses, reason, chunk_size, progress, stats)
                 if stats.total_inserted >= ANALYZE_AFTER_ROWS:
                     self.analyze()
             else:
-                self._save_all(conn, actor, courses, reason, chunk_size, progress, stats, now)
+                self._save_all(conn, actor, courses, reason, chunk_size, progress, stats)
         return stats
 
-    def _save_all(self, conn, actor, courses, reason, chunk_size, progress, stats, now) -> None:  # type: ignore[no-untyped-def]
+    def _save_all(self, conn, actor, courses, reason, chunk_size, progress, stats) -> None:  # type: ignore[no-untyped-def]
         batch: list[c.Course] = []
         for course in courses:
             batch.append(course)
@@ -876,6 +875,3 @@ def _audit_row(
         "new_value": new,
         "reason": reason,
     }
-
-
-DEFAULT_ACTOR = system_actor()

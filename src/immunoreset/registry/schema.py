@@ -119,19 +119,19 @@ audit_log = Table(
 
 
 # --------------------------------------------------------------------------- value codecs
-def _encode_tuple(v: tuple[str, ...]) -> str:
+def encode_tuple(v: tuple[str, ...]) -> str:
     return ";".join(v)
 
 
-def _decode_tuple(v: str | None) -> tuple[str, ...]:
+def decode_tuple(v: str | None) -> tuple[str, ...]:
     return tuple(x for x in (v or "").split(";") if x)
 
 
-def _encode_mapping(v: Mapping[str, float]) -> str:
+def encode_mapping(v: Mapping[str, float]) -> str:
     return json.dumps(dict(sorted(v.items())), separators=(",", ":"))
 
 
-def _decode_mapping(v: str | None) -> dict[str, float]:
+def decode_mapping(v: str | None) -> dict[str, float]:
     return json.loads(v) if v else {}
 
 
@@ -190,8 +190,8 @@ def _field_specs(record: type) -> tuple[FieldSpec, ...]:
         else:  # pragma: no cover - a new field type needs a codec here
             raise TypeError(f"no column type for {record.__name__}.{f.name}: {hint}")
         enc, dec = {
-            "tuple": (_encode_tuple, _decode_tuple),
-            "mapping": (_encode_mapping, _decode_mapping),
+            "tuple": (encode_tuple, decode_tuple),
+            "mapping": (encode_mapping, decode_mapping),
         }.get(kind, (_ident, _ident))
         out.append(FieldSpec(f.name, kind, optional, enc, dec))
     return tuple(out)

@@ -77,12 +77,15 @@ class ReportPaths:
         Courses in the report.
     timings : Mapping[str, float]
         Seconds per step: ``load``, ``analysis``, ``figures``, ``html``, ``pdf``.
+    analysis : CohortAnalysis | None
+        The analysis the report was built from (reused by callers that also print it).
     """
 
     html: Path
     pdf: Path | None
     n_patients: int
     timings: Any = field(default_factory=dict)
+    analysis: Any = None
 
 
 # ------------------------------------------------------------------------------ methods
@@ -719,4 +722,4 @@ def _build(
         pdf_path = out / f"{stem}.pdf"
         _write_pdf(html, pdf_path, out)
         timings["pdf"] = time.perf_counter() - t0
-    return ReportPaths(html_path, pdf_path, len(courses), MappingProxyType(timings))
+    return ReportPaths(html_path, pdf_path, len(courses), MappingProxyType(timings), a)
