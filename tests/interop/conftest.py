@@ -72,9 +72,7 @@ def assert_same_course(x: Course, y: Course) -> None:
         for i, (rx, ry) in enumerate(zip(xs, ys, strict=True)):
             for f in fields(rx):
                 vx, vy = getattr(rx, f.name), getattr(ry, f.name)
-                assert (
-                    (vx == vy
-                    and type(vx) is type(vy))
-                    or (isinstance(vx, int | float) and isinstance(vy, int | float) and vx == vy)
+                assert (vx == vy and type(vx) is type(vy)) or (
+                    isinstance(vx, int | float) and isinstance(vy, int | float) and vx == vy
                 ), (sid, name, i, f.name, vx, vy)
     assert x.followup == y.followup, (sid, "followup")
