@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import datetime as dt
+import functools
 from pathlib import Path
 
 import pytest
