@@ -44,6 +44,7 @@ __all__ = [
     "build_datasets",
     "export_sdtm",
     "item_testcd",
+    "qc_testcd",
     "sdtm_day",
     "write_sdtm",
 ]
@@ -332,6 +333,20 @@ def item_testcd(instrument: str, item: str | None) -> str:
     import zlib
 
     return f"{stem}X{zlib.crc32(item.encode()) % 100:02d}"
+
+
+def qc_testcd(attribute: str) -> str:
+    """ZPTESTCD of a release-QC attribute (``codes.yaml`` qc_attributes, else derived)."""
+    known = codes().get("qc_attributes", {})
+    if attribute in known:
+        return str(known[attribute])
+    import re
+    import zlib
+
+    stem = re.sub(r"[^A-Z0-9]", "", attribute.upper())[:6] or "QC"
+    if not stem[0].isalpha():
+        stem = "Q" + stem[:5]
+    return f"{stem}{zlib.crc32(attribute.encode()) % 100:02d}"
 
 
 def _fmt(x: float) -> str:
@@ -676,7 +691,7 @@ def _course_rows(
         zp(
             ap.apheresis_id,
             "APHERESIS",
-            "VOLUME",
+            "APHVOL",
             "Apheresis product volume",
             ap.volume_ml,
             "mL",
@@ -702,12 +717,12 @@ def _course_rows(
             "",
             b.process_start,
         )
-        zp(b.batch_id, "BATCH", "STATUS", "Batch status", b.status.upper(), "", b.process_start)
+        zp(b.batch_id, "BATCH", "BATSTAT", "Batch status", b.status.upper(), "", b.process_start)
         for res in (qc or {}).get(b.batch_id, ()):
             zp(
                 b.batch_id,
                 "RELEASE QC",
-                res.attribute.upper()[:8],
+                qc_testcd(res.attribute),
                 res.attribute,
                 res.value,
                 res.unit,
@@ -720,8 +735,8 @@ def _course_rows(
         made = harvest.get(g.batch_id)
         zp(g.bag_id, "BAG", "BATCHID", "Batch ID", g.batch_id, "", made)
         zp(g.bag_id, "BAG", "CARTCELL", "CAR+ T cells in bag", g.car_t_cells, "cells", made)
-        zp(g.bag_id, "BAG", "VOLUME", "Bag volume", g.volume_ml, "mL", made)
-        zp(g.bag_id, "BAG", "STATUS", "Bag status", g.status.upper(), "", made)
+        zp(g.bag_id, "BAG", "BAGVOL", "Bag volume", g.volume_ml, "mL", made)
+        zp(g.bag_id, "BAG", "BAGSTAT", "Bag status", g.status.upper(), "", made)
         if g.expiry is not None:
             zp(g.bag_id, "BAG", "EXPIRY", "Bag expiry date", iso(g.expiry), "", made)
         if g.location is not None:
