@@ -559,38 +559,7 @@ def _course_rows(
                     VSDTC=iso(a.date),
                     VSDY=sdtm_day(day0, a.date),
                 )
-    analytes = C["analytes"]
-    lab_cols = t.cols["LB"]
-    lb_n = t.seq.get("LB" + u, 0)
-    append = [lab_cols[n].append for n in DOMAINS["LB"].names]
-    for r in co.labs:
-        a = analytes[r.analyte]
-        lb_n += 1
-        value = float(r.value)
-        text = f"<{_fmt(value)}" if r.below_lloq else _fmt(value)
-        for add, x in zip(
-            append,
-            (
-                study,
-                "LB",
-                u,
-                lb_n,
-                a["lbtestcd"],
-                vocab.ANALYTES[r.analyte][2][:40],
-                text,
-                r.unit,
-                text,
-                None if r.below_lloq else value,
-                r.unit,
-                a["spec"],
-                None if r.lloq is None else float(r.lloq),
-                iso(r.date),
-                sdtm_day(day0, r.date),
-            ),
-            strict=True,
-        ):
-            add(x)
-    t.seq["LB" + u] = lb_n
+    _lab_rows(t, co, study, u)
     inst = C["instruments"]
     for da in co.disease_assessments:
         cat = inst[da.instrument]["qscat"]
@@ -743,6 +712,50 @@ def _course_rows(
             zp(g.bag_id, "BAG", "LOCATION", "Storage location", g.location, "", made)
 
 
+_LAB_META = {
+    a: (codes()["analytes"][a]["lbtestcd"], desc[:40], codes()["analytes"][a]["spec"])
+    for a, (_, _, desc) in vocab.ANALYTES.items()
+}
+
+
+def _lab_rows(t: _Tables, co: c.Course, study: str, u: str) -> None:
+    """LB rows of a course, column by column (labs are four in five SDTM rows)."""
+    labs = co.labs
+    if not labs:
+        return
+    cols = t.cols["LB"]
+    n0 = t.seq.get("LB" + u, 0)
+    n = len(labs)
+    meta = [_LAB_META[r.analyte] for r in labs]
+    values = [float(r.value) for r in labs]
+    texts = [f"<{_fmt(v)}" if r.below_lloq else _fmt(v) for r, v in zip(labs, values, strict=True)]
+    if co.day0 is None:
+        days: list[int | None] = [None] * n
+    else:
+        o0 = co.day0.toordinal()
+        days = [(d + 1 if d >= 0 else d) for d in (r.date.toordinal() - o0 for r in labs)]
+    units = [r.unit for r in labs]
+    for name, col in (
+        ("STUDYID", [study] * n),
+        ("DOMAIN", ["LB"] * n),
+        ("USUBJID", [u] * n),
+        ("LBSEQ", list(range(n0 + 1, n0 + n + 1))),
+        ("LBTESTCD", [m[0] for m in meta]),
+        ("LBTEST", [m[1] for m in meta]),
+        ("LBORRES", texts),
+        ("LBORRESU", units),
+        ("LBSTRESC", texts),
+        ("LBSTRESN", [None if r.below_lloq else v for r, v in zip(labs, values, strict=True)]),
+        ("LBSTRESU", units),
+        ("LBSPEC", [m[2] for m in meta]),
+        ("LBLLOQ", [None if r.lloq is None else float(r.lloq) for r in labs]),
+        ("LBDTC", [r.date.isoformat() for r in labs]),
+        ("LBDY", days),
+    ):
+        cols[name].extend(col)
+    t.seq["LB" + u] = n0 + n
+
+
 def build_datasets(
     courses: Iterable[c.Course],
     *,
@@ -755,6 +768,7 @@ def build_datasets(
     ``qc`` maps batch ID -> its release-QC attribute results
     (:class:`~immunoreset.manufacturing.qc.AttributeResult`) for the ZP domain.
     """
+    import numpy as np
     import pandas as pd
 
     t = _Tables()
@@ -765,13 +779,14 @@ def build_datasets(
     out = {}
     for name, dom in DOMAINS.items():
         cols = t.cols[name]
-        frame = pd.DataFrame({v.name: cols[v.name] for v in dom.variables})
+        data = {}
         for v in dom.variables:
+            col = cols[v.name]
             if v.type == "Num":
-                frame[v.name] = pd.to_numeric(frame[v.name], errors="raise").astype("float64")
+                data[v.name] = np.array([np.nan if x is None else x for x in col], dtype=float)
             else:
-                frame[v.name] = frame[v.name].astype(object).where(frame[v.name].notna(), "")
-        out[name] = frame
+                data[v.name] = np.array(["" if x is None else x for x in col], dtype=object)
+        out[name] = pd.DataFrame(data, columns=list(dom.names))
     return out
 
 
