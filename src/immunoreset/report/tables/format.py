@@ -82,6 +82,7 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
 
     Examples
     --------
+    >>> from immunoreset.report.tables.stats import _count
     >>> t = pd.DataFrame([_count("Safety", "CRS", "grade 1", 6, 8, ci=True)])
     >>> display_table(t)["value"].iloc[0]
     '6/8 (75.0 %; 95 % CI 34.9–96.8 %)'
