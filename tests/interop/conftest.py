@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from immunoreset import demo
 from immunoreset.course import COLLECTIONS, Course
+from immunoreset.interop import sdtm
 from immunoreset.registry import Registry, system_actor
 
 ADMIN = system_actor("tester")
@@ -76,3 +78,21 @@ def assert_same_course(x: Course, y: Course) -> None:
                     isinstance(vx, int | float) and isinstance(vy, int | float) and vx == vy
                 ), (sid, name, i, f.name, vx, vy)
     assert x.followup == y.followup, (sid, "followup")
+
+
+@pytest.fixture(scope="session")
+def exported(demo_registry, tmp_path_factory) -> tuple[Path, dict[str, Any]]:
+    """The demo registry exported with release QC (seeded as the demo seeds it)."""
+    import numpy.random as npr
+    import pandas as pd
+
+    from immunoreset.demo.gmp import seed_demo_qc
+
+    courses = list(demo_registry.iter_courses(ADMIN))
+    if not sdtm.load_qc(demo_registry, ADMIN, courses):
+        seed_demo_qc(demo_registry, ADMIN, courses, npr.default_rng(1))
+    out = tmp_path_factory.mktemp("sdtm")
+    sdtm.export_sdtm(demo_registry, ADMIN, out)
+    data = {name: pd.read_csv(out / f"{name.lower()}.csv", dtype=str, keep_default_na=False)
+            for name in sdtm.DOMAINS}  # fmt: skip
+    return out, data

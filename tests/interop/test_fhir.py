@@ -208,3 +208,21 @@ def test_monitor_may_not_import(demo_courses, tmp_path) -> None:
 
     with Registry(str(tmp_path / "t.db")) as reg, pytest.raises(PermissionDenied):
         fhir.import_fhir(reg, Actor("mon", "monitor", frozenset()), [_bundle_dict(demo_courses)])
+
+
+def test_import_is_audited_and_idempotent(demo_courses, tmp_path) -> None:
+    bundle = _bundle_dict(demo_courses, 1)
+    with Registry(str(tmp_path / "t.db")) as reg:
+        fhir.import_fhir(reg, ADMIN, [bundle])
+        trail = reg.audit_trail(ADMIN, study_id=demo_courses[1].study_id, limit=5000)
+        assert trail and all(t["action"] == "insert" for t in trail)
+        assert all(t["reason"] == "FHIR import" for t in trail)
+        stats = fhir.import_fhir(reg, ADMIN, [bundle], validate=False)
+        assert stats.total_inserted == 0 and stats.total_updated == 0
+
+
+def test_import_on_each_database(demo_courses, db_url) -> None:
+    """The shared import path on SQLite and on the real PostgreSQL cluster."""
+    with Registry(db_url) as reg:
+        fhir.import_fhir(reg, ADMIN, [_bundle_dict(demo_courses, 3)], validate=False)
+        assert reg.load_course(ADMIN, demo_courses[3].study_id) == demo_courses[3]
