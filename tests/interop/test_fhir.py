@@ -89,17 +89,19 @@ def test_bundles_are_deterministic(demo_courses) -> None:
     assert fhir.bundle_json(demo_courses[1]) == fhir.bundle_json(demo_courses[1])
 
 
-def _round_trip(src: Registry, tmp_path: Path, *, validate: bool) -> None:
+def _round_trip(src: Registry, tmp_path: Path, *, validate: bool, again: bool = True) -> None:
     out = tmp_path / "bundles"
     done = fhir.export_fhir(src, ADMIN, out)
     assert len(done) == len(list(out.glob("*.json")))
     with Registry(str(tmp_path / "copy.db")) as dst:
         fhir.import_fhir(dst, ADMIN, [out], validate=validate)
         assert_same_registry(src, dst)
-        again = tmp_path / "again"
-        fhir.export_fhir(dst, ADMIN, again)
+        if not again:
+            return
+        second = tmp_path / "again"
+        fhir.export_fhir(dst, ADMIN, second)
         for path in out.glob("*.json"):
-            assert (again / path.name).read_text("utf-8") == path.read_text("utf-8"), path.name
+            assert (second / path.name).read_text("utf-8") == path.read_text("utf-8"), path.name
 
 
 def test_round_trip_demo_cohort_is_lossless(demo_registry, tmp_path) -> None:
@@ -107,7 +109,8 @@ def test_round_trip_demo_cohort_is_lossless(demo_registry, tmp_path) -> None:
 
 
 def test_round_trip_synthetic_cohort_is_lossless(synthetic_registry, tmp_path) -> None:
-    _round_trip(synthetic_registry, tmp_path, validate=False)
+    # field by field; the byte-identical re-export is checked on the demo cohort (CI time)
+    _round_trip(synthetic_registry, tmp_path, validate=False, again=False)
 
 
 def test_export_is_audited(demo_registry, tmp_path) -> None:

@@ -585,17 +585,24 @@ def write_bundles(
     """Write one ``<study_id>.json`` bundle per course into folder ``out``; return study IDs."""
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    from immunoreset.registry.repository import gc_paused
+
     done = []
     names = sites or {}
-    for co in courses:
-        text = bundle_json(co, site_name=names.get(co.patient.site))
-        if validate:
-            validate_bundle(json.loads(text))
-        (folder / f"{co.study_id}.json").write_text(text, encoding="utf-8")
-        done.append(co.study_id)
-        if progress:
-            progress(1)
+    with gc_paused():
+        for co in courses:
+            _write_one(co, folder, names, validate)
+            done.append(co.study_id)
+            if progress:
+                progress(1)
     return done
+
+
+def _write_one(co: c.Course, folder: Path, names: Mapping[str, str], validate: bool) -> None:
+    text = bundle_json(co, site_name=names.get(co.patient.site))
+    if validate:
+        validate_bundle(json.loads(text))
+    (folder / f"{co.study_id}.json").write_text(text, encoding="utf-8")
 
 
 def export_fhir(
@@ -1304,6 +1311,15 @@ def read_bundles(
 
     Raises :class:`ImportRefused` listing every problem (file, entry, resource, field, value).
     """
+    from immunoreset.registry.repository import gc_paused
+
+    with gc_paused():  # millions of small acyclic dicts: the collector only costs time here
+        return _read_bundles(paths, validate=validate)
+
+
+def _read_bundles(
+    paths: Iterable[str | Path] | Iterable[Mapping[str, Any]], *, validate: bool
+) -> ParsedBundles:
     reader = _Reader()
     items: list[tuple[str, Any]] = []
     for p in paths:

@@ -403,9 +403,11 @@ def write_records(
     encoding: str = "utf-8",
 ) -> int:
     """Write the flat records CSV; returns the number of records (courses)."""
+    from immunoreset.registry.repository import gc_paused
+
     cols = record_columns()
     n = 0
-    with Path(path).open("w", newline="", encoding=encoding) as fh:
+    with gc_paused(), Path(path).open("w", newline="", encoding=encoding) as fh:
         w = csv.DictWriter(fh, fieldnames=cols, restval="")
         w.writeheader()
         for row in record_rows(courses, sites=sites, labels=labels):
@@ -534,9 +536,15 @@ def read_records(
 ) -> ParsedRecords:
     """Parse and validate a REDCap flat records export; raise :class:`ImportRefused` listing
     every problem (record, instrument, instance, field, value)."""
+    from immunoreset.registry.repository import gc_paused
+
+    with gc_paused():
+        return _read_records(Path(path), dictionary, encoding)
+
+
+def _read_records(p: Path, dictionary: str | Path | None, encoding: str | None) -> ParsedRecords:
     from immunoreset.registry.csvio import build_record
 
-    p = Path(path)
     codes = read_dictionary(dictionary) if dictionary is not None else None
     text, used = _read_text(p, encoding)
     reader = csv.reader(io.StringIO(text))
@@ -577,6 +585,15 @@ def read_records(
     known = set(_BY_COLUMN) | {RECORD_ID, REPEAT_INSTRUMENT, REPEAT_INSTANCE, *IGNORED_COLUMNS}
     known |= {f"{form.name}_complete" for form in FORMS}
     unknown = [h for h in header if h not in known]
+    # per instrument: the header's columns that belong to other instruments
+    others = {
+        form.name: [
+            h
+            for h in header
+            if h in _BY_COLUMN and h != RECORD_ID and _BY_COLUMN[h].form is not form
+        ]
+        for form in FORMS
+    }
     decoders = {f.name: _decoder(f, codes) for f in FIELDS if f.choices}
     patients: dict[str, dict[str, str]] = {}
     first_line: dict[str, int] = {}
@@ -630,13 +647,13 @@ def read_records(
             continue
         if form_name:
             form = _FORMS[form_name]
-            filled = {k for k, v in row.items() if v.strip() and k in _BY_COLUMN and k != RECORD_ID}
-            stray = sorted(
+            stray = [
                 k
-                for k in filled
-                if _BY_COLUMN[k].form is not form
+                for k in others[form_name]
+                if row[k]
+                and row[k].strip()
                 and not (_BY_COLUMN[k].checkbox and row[k].strip() in ("0", "Unchecked"))
-            )
+            ]
             for col in stray:
                 err(
                     lineno,

@@ -771,11 +771,14 @@ def build_datasets(
     import numpy as np
     import pandas as pd
 
+    from immunoreset.registry.repository import gc_paused
+
     t = _Tables()
-    for co in courses:
-        _course_rows(t, co, study, qc)
-        if progress:
-            progress(1)
+    with gc_paused():
+        for co in courses:
+            _course_rows(t, co, study, qc)
+            if progress:
+                progress(1)
     out = {}
     for name, dom in DOMAINS.items():
         cols = t.cols[name]
