@@ -229,3 +229,12 @@ def test_import_on_each_database(demo_courses, db_url) -> None:
     with Registry(db_url) as reg:
         fhir.import_fhir(reg, ADMIN, [_bundle_dict(demo_courses, 3)], validate=False)
         assert reg.load_course(ADMIN, demo_courses[3].study_id) == demo_courses[3]
+
+
+def test_vital_sign_in_another_unit_is_refused(demo_courses, tmp_path) -> None:
+    bundle = _bundle_dict(demo_courses)
+    temp = _first(bundle, lambda r: r.get("valueQuantity", {}).get("code") == "Cel")
+    temp["valueQuantity"].update(value=101.3, unit="degF", code="[degF]")
+    with Registry(str(tmp_path / "t.db")) as reg, pytest.raises(ImportRefused) as info:
+        fhir.import_fhir(reg, ADMIN, [bundle], validate=False)
+    assert info.value.errors[0].value == "[degF]" and "Cel" in str(info.value)

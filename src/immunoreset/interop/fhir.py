@@ -988,6 +988,10 @@ def _read_observation(r: _Reader, w: _Where, res: Mapping[str, Any], d: _Draft, 
         )
     if vital is not None:
         value = _number(w, "valueQuantity", res.get("valueQuantity"))
+        unit = res["valueQuantity"].get("code")
+        wanted = _C["vitals"][vital]["ucum"]
+        if unit is not None and unit != wanted:  # never guess a conversion (°F, lb)
+            raise w.error("valueQuantity.code", unit, f"the UCUM unit {wanted}")
         if vital == "weight_kg":
             d.weights[when] = value
         elif vital == "height_cm":
