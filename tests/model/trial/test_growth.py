@@ -30,7 +30,9 @@ def _design(age, female, reference):
                 "growth_reference": reference,
             },
             "arms": [{"name": "A", "dose_per_kg": 1e6}],
-            "success": {"conditions": [{"arm": "A", "endpoint": "b_clear_d7", "min_proportion": 1}]},
+            "success": {
+                "conditions": [{"arm": "A", "endpoint": "b_clear_d7", "min_proportion": 1}]
+            },
         }
     )
 

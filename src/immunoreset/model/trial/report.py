@@ -236,6 +236,15 @@ def plot_probability_of_success(res: TrialResult) -> Figure:
     return fig
 
 
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+    "table{border-collapse:collapse;font-size:0.85em}"
+    "td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
+    "img{max-width:100%} .pos{font-size:1.4em}"
+    "pre{background:#f6f6f6;padding:1em;overflow:auto}"
+)
+
+
 def _table_html(df: pd.DataFrame) -> str:
     return df.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0)
 
@@ -279,19 +288,19 @@ def write_report(res: TrialResult, out: str | Path) -> dict[str, Path]:
         ]
     )
     conds = "".join(
-        f"<li>{html.escape(_condition_label(res, j))}</li>" for j in range(len(d.success.conditions))
+        f"<li>{html.escape(_condition_label(res, j))}</li>"
+        for j in range(len(d.success.conditions))
     )
     head = pos[pos["statistic"] == f"patients_per_arm={d.patients_per_arm}"].iloc[0]
     body = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(d.name)}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}}
-table{{border-collapse:collapse;font-size:0.85em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}
-img{{max-width:100%}} .pos{{font-size:1.4em}} pre{{background:#f6f6f6;padding:1em;overflow:auto}}</style>
+<style>{_CSS}</style>
 </head><body>
 <h1>{html.escape(d.name)}</h1>
 <p>{html.escape(d.description)}</p>
 <p class="pos">Probability of success with {d.patients_per_arm} patients per arm:
-<strong>{100 * head["value"]:.1f} %</strong> (95 % CI {100 * head["ci_low"]:.1f}–{100 * head["ci_high"]:.1f} %,
+<strong>{100 * head["value"]:.1f} %</strong>
+(95 % CI {100 * head["ci_low"]:.1f}–{100 * head["ci_high"]:.1f} %,
 {d.replicates} replicate trials, seed {res.seed}).</p>
 <p>Success rule ({d.success.combine} of):</p><ul>{conds}</ul>
 <p>Parameters: {html.escape(res.estimates_source)}. Virtual patients simulated:

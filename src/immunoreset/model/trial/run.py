@@ -311,7 +311,11 @@ def run_trial(
         max_sample_rows=max_sample_rows,
     )
     n_workers = workers or 1
-    chunk = chunk_replicates or default_chunk_replicates(design, n_workers)
+    chunk = (
+        default_chunk_replicates(design, n_workers)
+        if chunk_replicates is None
+        else chunk_replicates
+    )
     check_range("chunk_replicates", chunk, 1, 10**6, integer=True)
     root = np.random.SeedSequence(job.seed)
     seqs = root.spawn(design.replicates)
@@ -403,7 +407,7 @@ def _execute_dask(job, spans, seqs, workers, scheduler, on_cluster) -> Iterator[
     try:
         if scheduler is not None:
             try:
-                client = Client(scheduler, timeout="10s")
+                client = Client(scheduler, timeout="5s")
             except (OSError, TimeoutError) as err:
                 raise InvalidInput(
                     "scheduler", scheduler, "a reachable Dask scheduler", message=str(err)
