@@ -424,6 +424,8 @@ def _execute_dask(job, spans, seqs, workers, scheduler, on_cluster) -> Iterator[
     except InvalidInput:
         raise
     try:
+        # every worker imports the package and loads the compiled solver once, up front
+        client.run(_warm_worker)
         if on_cluster is not None:
             on_cluster(client.dashboard_link if _has_bokeh() else None)
         threads = client.nthreads()
@@ -454,6 +456,25 @@ def _execute_dask(job, spans, seqs, workers, scheduler, on_cluster) -> Iterator[
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _warm_worker() -> None:
+    """Load the compiled solver in a worker process (numba cache) with a one-patient run."""
+    from immunoreset.model.equations import FLAVOURS, N_STATES, immune_initial_state
+    from immunoreset.model.solver import integrate_batch
+
+    p = ImmuneParams()
+    integrate_batch(
+        flavour=FLAVOURS["immune"],
+        params=p.to_array()[None, :],
+        y0=immune_initial_state(p)[None, :],
+        t0=0.0,
+        t_end=1.0,
+        event_times=np.empty((1, 0)),
+        event_mult=np.empty((1, 0, N_STATES)),
+        event_add=np.empty((1, 0, N_STATES)),
+        sample_days=np.array([1.0]),
+    )
 
 
 def _has_bokeh() -> bool:
