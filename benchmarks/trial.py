@@ -15,13 +15,17 @@ uncertainty on 4 parameters, a two-condition success rule. ``--quick`` runs 100 
     wall time with and without cluster start-up, speed-up 1 → 2 workers, and per-core
     throughput against (b) — the overhead of Dask (serialisation, scheduling, the driver's
     aggregation). Identity of the outputs with (a) is checked.
-Numba compile/cache load is done first as a warm-up and not counted.
+CPU seconds (``getrusage`` of this process and its reaped children, i.e. the Dask worker
+processes after the cluster is closed) are reported too: on a shared, loaded machine wall
+times and the 1 → 2 worker speed-up depend on the other load, patients per CPU-second much
+less. Numba compile/cache load is done first as a warm-up and not counted.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -80,9 +84,18 @@ class _SolverClock:
         cohort.integrate_batch = self._orig
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its reaped children (Dask worker processes)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def _run(design, **kw):
     t = time.perf_counter()
+    c = _cpu()
     res = run_trial(design, **kw)
+    _run.cpu = _cpu() - c
     return time.perf_counter() - t, res
 
 
@@ -110,6 +123,8 @@ def main() -> None:
             wall, res_a = _run(design, out=Path(tmp) / "a")
         rows.append(("(a) in-process, all cores: wall", f"{wall:.1f} s (target ≤ 60 s)"))
         rows.append(("(a) virtual patients/s", f"{n_pat / wall:,.0f}"))
+        cpu_a = _run.cpu
+        rows.append(("(a) virtual patients per CPU-second", f"{n_pat / cpu_a:,.0f}"))
         rows.append(("(a) RHS evaluations per patient", f"{res_a.rhs_evals / n_pat:,.0f}"))
         rows.append(("(a) share of wall time in the compiled solver",
                      f"{100 * clock.seconds / wall:.0f} %"))  # fmt: skip
@@ -123,9 +138,12 @@ def main() -> None:
         finally:
             numba.set_num_threads(threads)
         per_core = n_sub / wall_1
+        per_cpu = n_sub / _run.cpu
         rows.append(("(b) single process, 1 thread: patients/s/core", f"{per_core:,.0f}"))
+        rows.append(("(b) single process, 1 thread: patients per CPU-second", f"{per_cpu:,.0f}"))
         if not args.skip_dask:
             walls = {}
+            cpus = {}
             for w in (1, 2):
                 t0 = time.perf_counter()
                 started = []
@@ -142,10 +160,17 @@ def main() -> None:
                              f"{wall_w:.1f} s / {startup:.1f} s"))  # fmt: skip
                 rows.append((f"(c) Dask {w} worker(s): patients/s/core (after start-up)",
                              f"{n_pat / walls[w] / w:,.0f}"))  # fmt: skip
+                rows.append((f"(c) Dask {w} worker(s): patients per CPU-second (all processes)",
+                             f"{n_pat / _run.cpu:,.0f}"))  # fmt: skip
+                cpus[w] = _run.cpu
                 rows.append((f"(c) Dask {w} worker(s): identical to (a)", str(same)))
             rows.append(("(c) speed-up 1 → 2 workers", f"{walls[1] / walls[2]:.2f}×"))
             overhead = 1.0 - (n_pat / walls[1]) / per_core
-            rows.append(("(c) Dask overhead vs (b), 1 worker", f"{100 * overhead:.0f} %"))
+            rows.append(("(c) Dask overhead vs (b), 1 worker, wall", f"{100 * overhead:.0f} %"))
+            for w in (1, 2):
+                over = 1.0 - (n_pat / cpus[w]) / per_cpu
+                rows.append((f"(c) Dask overhead vs (b), {w} worker(s), CPU time",
+                             f"{100 * over:.0f} %"))  # fmt: skip
     table = Table(title=design.name)
     table.add_column("measure")
     table.add_column("value", justify="right")
