@@ -74,6 +74,8 @@ def _set(d, path, value):
         (("replicates",), 2.0, "replicates"),
         (("sample_days",), [0, 7, 7], "sample_days"),
         (("success", "conditions", 0, "responder"), {"le": 4}, "success.conditions[0].responder"),
+        (("solver",), {"rtol": 0.1}, "solver.rtol"),
+        (("solver",), {"atol": 0.0}, "solver.atol"),
     ],
 )  # fmt: skip
 def test_bad_design_names_the_yaml_path(small, path, value, field):

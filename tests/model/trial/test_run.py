@@ -173,3 +173,12 @@ def test_bad_run_options(small, kw, field):
     with pytest.raises(InvalidInput) as err:
         run_trial(parse_design(small), **kw)
     assert err.value.field == field
+
+
+def test_solver_tolerances_reach_the_solver(small):
+    tight = run_trial(parse_design(small))
+    small["solver"] = {"rtol": 1e-5, "atol": 1e-8}
+    loose = run_trial(parse_design(small))
+    assert loose.rhs_evals < tight.rhs_evals
+    a, b = tight.patients["A"]["cmax"], loose.patients["A"]["cmax"]
+    np.testing.assert_allclose(a, b, rtol=1e-2)

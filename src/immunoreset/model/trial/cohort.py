@@ -181,6 +181,8 @@ def _integrate(design: TrialDesign, params, y0, times, mult, add):
         event_mult=mult,
         event_add=add,
         sample_days=np.asarray(design.sample_days, dtype=np.float64),
+        rtol=design.solver.rtol,
+        atol=design.solver.atol,
     )
     return samples, ends, stats
 

@@ -38,6 +38,7 @@ __all__ = [
     "Parameters",
     "Population",
     "Redose",
+    "Solver",
     "SuccessRule",
     "TrialDesign",
     "dump_design",
@@ -323,6 +324,14 @@ class SuccessRule(BaseModel):
     conditions: Annotated[list[Condition], Field(min_length=1)]
 
 
+class Solver(BaseModel):
+    """Tolerances of the compiled solver (RMS norm; defaults as ``immunoreset simulate``)."""
+
+    model_config = _STRICT
+    rtol: Annotated[float, Field(ge=1e-13, le=1e-2)] = 1e-8
+    atol: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-10
+
+
 class TrialDesign(BaseModel):
     """A virtual trial: arms × patients per arm × replicates, and the rule it must meet."""
 
@@ -344,6 +353,7 @@ class TrialDesign(BaseModel):
     population: Population = Population()
     arms: Annotated[list[Arm], Field(min_length=1, max_length=26)]
     parameters: Parameters = Parameters()
+    solver: Solver = Solver()
     success: SuccessRule
 
     @model_validator(mode="after")

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from immunoreset.errors import InvalidInput, check_range
-from immunoreset.model.equations import OBSERVABLES, ImmuneParams
+from immunoreset.model.equations import ImmuneParams
 from immunoreset.model.trial.cohort import arm_endpoints, draw_arm, simulate_arms
 from immunoreset.model.trial.design import ENDPOINTS, TrialDesign
 from immunoreset.model.trial.estimates import (
@@ -42,7 +42,15 @@ from immunoreset.model.trial.estimates import (
 from immunoreset.model.trial.growth import GrowthReference, load_growth_reference
 from immunoreset.model.trial.rules import evaluate_rule
 
-__all__ = ["ChunkResult", "TrialJob", "TrialResult", "make_job", "run_chunk", "run_trial"]
+__all__ = [
+    "ChunkResult",
+    "TrialJob",
+    "TrialResult",
+    "default_chunk_replicates",
+    "make_job",
+    "run_chunk",
+    "run_trial",
+]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -483,7 +491,3 @@ def _has_bokeh() -> bool:
     except ImportError:
         return False
     return True
-
-
-#: Observable names in sample order (for the report).
-OBSERVABLE_NAMES = tuple(o for o, _u in OBSERVABLES)
