@@ -1,3 +1,4 @@
 from immunoreset.cli import main
 
-main()
+if __name__ == "__main__":  # guarded: worker processes (spawn) re-import the main module
+    main()

@@ -238,3 +238,12 @@ def test_vital_sign_in_another_unit_is_refused(demo_courses, tmp_path) -> None:
     with Registry(str(tmp_path / "t.db")) as reg, pytest.raises(ImportRefused) as info:
         fhir.import_fhir(reg, ADMIN, [bundle], validate=False)
     assert info.value.errors[0].value == "[degF]" and "Cel" in str(info.value)
+
+
+def test_parallel_export_writes_the_same_bundles(synthetic_registry, tmp_path) -> None:
+    one = fhir.export_fhir(synthetic_registry, ADMIN, tmp_path / "one")
+    two = fhir.export_fhir(synthetic_registry, ADMIN, tmp_path / "two", workers=2)
+    assert one == two and len(two) == 200
+    for sid in one[::20]:
+        name = f"{sid}.json"
+        assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()

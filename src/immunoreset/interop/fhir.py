@@ -355,22 +355,46 @@ def _word(kind: str, word: str) -> dict[str, Any]:
     return {"valueCodeableConcept": _concept(_local(kind, word))}
 
 
+_COMPONENTS: dict[tuple[str, str, Any], str] = {}
+
+
+def _comp(name: str, kind: str, value: Any) -> str:
+    """JSON text of a daily-panel component (cached: the values come from small vocabularies)."""
+    key = (name, kind, value)
+    text = _COMPONENTS.get(key)
+    if text is None:
+        extra = {"valueBoolean": value} if kind == "" else _word(kind, value)
+        text = _COMPONENTS[key] = _dumps(_component(name, **extra))
+    return text
+
+
+_PANEL_HEAD = (
+    '"resourceType":"Observation","status":"final","category":'
+    + _dumps(_category("exam"))
+    + ',"code":'
+    + _dumps(_concept(_local("panel", "daily-assessment", "CAR T daily CRS/ICANS assessment")))
+)
+_FLOW_CODE = _dumps(_concept(_local("daily", "oxygen_flow_l_min")))
+
+
 def _daily(b: _Bundle, co: c.Course) -> None:
     neuro = _C["neuro"]
+    subject = _dumps(b.subject)
     for d in co.daily_assessments:
         comps = [
-            _component("hypotension", valueBoolean=d.hypotension),
-            *(_component("vasopressor", **_word("vasopressor", v)) for v in d.vasopressors),
-            _component("oxygen_device", **_word("oxygen-device", d.oxygen_device)),
-            _component("unable_to_assess", valueBoolean=d.unable_to_assess),
-            _component("consciousness", **_word("consciousness", d.consciousness)),
-            _component("seizure", **_word("seizure", d.seizure)),
-            _component("motor_weakness", valueBoolean=d.motor_weakness),
-            _component("cerebral_edema", **_word("cerebral-edema", d.cerebral_edema)),
+            _comp("hypotension", "", d.hypotension),
+            *(_comp("vasopressor", "vasopressor", v) for v in d.vasopressors),
+            _comp("oxygen_device", "oxygen-device", d.oxygen_device),
+            _comp("unable_to_assess", "", d.unable_to_assess),
+            _comp("consciousness", "consciousness", d.consciousness),
+            _comp("seizure", "seizure", d.seizure),
+            _comp("motor_weakness", "", d.motor_weakness),
+            _comp("cerebral_edema", "cerebral-edema", d.cerebral_edema),
         ]
         if d.oxygen_flow_l_min is not None:
             comps.append(
-                _component("oxygen_flow_l_min", valueQuantity=_qty(d.oxygen_flow_l_min, "L/min"))
+                f'{{"code":{_FLOW_CODE},"valueQuantity":'
+                f"{_dumps(_qty(d.oxygen_flow_l_min, 'L/min'))}}}"
             )
         members = []
         if d.temperature_max_c is not None:
@@ -381,11 +405,18 @@ def _daily(b: _Bundle, co: c.Course) -> None:
                 code = _concept(_local("neuro", name, neuro[name]["display"]))
                 url = b.obs((name, d.date), "survey", code, d.date, valueInteger=score)
                 members.append(url)
-        panel = _concept(_local("panel", "daily-assessment", "CAR T daily CRS/ICANS assessment"))
-        extra: dict[str, Any] = {"component": comps}
-        if members:
-            extra["hasMember"] = [{"reference": u} for u in members]
-        b.obs(("daily", d.date), "exam", panel, d.date, **extra)
+        day = d.date.isoformat()
+        rid = _uid(b.sid, "Observation", "daily", d.date)
+        has = (
+            ',"hasMember":[' + ",".join(f'{{"reference":"{u}"}}' for u in members) + "]"
+            if members
+            else ""
+        )
+        b.entries.append(
+            f'{{"fullUrl":"urn:uuid:{rid}","resource":{{{_PANEL_HEAD},"subject":{subject},'
+            f'"effectiveDateTime":"{day}","component":[{",".join(comps)}]{has},'
+            f'"id":"{rid}"}}}}'
+        )
         if d.tocilizumab:
             _medication_admin(b, ("toci", d.date), "tocilizumab", "daily", d.date)
         if d.corticosteroids:
