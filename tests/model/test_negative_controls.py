@@ -1,4 +1,4 @@
-"""Negative controls, dose–response, variability and B-cell endpoints of the immune model (issue 11).
+"""Negative controls, dose–response, variability and B-cell endpoints of the model (issue 11).
 
 Targets and their sources: ``/work/shared/specs/model-physiology-addendum.md`` (§ numbers below)
 and ``docs/model.md``. Populations are small and seeded (hundreds of patients); the full-size
@@ -6,6 +6,8 @@ runs are in ``benchmarks/simulate.py``.
 """
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 import pandas as pd
@@ -109,8 +111,8 @@ def test_depth_and_duration_of_aplasia_grow_with_dose(by_dose):
     doses = sorted(by_dose)
     cleared_d7 = [(by_dose[d]["day_b_clear"] <= 7.0).mean() for d in doses]
     aplasia = [by_dose[d]["aplasia_days"].median() for d in doses]
-    assert all(a < b for a, b in zip(cleared_d7, cleared_d7[1:], strict=False)), cleared_d7
-    assert all(a < b for a, b in zip(aplasia, aplasia[1:], strict=False)), aplasia
+    assert all(a < b for a, b in itertools.pairwise(cleared_d7)), cleared_d7
+    assert all(a < b for a, b in itertools.pairwise(aplasia)), aplasia
 
 
 # --- variability: no knife edge, partial responders (addendum §7) ---------------------------
@@ -159,7 +161,7 @@ def test_adults_clear_b_cells_by_day_7():
 
 
 def test_endpoint_thresholds_are_settings_and_ordered():
-    s, e = simulate_typical(sample_days=(7.0,))
+    _s, e = simulate_typical(sample_days=(7.0,))
     assert e["day_b_clear"] < e["day_b_detect"] < e["day_b_recon"] < e["day_b_aplasia_end"]
     assert e["day_b_aplasia"] < e["day_b_clear"]
     assert e["aplasia_days"] == pytest.approx(e["day_b_aplasia_end"] - e["day_b_aplasia"])
