@@ -35,11 +35,18 @@ the dense output of the step that contains them (no step is shortened for them);
 event time is taken *after* the jump (e.g. day 0 = just after infusion).
 
 Endpoints per patient (no dense trajectory is stored):
-``cmax`` (cells/µL), ``tmax`` (d), ``auc_0_28`` (cells·d/µL), ``day_b_clear`` (first time
-B < 1 cells/µL at or after day 0), ``day_b_recon`` (first time B ≥ 10 cells/µL after clearance),
-``ab_pct_d91``/``d182``/``d365`` (autoantibody change from baseline, %), ``disease_d182``
-(points). Missing (not reached within the horizon) is NaN. The CAR T peak inside a step is
-found by golden-section search on the dense output, the B-cell crossings by bisection.
+``cmax`` (cells/µL), ``tmax`` (d; NaN when nothing expanded after day 0), ``auc_0_28``
+(cells·d/µL), ``day_b_clear`` (first time B < ``clear`` at or after day 0), ``day_b_recon``
+(first time B ≥ ``recon`` after clearance), ``ab_pct_d91``/``d182``/``d365`` (autoantibody change
+from baseline, %), ``disease_d182`` (points), then (issue 11) ``day_b_detect`` (first B ≥
+``detect`` after clearance), ``day_b_aplasia``/``day_b_aplasia_end``/``aplasia_days`` (B < 50/µL,
+NCT04225676) and ``b_nadir``; thresholds: :data:`B_THRESHOLDS`. Missing (not reached within the
+horizon) is NaN. The CAR T peak and the B nadir inside a step are found by golden-section
+search on the dense output, the B-cell crossings by bisection.
+
+Numba caches each compiled function by its own file: after editing ``equations.py`` touch
+``rk_kernels.py`` and ``solver.py`` (or delete the ``*.nbi``/``*.nbc`` caches), otherwise the
+kernels keep the old inlined right-hand side.
 """
 
 from __future__ import annotations
