@@ -10,14 +10,22 @@ Run: ``.venv/bin/python benchmarks/simulate.py [--quick]``
 (b) 1,000,000 patients × 2 years, endpoints + 20 sampling times, streamed chunk by chunk to a
     Parquet file in a temporary directory: wall time (including writing), peak RSS
     (``resource.getrusage(...).ru_maxrss``), patient-years/s, RHS evaluations/s/core.
+(c) ``--peers DIR``: the strongest peers on the same 1,000 patients, tolerances, events and
+    samples, run by ``benchmarks/peers.py`` in a subprocess with ``DIR`` on ``PYTHONPATH`` (they
+    need their own numpy/numba; not project dependencies): numbalsoda LSODA from a numba
+    ``njit`` loop (1 core) and diffrax Dopri8 / Tsit5 (JAX, ``vmap`` + ``jit``, CPU). Compared
+    per core: the compiled DOP853 run with ``numba.set_num_threads(1)``. Accuracy: largest
+    relative difference of CAR T and B cells from the DOP853 samples (values > 1e-6).
 Numba compile (or cache load) time is measured separately as a warm-up.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -98,7 +106,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="100,000 instead of 1,000,000 in (b)")
     ap.add_argument("--chunk-size", type=int, default=50_000)
+    ap.add_argument("--peers", default=None, help="directory with numbalsoda/diffrax/jax")
+    ap.add_argument("--peers-only", action="store_true", help="only part (c)")
     args = ap.parse_args()
+    if args.peers:
+        _peers(args.peers)
+        if args.peers_only:
+            return
     console = Console()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     sd = np.array(DEFAULT_SAMPLE_DAYS, dtype=float)
@@ -168,6 +182,57 @@ def main() -> None:
     for r in rows:
         tab.add_row(*r)
     console.print(tab)
+
+
+def _peers(path: str) -> None:
+    """Part (c): numbalsoda and diffrax against the compiled DOP853 on the same patients."""
+    import numba
+
+    console = Console()
+    sd = np.array(DEFAULT_SAMPLE_DAYS, dtype=float)
+    batch = _batch(1000, seed=1)
+    _compiled(_batch(4), sd)
+    t_all, _c, (s_ref, _e, _st) = _timed(lambda: _compiled(batch, sd))
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    t_one, c_one, _ = _timed(lambda: _compiled(batch, sd))
+    numba.set_num_threads(threads)
+    ref = np.stack([s_ref[:, :, 0], s_ref[:, :, 2]], axis=-1)
+    _cov, p, y0, et, em, ea = batch
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "batch.npz", Path(tmp) / "peers.json"
+        np.savez(src, params=p, y0=y0, ev_t=et, ev_m=em, ev_a=ea, sd=sd, t0=-6.0, t_end=730.0,
+                 rtol=RTOL, atol=ATOL)  # fmt: skip
+        here = Path(__file__).resolve().parent
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([path, str(here.parent / "src")])
+        env["NUMBA_CACHE_DIR"] = str(Path(tmp) / "numba-cache")  # other numba version
+        proc = subprocess.run([sys.executable, str(here / "peers.py"), str(src), str(dst)],
+                              env=env, capture_output=True, text=True, check=False)  # fmt: skip
+        if proc.returncode != 0:
+            console.print(f"peers failed: {proc.stderr.strip().splitlines()[-1:]}")
+            return
+        res = json.loads(dst.read_text())
+    tab = Table(title="(c) peers, 1,000 patients × 2 y, rtol 1e-8, atol 1e-10, 20 samples")
+    for col in ("solver", "wall", "CPU", "compile", "CPU vs DOP853 1 thread", "max rel diff"):
+        tab.add_column(col)
+    tab.add_row(
+        "immunoreset DOP853, 1 thread", f"{t_one:.3f} s", f"{c_one:.3f} s", "-", "1.0×", "-"
+    )
+    tab.add_row(f"immunoreset DOP853, {threads} threads", f"{t_all:.3f} s", "-", "-", "-", "-")
+    for name in ("numbalsoda", "dopri8", "tsit5"):
+        r = res.get(name, {})
+        if "error" in r or not r:
+            tab.add_row(name, "not run", r.get("error", "missing"), "", "", "")
+            continue
+        got = np.asarray(r["samples"])
+        big = np.abs(ref) > 1e-6
+        rel = np.nanmax(np.abs(got - ref)[big] / np.abs(ref)[big])
+        label = "numbalsoda LSODA (njit loop)" if name == "numbalsoda" else f"diffrax {name}"
+        tab.add_row(label, f"{r['wall_s']:.3f} s", f"{r['cpu_s']:.3f} s", f"{r['compile_s']:.1f} s",
+                    f"{r['cpu_s'] / c_one:.1f}×", f"{rel:.1e}")  # fmt: skip
+    console.print(tab)
+    console.print(f"peer versions: {res.get('versions')}")
 
 
 if __name__ == "__main__":

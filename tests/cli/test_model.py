@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from immunoreset.cli import app
@@ -16,3 +17,37 @@ def test_cli_simulate(tmp_path):
     assert res.exit_code == 0, res.output
     assert "cmax" in res.output and "30 virtual patients" in res.output
     assert len(pd.read_parquet(out)) == 30 and png.exists()
+
+
+def test_cli_simulate_trial_options_csv(tmp_path):
+    out = tmp_path / "x.csv"
+    args = [
+        "simulate", "--patients", "12", "--seed", "3", "--years", "1", "--out", str(out),
+        "--age-min", "8", "--age-max", "12", "--diagnosis", "JDM", "--lymphodepletion", "cy",
+        "--flat-dose", "3e7", "--rtol", "1e-7", "--atol", "1e-9",
+    ]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    df = pd.read_csv(out)  # a real CSV, not Parquet bytes under a .csv name
+    assert len(df) == 12 and (df["diagnosis"] == "JDM").all()
+    assert df["age_y"].between(8.0, 12.0).all() and (df["lymphodepletion"] == "cy").all()
+    assert df["total_dose_cells"].to_numpy() == pytest.approx(3e7)
+    assert "B-cell course" in res.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--out", "x.xlsx"], "--out"),
+        (["--lymphodepletion", "bendamustine"], "lymphodepletion"),
+        (["--diagnosis", "RA"], "diagnosis_mix"),
+        (["--age-min", "1"], "age_range"),
+        (["--dose", "1e6", "--flat-dose", "1e7"], "--flat-dose"),
+        (["--rtol", "0.5"], "rtol"),
+    ],
+)
+def test_cli_simulate_refuses_bad_options_in_one_line(tmp_path, extra, needle):
+    res = CliRunner().invoke(app, ["simulate", "--patients", "3", "--years", "1", *extra])
+    assert res.exit_code == 1, res.output
+    assert needle in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "x.xlsx").exists()

@@ -161,3 +161,53 @@ def test_stream_population_validation(kw, field):
     with pytest.raises(InvalidInput) as exc:
         stream_population(**args)
     assert exc.value.field == field
+
+
+def test_flat_dose_is_per_patient_total():
+    df = simulate_population(10, seed=2, sample_days=DAYS, years=1, flat_dose=5e7)
+    assert np.allclose(df["total_dose_cells"], 5e7)
+    assert np.allclose(df["dose_per_kg"], 5e7 / df["weight_kg"])
+
+
+def test_regimen_none_equals_no_lymphodepletion():
+    a = simulate_population(8, seed=2, sample_days=DAYS, years=1, lymphodepletion=False)
+    b = simulate_population(8, seed=2, sample_days=DAYS, years=1, lymphodepletion="none")
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_ld_intensity_scales_depletion():
+    lo = simulate_population(8, seed=2, sample_days=DAYS, years=1, dose_per_kg=0, ld_intensity=0.5)
+    hi = simulate_population(8, seed=2, sample_days=DAYS, years=1, dose_per_kg=0, ld_intensity=2)
+    assert (lo["b_nadir"] > hi["b_nadir"]).all()
+
+
+def test_stream_csv_and_refuse_unknown_suffix(tmp_path):
+    df = simulate_population(9, seed=4, sample_days=DAYS, years=1)
+    out = tmp_path / "s.csv"
+    stream_population(9, seed=4, out=out, chunk_size=4, sample_days=DAYS, years=1)
+    got = pd.read_csv(out)
+    assert list(got.columns) == list(df.columns) and len(got) == 9
+    np.testing.assert_allclose(got["cmax"], df["cmax"], rtol=1e-12)
+    for bad in ("s.xlsx", "s", "s.csv.gz"):
+        with pytest.raises(InvalidInput) as exc:
+            stream_population(3, out=tmp_path / bad, sample_days=DAYS, years=1)
+        assert exc.value.field == "out"
+        assert not (tmp_path / bad).exists()
+    with pytest.raises(InvalidInput):
+        write_parquet(df, tmp_path / "x.csv")
+
+
+@pytest.mark.parametrize(
+    ("kw", "field"),
+    [
+        ({"omega": {"nope": 0.1}}, "omega"),
+        ({"omega": {"rho": -1.0}}, "omega.rho"),
+        ({"lymphodepletion": "bendamustine"}, "lymphodepletion"),
+        ({"flat_dose": -1.0}, "flat_dose"),
+        ({"ld_intensity": 5.0}, "ld_intensity"),
+    ],
+)
+def test_new_option_validation(kw, field):
+    with pytest.raises(InvalidInput) as exc:
+        simulate_population(3, sample_days=DAYS, **kw)
+    assert exc.value.field == field

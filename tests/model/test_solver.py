@@ -202,7 +202,7 @@ def test_unrolled_step_matches_tableau(method):
     p = ImmuneParams().to_array()
     c = np.empty(N_DERIVED)
     derived_constants(0, p, c)
-    y = np.array([3.0, 0.1, 300.0, 20.0, 0.8, 1.0, 0.9, 10.0, 2.0, 5.0])
+    y = np.array([3.0, 0.1, 300.0, 20.0, 0.8, 1.0, 0.9, 10.0, 2.0, 0.6, 5.0])
     h = 0.37
     k = np.zeros((16, N_STATES))
     rhs_fast(0, y, p, c, 4, k, 0)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from immunoreset.cli import app
+from immunoreset.cli import app, user_errors
 
 __all__ = ["simulate", "simulate_command"]
 
@@ -18,30 +18,50 @@ __all__ = ["simulate", "simulate_command"]
 def simulate_command(
     *,
     patients: int,
-    dose: float,
+    dose: float | None,
     seed: int,
     out: Path | None,
     plot: Path | None,
     years: float,
     chunk_size: int,
+    age_range: tuple[float, float] = (5.0, 18.0),
+    diagnosis: list[str] | None = None,
+    lymphodepletion: str = "flu-cy",
+    ld_intensity: float = 1.0,
+    flat_dose: float | None = None,
+    rtol: float = 1e-8,
+    atol: float = 1e-10,
 ) -> list[tuple[str, float, float, float]]:
     """Run the simulation, print a Rich summary table; return (endpoint, p5, median, p95) rows.
 
-    Rows are streamed to ``out`` chunk by chunk (bounded memory); the summary and the plot come
-    from :class:`~immunoreset.model.population.StreamedSummary`.
+    Rows are streamed to ``out`` (``.parquet`` or ``.csv``; other suffixes are refused before
+    anything runs) chunk by chunk; the summary and the plot come from
+    :class:`~immunoreset.model.population.StreamedSummary`. ``diagnosis`` restricts the cohort
+    to those diagnoses (equal weights); ``flat_dose`` (cells per patient) replaces ``dose``.
     """
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
     from rich.table import Table
 
+    from immunoreset.errors import InvalidInput
     from immunoreset.model.population import (
         DEFAULT_SAMPLE_DAYS,
+        DIAGNOSIS_MIX,
+        output_path,
         plot_prediction_intervals,
         prediction_intervals,
         stream_population,
     )
     from immunoreset.model.solver import ENDPOINTS
 
+    if out is not None:
+        output_path(out, "--out")
+    if plot is not None and plot.suffix.lower() not in (".png", ".svg", ".pdf"):
+        raise InvalidInput("--plot", str(plot), "a file name ending in .png, .svg or .pdf")
+    if dose is not None and flat_dose is not None:
+        raise InvalidInput("--flat-dose", flat_dose, "either --dose (per kg) or --flat-dose")
+    mix = dict(DIAGNOSIS_MIX) if not diagnosis else dict.fromkeys(diagnosis, 1.0)
+    per_kg = 1e6 if dose is None else dose
     console = Console()
     with Progress(
         "[progress.description]{task.description}",
@@ -53,23 +73,37 @@ def simulate_command(
         task = bar.add_task("simulating patients", total=patients)
         summary = stream_population(
             patients,
-            dose,
+            per_kg,
             seed,
             out=out,
             chunk_size=chunk_size,
             sample_days=tuple(d for d in DEFAULT_SAMPLE_DAYS if d <= 365.0 * years),
             years=years,
             progress=lambda done, _total: bar.update(task, completed=done),
+            age_range=age_range,
+            diagnosis_mix=mix,
+            lymphodepletion=lymphodepletion,
+            ld_intensity=ld_intensity,
+            flat_dose=flat_dose,
+            rtol=rtol,
+            atol=atol,
         )
     units = dict(ENDPOINTS)
     rows = []
-    table = Table(title=f"{patients} virtual patients, {dose:g} CAR+ cells/kg, seed {seed}")
+    dose_text = (
+        f"{flat_dose:g} CAR+ cells flat" if flat_dose is not None else f"{per_kg:g} CAR+ cells/kg"
+    )
+    table = Table(
+        title=f"{patients} virtual patients, {dose_text}, LD {lymphodepletion}, seed {seed}"
+    )
     for col in ("endpoint", "unit", "n", "median", "5%", "95%"):
         table.add_column(col, justify="right" if col not in ("endpoint", "unit") else "left")
     for name, n_fin, (p5, med, p95) in summary.endpoint_quantiles((5.0, 50.0, 95.0)):
         rows.append((name, p5, med, p95))
         table.add_row(name, units[name], str(n_fin), f"{med:.4g}", f"{p5:.4g}", f"{p95:.4g}")
     console.print(table)
+    courses = ", ".join(f"{k} {v}" for k, v in summary.courses.items())
+    console.print(f"B-cell course: {courses}")
     if out is not None:
         console.print(f"wrote {out}")
     if plot is not None:
@@ -84,20 +118,46 @@ def simulate_command(
 @app.command("simulate")
 def simulate(
     patients: int = typer.Option(1000, "--patients", min=1, help="Number of virtual patients."),
-    dose: float = typer.Option(1e6, "--dose", min=0.0, help="CAR+ T cells per kg."),
+    dose: float | None = typer.Option(
+        None, "--dose", min=0.0, help="CAR+ T cells per kg [default: 1e6]."
+    ),
+    flat_dose: float | None = typer.Option(
+        None, "--flat-dose", min=0.0, help="CAR+ T cells per patient (instead of --dose)."
+    ),
     seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
-    out: Path | None = typer.Option(None, "--out", help="Per-patient Parquet file."),
+    out: Path | None = typer.Option(None, "--out", help="Per-patient .parquet or .csv file."),
     plot: Path | None = typer.Option(None, "--plot", help="Prediction-interval PNG."),
     years: float = typer.Option(2.0, "--years", min=0.01, max=20.0, help="Horizon, years."),
     chunk_size: int = typer.Option(50_000, "--chunk-size", min=1, help="Patients per chunk."),
+    age_min: float = typer.Option(5.0, "--age-min", help="Youngest age, years (2-80)."),
+    age_max: float = typer.Option(18.0, "--age-max", help="Oldest age, years (2-80)."),
+    diagnosis: list[str] | None = typer.Option(
+        None, "--diagnosis", help="Restrict to this diagnosis (repeatable): SLE, JDM, SSc, ..."
+    ),
+    lymphodepletion: str = typer.Option(
+        "flu-cy", "--lymphodepletion", help="Regimen: none, flu-cy, cy or flu."
+    ),
+    ld_intensity: float = typer.Option(
+        1.0, "--ld-intensity", help="Scale of the regimen's log-kill and cytokine surge (0-3)."
+    ),
+    rtol: float = typer.Option(1e-8, "--rtol", help="Solver relative tolerance (1e-13-1e-2)."),
+    atol: float = typer.Option(1e-10, "--atol", help="Solver absolute tolerance (> 0)."),
 ) -> None:
     """Simulate a virtual cohort; print median and 5–95 % of each endpoint."""
-    simulate_command(
-        patients=patients,
-        dose=dose,
-        seed=seed,
-        out=out,
-        plot=plot,
-        years=years,
-        chunk_size=chunk_size,
-    )
+    with user_errors():
+        simulate_command(
+            patients=patients,
+            dose=dose,
+            seed=seed,
+            out=out,
+            plot=plot,
+            years=years,
+            chunk_size=chunk_size,
+            age_range=(age_min, age_max),
+            diagnosis=diagnosis,
+            lymphodepletion=lymphodepletion,
+            ld_intensity=ld_intensity,
+            flat_dose=flat_dose,
+            rtol=rtol,
+            atol=atol,
+        )

@@ -2,16 +2,25 @@
 
 The system (all rates per day, time in days relative to infusion, day 0 = infusion):
 
-* CAR T effector ``E`` and memory ``M`` (cells/µL of blood). Effectors expand when they meet
-  CD19⁺ antigen, saturating in the blood B-cell count ``B = B_N + B_A``, amplified by the
-  homeostatic-cytokine surge ``I`` that lymphodepletion causes; they contract (``δ_E``) and
-  feed a memory pool (``μ``) that decays slowly (``β``).
+* CAR T effector ``E`` and memory ``M`` (cells/µL of blood). Antigen (CD19⁺ B cells, saturating
+  in ``B = B_N + B_A``) switches on a proliferative programme ``A`` (0–1) that runs on for a few
+  days after the antigen is gone (programmed expansion: Kaech SM, Ahmed R. *Nat Immunol*
+  2001;2:415-422; van Stipdonk MJ, et al. *Nat Immunol* 2001;2:423-429). Effectors proliferate
+  at ``ρ·A·(a_0 + I)``: ``I`` is the homeostatic-cytokine surge that lymphodepletion causes and
+  ``a_0`` the small drive without it, so that without lymphodepletion CAR T cells barely expand
+  and, once the surge has faded, returning B cells cannot drive a second expansion whatever
+  ``ρ`` (no knife edge). They contract (``δ_E``) and feed a memory pool (``μ``) that decays
+  slowly (``β``, terminal t½ 100 d; oncology 220 d, shorter in SLE).
 * CD19⁺ B cells: non-autoreactive ``B_N`` and autoreactive (activated/memory) ``B_A``
   (cells/µL). Bone-marrow supply ``S`` is suppressed while CAR T cells persist (CD19⁺
   precursors are killed in the marrow), cells turn over at ``k_B`` and are killed by
   effectors (mass action ``k_kill·E·B``). A fraction ``φ`` of returning B cells is
   autoreactive (the *reset* parameter); the autoreactive pool also self-sustains by
-  antigen-driven proliferation with a carrying capacity.
+  antigen-driven proliferation with a carrying capacity, but only above a quorum ``θ·B_A0``
+  (T-cell help / germinal-centre selection; a model hypothesis, UNCONFIRMED). Lymphodepletion
+  alone leaves the pool above the quorum, so it regrows in weeks (negative control: Cy/Flu
+  without CAR T gives no lasting serological effect, model-physiology-addendum §1.2–1.5);
+  CAR T depletion takes it far below, and it stays low unless ``φ`` is large (relapse).
 * Autoreactive plasmablasts/short-lived plasma cells ``P`` (CD19⁺, killed) and long-lived
   plasma cells ``L`` (CD19⁻, not killed), both relative to baseline (1 = baseline).
 * Autoantibody titre ``Ab`` relative to baseline, fed by both, eliminated with the IgG
@@ -24,10 +33,12 @@ The system (all rates per day, time in days relative to infusion, day 0 = infusi
 Equations (flavour ``"immune"``)::
 
     C     = E + M ;  B = B_N + B_A ;  g(C) = 1 / (1 + (C/C50)^h)
-    dE/dt = ρ·B/(B + K_s)·(1 + I)·E − (δ_E + μ)·E
+    dA/dt = k_on·B/(B + K_s)·(1 − A) − k_off·A
+    dE/dt = ρ·A·(a_0 + I)/(1 + C/C_cap)·E − (δ_E + μ)·E
     dM/dt = μ·E − β·M
     dB_N/dt = (1 − φ)·S·g(C) − k_B·B_N − k_kill·E·B_N
-    dB_A/dt = φ·S·g(C) + r_A·B_A·(1 − B_A/K_A) − k_B·B_A − k_kill·E·B_A
+    dB_A/dt = φ·S·g(C) + r_A·B_A·q·(1 − B_A/K_A) − k_B·B_A − k_kill·E·B_A,
+              q = B_A/(B_A + θ·B_A0)
     dP/dt = k_P·(B_A/B_A0 − P) − k_kill·E·P
     dL/dt = k_L·(P − L)
     dAb/dt = k_Ab·(f_dep·P + (1 − f_dep)·L − Ab)
@@ -37,7 +48,7 @@ Equations (flavour ``"immune"``)::
 
 with ``S = k_B·(1 − f_A0)·B0/(1 − φ)``, ``B_A0 = f_A0·B0``, ``r_A = k_B + r_net`` and ``K_A``
 chosen so that the baseline (``B_N0 = (1 − f_A0)·B0``, ``B_A0``, ``P = L = Ab = 1``,
-``D = D0``) is a steady state.
+``D = D0``, ``A = A_0 = k_on·s_0/(k_on·s_0 + k_off)``) is a steady state.
 
 Events: lymphodepletion on days −5, −4, −3 (each kills the fraction ``1 − (1 − f_LD)^(1/3)``
 of ``B_N``, ``B_A`` and ``P`` and adds ``I_LD/3`` to ``I``); infusion on day 0 adds
@@ -70,6 +81,8 @@ from immunoreset.errors import InvalidInput, check_range
 
 __all__ = [
     "FLAVOURS",
+    "IDX_A",
+    "IDX_I",
     "IMMUNE_PARAMETER_SOURCES",
     "N_DERIVED",
     "N_OBSERVABLES",
@@ -78,6 +91,7 @@ __all__ = [
     "STATES",
     "ImmuneParams",
     "SteinParams",
+    "activation_baseline",
     "derived_constants",
     "immune_initial_state",
     "observables",
@@ -100,6 +114,7 @@ STATES: tuple[tuple[str, str], ...] = (
     ("Ab", "autoantibody titre relative to baseline"),
     ("D", "disease activity, SLEDAI-2K-like points"),
     ("I", "cytokine surge after lymphodepletion, fold above baseline minus 1"),
+    ("A", "antigen-triggered proliferative programme of the CAR T cells, 0-1"),
     ("AUC", "running integral of CAR T cells/µL, cells·d/µL"),
 )
 N_STATES = len(STATES)
@@ -117,6 +132,9 @@ N_OBSERVABLES = len(OBSERVABLES)
 # immune flavour parameter vector indices (must match ImmuneParams field order)
 _B0, _FA0, _KB, _PHI, _RNET, _KKILL, _RHO, _KS, _DELTA, _MU, _BETA, _C50, _HILL = range(13)
 _ILD, _KI, _FLD, _KP, _KL, _FDEP, _KAB, _KD, _D0, _WB, _Q, _FDIST = range(13, 25)
+_KON, _KOFF, _A0, _THETA, _CCAP = range(25, 30)
+#: State indices used outside this module (AUC is always the last state).
+IDX_I, IDX_A = 8, 9
 # stein flavour parameter vector indices (must match SteinParams field order)
 _S_RHO, _S_TMAX, _S_ALPHA, _S_BETA, _S_FB, _S_R0, _S_Q = range(7)
 
@@ -127,8 +145,11 @@ class ImmuneParams:
 
     Every default names the figure it was set from (``docs/model.md`` has the full table).
     Values marked *calibrated* were tuned so that the typical patient shows a CAR T peak of
-    about 32 cells/µL at day 7.8, B cells < 1/µL by day 6.8, reconstitution at about day 109 and
-    anti-dsDNA ≤ 10 % of baseline at day 91.
+    about 30 cells/µL at day 8, B cells < 1/µL by day 5, reconstitution at about day 110 and
+    anti-dsDNA ≤ 10 % of baseline at day 91, and so that the negative controls hold
+    (lymphodepletion alone, no lymphodepletion; ``tests/model/test_negative_controls.py``).
+    Fields after ``f_dist`` were added in issue 11 (the vector indices of the older ones are
+    unchanged).
     """
 
     #: Baseline blood CD19+ B cells, cells/µL; child 6–12 y, LHSC reference (spec §2.1, §11).
@@ -137,16 +158,21 @@ class ImmuneParams:
     f_a0: float = 0.08
     #: Peripheral B-cell loss rate, 1/d; Pan 2019 CD19 turnover (§2.3, §9.1).
     k_b: float = 0.02
-    #: Autoreactive fraction of returning B cells (the reset), UNCONFIRMED setting.
-    phi: float = 0.001
-    #: Net self-renewal of the autoreactive pool above k_B, 1/d; UNCONFIRMED setting.
-    r_net: float = 0.002
-    #: CAR T killing of CD19+ cells, µL/(cell·d); calibrated (B < 1/µL by day 7, peak day 7–8).
-    k_kill: float = 0.08
-    #: Maximal antigen-driven expansion rate, 1/d; calibrated: well below δ_E + μ so that
-    #: expansion needs the lymphodepletion surge and CAR T do not persist in equilibrium with
-    #: returning B cells (99.8 % of virtual patients reconstitute within 2 y).
-    rho: float = 0.10
+    #: Autoreactive fraction of returning B cells (the reset), UNCONFIRMED setting: small enough
+    #: that the depleted autoreactive pool stays below its quorum (durable remission; Erlangen
+    #: 8/8 without disease activity to 24 months, peer-data §2.2).
+    phi: float = 1e-4
+    #: Net self-renewal of the autoreactive pool above k_B (above its quorum), 1/d; calibrated:
+    #: after lymphodepletion alone the pool and anti-dsDNA are back within ≈ 3 months
+    #: (addendum §1.2–1.3: B cells back in ≤ 3 months after Cy/Flu + BCMA CAR T in 6/7).
+    r_net: float = 0.05
+    #: CAR T killing of CD19+ cells, µL/(cell·d); calibrated: blood B < 1/µL by day 5
+    #: (Nicolai 2024) so that ≥ 90 % of children clear by day 7 (Becilli 2026: 8/8).
+    k_kill: float = 0.8
+    #: Maximal expansion rate per unit drive, 1/d; calibrated: net doubling ≈ 1 d during the
+    #: surge (Stein 2019: 0.78 d in ALL), so a 10-fold dose moves the peak by ≈ 3 d only
+    #: (addendum §3); ρ·a_0 stays far below δ_E + μ (no re-expansion on returning B cells).
+    rho: float = 0.3
     #: B count giving half-maximal expansion, cells/µL; calibrated (expansion continues while
     #: the last B cells are killed, so the peak follows clearance by ≈ 1 d: Nicolai day 5 / day 7).
     k_s: float = 0.2
@@ -154,10 +180,12 @@ class ImmuneParams:
     delta_e: float = 0.16
     #: Effector-to-memory transition, 1/d; calibrated (Stein FB ≈ 0.8 % into slow phase).
     mu: float = 0.004
-    #: Memory decay, 1/d; shorter persistence in SLE than lymphoma (Müller 2025), calibrated.
-    beta: float = 0.029
-    #: CAR T count halving marrow B-cell supply, cells/µL; calibrated (return ≈ day 110).
-    c50: float = 0.0225
+    #: Memory (terminal) decay, 1/d; t½ 100 d: addendum §2 prior 100–220 d (Stein 2019 220 d in
+    #: ALL is the upper bound; "shorter in SLE", Müller 2025): lower end, UNCONFIRMED.
+    beta: float = math.log(2.0) / 100.0
+    #: CAR T count halving marrow B-cell supply, cells/µL; calibrated (return ≈ day 110,
+    #: Mackensen 110 ± 32 d) with β fixed from persistence (addendum §2, §5).
+    c50: float = 0.3
     #: Hill coefficient of supply suppression; UNCONFIRMED setting.
     hill: float = 2.0
     #: Total cytokine surge added by lymphodepletion (fold − 1); calibrated (peak day 7–8),
@@ -184,9 +212,27 @@ class ImmuneParams:
     #: Transgene copies/µg DNA per CAR T cell/µL; derived (docs/model.md: 150,000 cells/µg,
     #: 2 copies/cell, 6,000 leukocytes/µL).
     q_copies: float = 50.0
-    #: Fraction of the infused dose found in blood after distribution; calibrated (Singh 2021):
-    #: peak ≈ 32 cells/µL (Nicolai 32.69).
-    f_dist: float = 0.075
+    #: Fraction of the infused dose found in blood as expansion-competent cells; calibrated with
+    #: ρ and k_off: peak ≈ 30 cells/µL on day 8 (Nicolai 32.69 on day 7); Stein's R0 implies a
+    #: small fraction too (model-physiology §3.3).
+    f_dist: float = 0.002
+    #: Rate at which antigen switches the proliferative programme on, 1/d; UNCONFIRMED setting
+    #: (fast: antigen encounter within a day; Kaech & Ahmed 2001).
+    k_on: float = 2.0
+    #: Rate at which the programme winds down without antigen, 1/d; calibrated: blood B cells
+    #: cleared on day 5, CAR T peak on day 7 (Nicolai 2024), so expansion outlasts antigen by
+    #: ≈ 2 d (programmed expansion, van Stipdonk 2001).
+    k_off: float = 0.4
+    #: Proliferative drive without lymphodepletion (in units of the surge I); UNCONFIRMED setting:
+    #: ρ·a_0 ≪ δ_E + μ, so that CAR T without lymphodepletion barely expand (addendum §1.1).
+    a0: float = 0.25
+    #: Quorum of the autoreactive pool, fraction of its baseline; UNCONFIRMED setting (model
+    #: hypothesis): below it self-renewal fails. Lymphodepletion alone (−80 %) stays above it.
+    theta_a: float = 0.05
+    #: CAR T count halving the proliferation rate (space/cytokine competition), cells/µL;
+    #: UNCONFIRMED setting: expansion is capacity-limited (addendum §3; lymphoma peaks 15–98
+    #: cells/µL, model-physiology §7.2), which keeps the Cmax tail within ≈ 1 log.
+    c_cap: float = 60.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -194,8 +240,27 @@ class ImmuneParams:
         for name in ("f_a0", "phi", "f_ld", "f_dep", "w_b", "f_dist"):
             check_range(name, getattr(self, name), 0.0, 1.0)
         check_range("phi", self.phi, 0.0, 1.0, hi_open=True)
-        for name in ("b0", "k_b", "k_s", "c50", "hill", "k_p", "k_ab", "k_d", "f_a0"):
+        for name in (
+            "b0",
+            "k_b",
+            "k_s",
+            "c50",
+            "hill",
+            "k_p",
+            "k_ab",
+            "k_d",
+            "f_a0",
+            "k_on",
+            "c_cap",
+        ):
             check_range(name, getattr(self, name), 0.0, None, lo_open=True)
+        # the autoreactive pool needs a positive carrying capacity (baseline steady state)
+        supply = self.k_b * (1.0 - self.f_a0) * self.b0 / (1.0 - self.phi)
+        need = (self.k_b - self.phi * supply / (self.f_a0 * self.b0)) * (1.0 + self.theta_a)
+        if need >= self.k_b + self.r_net:
+            raise InvalidInput(
+                "r_net", self.r_net, f"> {need - self.k_b:.4g} 1/d (k_b·θ_A for a steady state)"
+            )
 
     def to_array(self) -> np.ndarray:
         """Return the parameters as a float64 vector in field order."""
@@ -244,15 +309,15 @@ IMMUNE_PARAMETER_SOURCES: MappingProxyType[str, str] = MappingProxyType(
         "b0": "LHSC reference child 6-12 y (model-physiology §2.1, §11)",
         "f_a0": "SLE memory B 16/206 cells/µL, PMC1954659 Table 1 (§2.2)",
         "k_b": "Pan 2019 CD19 turnover 0.02/d (§9.1)",
-        "phi": "UNCONFIRMED setting (reset: autoreactive fraction of returning B cells)",
-        "r_net": "UNCONFIRMED setting (slow regrowth of autoreactive pool)",
-        "k_kill": "calibrated: B < 1/µL by day 7 (Nicolai day 5, peer-data §2.4), peak day 7-8",
-        "rho": "calibrated: < δ_E + μ, expansion needs antigen + surge (§7.3); 99.8% recon",
-        "k_s": "calibrated: peak day 7-10 (Nicolai 7, Kochenderfer 8.5, Stein 9.3; §11)",
+        "phi": "UNCONFIRMED setting (reset); small: durable remission (peer-data §2.2)",
+        "r_net": "calibrated: LD alone, anti-dsDNA back within ≈ 3 months (addendum §1.2-1.5)",
+        "k_kill": "calibrated: B < 1/µL by day 5 (Nicolai 2024); children 8/8 by day 7 (§4)",
+        "rho": "calibrated: net doubling ≈ 1 d (Stein 0.78 d); peak shift ≈ 3 d/decade (§3)",
+        "k_s": "UNCONFIRMED setting: antigen signal saturates above ≈ 1 B cell/µL",
         "delta_e": "Stein 2019 alpha 0.16/d (peer-data §3.1)",
         "mu": "calibrated, Stein FB ≈ 0.8% (peer-data §3.1)",
-        "beta": "calibrated: B return ≈ 110 d (Mackensen 110 ± 32 d); typical 109 d",
-        "c50": "calibrated: B return ≈ 110 d (Mackensen 110 ± 32 d)",
+        "beta": "memory t½ 100 d: addendum §2 prior 100-220 d (Stein 220 d), UNCONFIRMED",
+        "c50": "calibrated: B return ≈ 110 d (Mackensen 110 ± 32 d) with β fixed (§2, §5)",
         "hill": "UNCONFIRMED setting",
         "i_ld": "calibrated (peak day 7-8); above IL-15 ≈ 5x of §8: UNCONFIRMED",
         "k_i": "IL-15 t½ ≈ 14 d after conditioning (De Bock 2013 analogue, §8)",
@@ -265,7 +330,12 @@ IMMUNE_PARAMETER_SOURCES: MappingProxyType[str, str] = MappingProxyType(
         "d0": "SLEDAI-2K mean 12.6 at baseline (Wang 2025, §7.1)",
         "w_b": "UNCONFIRMED setting (spec §10: drive from autoreactive side)",
         "q_copies": "derived: 150,000 diploid cells/µg × 2 copies/cell / 6,000 leukocytes/µL",
-        "f_dist": "calibrated: peak ≈ 32 cells/µL (Nicolai 32.69; Singh 2021 distribution, §3.3)",
+        "f_dist": "calibrated: peak ≈ 30 cells/µL on day 8 (Nicolai 32.69 on day 7; §3.3)",
+        "k_on": "UNCONFIRMED setting (antigen encounter within a day; Kaech & Ahmed 2001)",
+        "k_off": "calibrated: clearance day 5, peak day 7 (Nicolai 2024); van Stipdonk 2001",
+        "a0": "UNCONFIRMED setting: little expansion without LD (addendum §1.1)",
+        "theta_a": "UNCONFIRMED setting (model hypothesis: quorum of the autoreactive pool)",
+        "c_cap": "UNCONFIRMED setting: capacity-limited expansion (addendum §3; §7.2 15-98/µL)",
     }
 )
 
@@ -291,7 +361,7 @@ def rhs(flavour: int, t: float, y: np.ndarray, p: np.ndarray, n_done: int, dy: n
             dy[k] = 0.0
         dy[0] = de
         dy[1] = dm
-        dy[9] = (e + m) / p[_S_Q]
+        dy[N_STATES - 1] = (e + m) / p[_S_Q]
         return
     e = y[0]
     m = y[1]
@@ -302,6 +372,7 @@ def rhs(flavour: int, t: float, y: np.ndarray, p: np.ndarray, n_done: int, dy: n
     ab = y[6]
     d = y[7]
     cyt = y[8]
+    act = y[9]
     b0 = p[_B0]
     fa0 = p[_FA0]
     kb = p[_KB]
@@ -309,8 +380,9 @@ def rhs(flavour: int, t: float, y: np.ndarray, p: np.ndarray, n_done: int, dy: n
     ba0 = fa0 * b0
     supply = kb * (1.0 - fa0) * b0 / (1.0 - phi)
     r_a = kb + p[_RNET]
+    quorum = p[_THETA] * ba0
     # carrying capacity that makes the baseline a steady state
-    k_a = ba0 / (1.0 - (kb - phi * supply / ba0) / r_a)
+    k_a = ba0 / (1.0 - (kb - phi * supply / ba0) * (1.0 + p[_THETA]) / r_a)
     c = e + m
     b = bn + ba
     x = c / p[_C50]
@@ -326,10 +398,11 @@ def rhs(flavour: int, t: float, y: np.ndarray, p: np.ndarray, n_done: int, dy: n
     else:
         sat = 0.0
     kill = p[_KKILL] * e
-    dy[0] = p[_RHO] * sat * (1.0 + cyt) * e - (p[_DELTA] + p[_MU]) * e
+    q = ba / (ba + quorum) if ba > 0.0 else 0.0
+    dy[0] = p[_RHO] * act * (p[_A0] + cyt) / (1.0 + c / p[_CCAP]) * e - (p[_DELTA] + p[_MU]) * e
     dy[1] = p[_MU] * e - p[_BETA] * m
     dy[2] = (1.0 - phi) * supply * g - kb * bn - kill * bn
-    dy[3] = phi * supply * g + r_a * ba * (1.0 - ba / k_a) - kb * ba - kill * ba
+    dy[3] = phi * supply * g + r_a * ba * q * (1.0 - ba / k_a) - kb * ba - kill * ba
     dy[4] = p[_KP] * (ba / ba0 - pb) - kill * pb
     dy[5] = p[_KL] * (pb - ll)
     fdep = p[_FDEP]
@@ -337,11 +410,12 @@ def rhs(flavour: int, t: float, y: np.ndarray, p: np.ndarray, n_done: int, dy: n
     wb = p[_WB]
     dy[7] = p[_KD] * (p[_D0] * (wb * ba / ba0 + (1.0 - wb) * ab) - d)
     dy[8] = -p[_KI] * cyt
-    dy[9] = c
+    dy[9] = p[_KON] * sat * (1.0 - act) - p[_KOFF] * act
+    dy[10] = c
 
 
 #: Length of the per-patient vector of derived constants used by :func:`rhs_fast`.
-N_DERIVED = 12
+N_DERIVED = 15
 
 
 @njit(cache=True)
@@ -367,11 +441,11 @@ def derived_constants(flavour: int, p: np.ndarray, out: np.ndarray) -> None:
     ba0 = fa0 * b0
     supply = kb * (1.0 - fa0) * b0 / (1.0 - phi)
     r_a = kb + p[_RNET]
-    k_a = ba0 / (1.0 - (kb - phi * supply / ba0) / r_a)
+    k_a = ba0 / (1.0 - (kb - phi * supply / ba0) * (1.0 + p[_THETA]) / r_a)
     out[0] = (1.0 - phi) * supply
     out[1] = phi * supply
-    out[2] = r_a - kb  # net linear growth of B_A (r_A − k_B)
-    out[3] = r_a / k_a
+    out[2] = r_a  # autoreactive self-renewal rate (times the quorum factor q)
+    out[3] = 1.0 / k_a
     out[4] = 1.0 / p[_C50]
     out[5] = p[_DELTA] + p[_MU]
     out[6] = p[_KP] / ba0
@@ -380,6 +454,9 @@ def derived_constants(flavour: int, p: np.ndarray, out: np.ndarray) -> None:
     out[9] = p[_KD] * p[_D0] * p[_WB] / ba0
     out[10] = p[_KD] * p[_D0] * (1.0 - p[_WB])
     out[11] = 1.0 if p[_HILL] == 2.0 else 0.0
+    out[12] = p[_THETA] * ba0
+    out[13] = p[_RHO] * p[_A0]
+    out[14] = 1.0 / p[_CCAP]
 
 
 @njit(cache=True, inline="always")
@@ -415,6 +492,7 @@ def rhs_fast(
     ba = y[3]
     pb = y[4]
     cyt = y[8]
+    act = y[9]
     cc = e + m
     b = bn + ba
     x = cc * c[4]
@@ -425,18 +503,20 @@ def rhs_fast(
     else:
         g = 1.0 / (1.0 + x ** p[_HILL])
     sat = b / (b + p[_KS]) if b > 0.0 else 0.0
+    q = ba / (ba + c[12]) if ba > 0.0 else 0.0
     kill = p[_KKILL] * e
     kb = p[_KB]
-    out[row, 0] = (p[_RHO] * sat * (1.0 + cyt) - c[5]) * e
+    out[row, 0] = ((c[13] + p[_RHO] * cyt) * act / (1.0 + cc * c[14]) - c[5]) * e
     out[row, 1] = p[_MU] * e - p[_BETA] * m
     out[row, 2] = c[0] * g - (kb + kill) * bn
-    out[row, 3] = c[1] * g + (c[2] - c[3] * ba - kill) * ba
+    out[row, 3] = c[1] * g + (c[2] * q * (1.0 - c[3] * ba) - kb - kill) * ba
     out[row, 4] = c[6] * ba - (p[_KP] + kill) * pb
     out[row, 5] = p[_KL] * (pb - y[5])
     out[row, 6] = c[7] * pb + c[8] * y[5] - p[_KAB] * y[6]
     out[row, 7] = c[9] * ba + c[10] * y[6] - p[_KD] * y[7]
     out[row, 8] = -p[_KI] * cyt
-    out[row, 9] = cc
+    out[row, 9] = p[_KON] * sat * (1.0 - act) - p[_KOFF] * act
+    out[row, 10] = cc
 
 
 @njit(cache=True)
@@ -473,7 +553,16 @@ def immune_initial_state(params: ImmuneParams | np.ndarray) -> np.ndarray:
     y[3] = p[_FA0] * p[_B0]
     y[4] = y[5] = y[6] = 1.0
     y[7] = p[_D0]
+    y[9] = activation_baseline(p)
     return y
+
+
+def activation_baseline(p: np.ndarray) -> np.ndarray | float:
+    """Steady state of the programme ``A`` at the baseline B count (vector ``p`` or rows)."""
+    p = np.asarray(p, dtype=np.float64)
+    sat = p[..., _B0] / (p[..., _B0] + p[..., _KS])
+    on = p[..., _KON] * sat
+    return on / (on + p[..., _KOFF])
 
 
 def stein_analytical(t: np.ndarray | float, params: SteinParams | None = None) -> np.ndarray:

@@ -26,21 +26,24 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import ndtri
+from scipy.special import expit, ndtri
 
 from immunoreset.errors import InvalidInput, check_choice, check_range
 from immunoreset.model.equations import (
     FLAVOURS,
+    IDX_A,
+    IDX_I,
     N_STATES,
     OBSERVABLES,
     ImmuneParams,
+    activation_baseline,
     immune_initial_state,
 )
 from immunoreset.model.solver import ENDPOINTS, integrate_batch
@@ -52,17 +55,23 @@ if TYPE_CHECKING:
 __all__ = [
     "B0_BY_AGE",
     "BLOOD_VOLUME_ML_PER_KG",
+    "B_COURSES",
     "DEFAULT_SAMPLE_DAYS",
     "DIAGNOSIS_EFFECTS",
     "DIAGNOSIS_MIX",
     "GIRLS_18Y_WEIGHT_RULE",
     "LD_DAYS",
+    "LOGIT_NORMAL",
+    "LYMPHODEPLETION_REGIMENS",
     "OMEGA",
+    "OUTPUT_SUFFIXES",
     "WEIGHT_P50_KG",
     "StreamedSummary",
+    "b_cell_course",
     "blood_volume_per_kg",
     "iter_population",
     "make_patient_batch",
+    "output_path",
     "plot_prediction_intervals",
     "prediction_intervals",
     "simulate_population",
@@ -110,22 +119,47 @@ DIAGNOSIS_MIX: MappingProxyType[str, float] = MappingProxyType(
     {"SLE": 0.6, "JDM": 0.2, "SSc": 0.1, "ASyS": 0.05, "DM": 0.05}
 )
 
-#: Inter-individual variability: parameter -> ω (SD of the log-normal random effect).
+#: Inter-individual variability: parameter -> ω (SD of the random effect; log-normal, or
+#: logit-normal for the parameters in :data:`LOGIT_NORMAL`). Draw slots follow this order:
+#: entries added later go at the end so that earlier patients' draws keep their meaning.
 OMEGA: MappingProxyType[str, float] = MappingProxyType(
     {
         "b0": 0.3,  # LHSC 6–12 y 270–860 ≈ ±2·0.3 on log scale
-        "k_b": 0.3,  # Pan 2019 RSE 41 % (uncertainty, not IIV): UNCONFIRMED
-        "k_kill": 0.3,  # UNCONFIRMED
-        "rho": 0.05,  # UNCONFIRMED (kept small: ρ sits just below δ_E + μ by design)
+        "k_b": 0.2,  # Pan 2019 RSE 41 % (uncertainty, not IIV): UNCONFIRMED
+        "k_kill": 0.2,  # UNCONFIRMED
+        "rho": 0.2,  # UNCONFIRMED; Stein ω²(Tmax) = 0.38 (ω 0.62) in ALL is an upper bound.
+        # No knife edge any more: ω = 0.3 leaves < 1 % never reconstituting (tested).
         "delta_e": 0.2,  # UNCONFIRMED (Stein ω²(α) = 0.91 in ALL is an upper bound)
         "mu": 0.3,  # UNCONFIRMED (Stein ω²(FB) = 0.8)
-        "beta": 0.3,  # UNCONFIRMED (Stein ω²(β) = 0.86)
-        "c50": 0.5,  # calibrated: reconstitution spread ≈ 110 ± 32–47 d (Mackensen, Müller)
+        "beta": 0.2,  # UNCONFIRMED (Stein ω²(β) = 0.86 is an upper bound)
+        "c50": 0.2,  # calibrated: reconstitution spread ≈ 110 ± 32–47 d (Mackensen, Müller)
         "f_dist": 0.5,  # UNCONFIRMED (Stein ω²(Cmax) = 0.65)
         "i_ld": 0.3,  # UNCONFIRMED
-        "phi": 0.5,  # UNCONFIRMED
+        "phi": 1.0,  # UNCONFIRMED: relapse variability (Jo-1 relapse at 9 months, addendum §1.1)
         "k_ab": 0.1,  # IgG t½ 21–24 d (peer-data §3.4)
         "d0": 0.3,  # UNCONFIRMED
+        "f_dep": 2.0,  # logit scale; UNCONFIRMED: CD19⁻ LLPC share differs (Feng 2025; Jo-1
+        # titre only to ≈ 1/4 at 8 months, Pecher 2023: f_dep ≈ 0.75) → partial serology
+        "r_net": 0.3,  # UNCONFIRMED (relapse clock after rituximab varies, addendum §1.5)
+        "theta_a": 0.5,  # UNCONFIRMED (quorum of the autoreactive pool)
+        "k_off": 0.2,  # UNCONFIRMED (spread of peak day, Tmax 7–14 d across series, §7)
+    }
+)
+#: Parameters whose random effect acts on the logit of the fraction (they stay inside (0, 1)).
+LOGIT_NORMAL: frozenset[str] = frozenset({"f_dep"})
+
+#: Lymphodepletion regimens: name -> (kill scale, surge scale, description). The kill scale
+#: multiplies ``−ln(1 − f_ld)`` (log-kill), the surge scale multiplies ``i_ld``; "flu-cy" is the
+#: calibrated template (Flu 25–30 mg/m² days −5…−3 + Cy 1000 mg/m², Mackensen 2022 / Nicolai
+#: 2024). The single-agent scales are UNCONFIRMED settings: Flu/Cy gave better CAR T expansion
+#: than Cy alone (Turtle CJ, et al. *J Clin Invest* 2016;126:2123-2138); fludarabine alone is
+#: lymphotoxic (PubMed 9733448, addendum §1.2).
+LYMPHODEPLETION_REGIMENS: MappingProxyType[str, tuple[float, float, str]] = MappingProxyType(
+    {
+        "none": (0.0, 0.0, "no lymphodepletion"),
+        "flu-cy": (1.0, 1.0, "fludarabine + cyclophosphamide, days −5…−3 (calibrated)"),
+        "cy": (0.6, 0.4, "cyclophosphamide alone (UNCONFIRMED scales)"),
+        "flu": (0.6, 0.6, "fludarabine alone (UNCONFIRMED scales)"),
     }
 )
 
@@ -159,6 +193,8 @@ _T0 = -6.0
 _DRAWS = 32  # raw uniforms reserved per patient (multiple of 4 for Philox blocks)
 _PARAM_NAMES = ImmuneParams.names()
 _IIV_ORDER = tuple(OMEGA)  # draw slots 5.. in this order
+#: Output file suffixes of :func:`write_table` / :func:`stream_population` (others refused).
+OUTPUT_SUFFIXES: tuple[str, ...] = (".parquet", ".csv")
 
 
 def weight_p50_kg(age_y: np.ndarray, sex: np.ndarray) -> np.ndarray:
@@ -210,6 +246,32 @@ def _uniforms(seed: int, start: int, n: int) -> np.ndarray:
     return (np.floor(u * 2.0**53) + 0.5) / 2.0**53  # strictly inside (0, 1)
 
 
+def _regimen(lymphodepletion: bool | str) -> str:
+    """Regimen name for ``lymphodepletion`` (True = "flu-cy", False = "none")."""
+    if isinstance(lymphodepletion, bool):
+        return "flu-cy" if lymphodepletion else "none"
+    if isinstance(lymphodepletion, str) and lymphodepletion in LYMPHODEPLETION_REGIMENS:
+        return lymphodepletion
+    raise InvalidInput(
+        "lymphodepletion",
+        lymphodepletion,
+        f"True, False or one of {tuple(LYMPHODEPLETION_REGIMENS)}",
+    )
+
+
+def _omega(omega: Mapping[str, float] | None) -> dict[str, float]:
+    """The default :data:`OMEGA` with the overrides in ``omega`` (keys must be in OMEGA)."""
+    out = dict(OMEGA)
+    if omega is None:
+        return out
+    if not isinstance(omega, Mapping):
+        raise InvalidInput("omega", omega, "a mapping parameter -> ω")
+    for key, val in omega.items():
+        check_choice("omega", key, _IIV_ORDER)
+        out[key] = check_range(f"omega.{key}", val, 0.0, 3.0)
+    return out
+
+
 def make_patient_batch(
     *,
     start: int,
@@ -219,14 +281,27 @@ def make_patient_batch(
     typical: ImmuneParams,
     age_range: tuple[float, float],
     diagnosis_mix: MappingProxyType[str, float] | dict[str, float],
-    lymphodepletion: bool,
+    lymphodepletion: bool | str,
+    omega: Mapping[str, float] | None = None,
+    flat_dose: float | None = None,
+    ld_intensity: float = 1.0,
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Draw patients ``start … start+n−1``: covariates, parameters, initial states, events.
 
     Returns ``(covariates, params (n, n_par), y0 (n, N_STATES), event_times (n, 4),
     event_mult (n, 4, N_STATES), event_add (n, 4, N_STATES))``; the events are the three
-    lymphodepletion days (identity jumps when ``lymphodepletion`` is False) and the infusion.
+    lymphodepletion days (identity jumps for regimen "none") and the infusion.
+
+    ``lymphodepletion`` is True ("flu-cy"), False ("none") or a key of
+    :data:`LYMPHODEPLETION_REGIMENS`; ``ld_intensity`` scales its log-kill and surge (1 = the
+    calibrated template). ``flat_dose`` (CAR+ cells per patient) replaces ``dose_per_kg`` by
+    ``flat_dose / weight``. ``omega`` overrides entries of :data:`OMEGA`.
     """
+    regimen = _regimen(lymphodepletion)
+    om = _omega(omega)
+    check_range("ld_intensity", ld_intensity, 0.0, 3.0)
+    if flat_dose is not None:
+        check_range("flat_dose", flat_dose, 0.0, 1e11, "CAR+ cells")
     u = _uniforms(seed, start, n)
     z = ndtri(u)
     lo, hi = age_range
@@ -244,28 +319,40 @@ def make_patient_batch(
     idx = {name: i for i, name in enumerate(_PARAM_NAMES)}
     params[:, idx["b0"]] = _b0_by_age(age) * (typical.b0 / ImmuneParams().b0)
     for slot, name in enumerate(_IIV_ORDER, start=5):
-        params[:, idx[name]] *= np.exp(OMEGA[name] * z[:, slot])
+        j = idx[name]
+        if name in LOGIT_NORMAL:
+            v = np.clip(params[:, j], 1e-12, 1.0 - 1e-12)
+            params[:, j] = expit(np.log(v / (1.0 - v)) + om[name] * z[:, slot])
+        else:
+            params[:, j] *= np.exp(om[name] * z[:, slot])
     for dx_name, effects in DIAGNOSIS_EFFECTS.items():
         sel = dx == dx_name
         for pname, factor in effects.items():
             params[sel, idx[pname]] *= factor
     for name in ("phi", "f_dist"):  # fractions stay below 1
         params[:, idx[name]] = np.minimum(params[:, idx[name]], 0.999)
-    e0 = dose_per_kg * params[:, idx["f_dist"]] / bv / 1000.0
+    # the autoreactive pool keeps a steady baseline: r_net > k_B·θ_A (clip the rare violators)
+    floor = 1.5 * params[:, idx["k_b"]] * params[:, idx["theta_a"]]
+    params[:, idx["r_net"]] = np.maximum(params[:, idx["r_net"]], floor)
+    dose = np.full(n, float(dose_per_kg)) if flat_dose is None else float(flat_dose) / weight
+    e0 = dose * params[:, idx["f_dist"]] / bv / 1000.0
     y0 = np.zeros((n, N_STATES))
     y0[:, 2] = (1.0 - params[:, idx["f_a0"]]) * params[:, idx["b0"]]
     y0[:, 3] = params[:, idx["f_a0"]] * params[:, idx["b0"]]
     y0[:, 4:7] = 1.0
     y0[:, 7] = params[:, idx["d0"]]
+    y0[:, IDX_A] = activation_baseline(params)
     ev_t = np.tile(np.array([*LD_DAYS, 0.0]), (n, 1))
     mult = np.ones((n, 4, N_STATES))
     add = np.zeros((n, 4, N_STATES))
-    if lymphodepletion:
-        per_day = 1.0 - (1.0 - params[:, idx["f_ld"]]) ** (1.0 / len(LD_DAYS))
+    kill_scale, surge_scale, _desc = LYMPHODEPLETION_REGIMENS[regimen]
+    if kill_scale or surge_scale:
+        log_kill = -np.log1p(-np.minimum(params[:, idx["f_ld"]], 1.0 - 1e-12))
+        per_day = 1.0 - np.exp(-ld_intensity * kill_scale * log_kill / len(LD_DAYS))
         for j in range(len(LD_DAYS)):
-            for s in (2, 3, 4):  # B_N, B_A, plasmablasts
-                mult[:, j, s] = 1.0 - per_day
-            add[:, j, 8] = params[:, idx["i_ld"]] / len(LD_DAYS)
+            for st in (2, 3, 4):  # B_N, B_A, plasmablasts
+                mult[:, j, st] = 1.0 - per_day
+            add[:, j, IDX_I] = ld_intensity * surge_scale * params[:, idx["i_ld"]] / len(LD_DAYS)
     add[:, 3, 0] = e0
     cov = pd.DataFrame(
         {
@@ -275,27 +362,35 @@ def make_patient_batch(
             "diagnosis": dx.astype(str),
             "weight_kg": weight,
             "blood_volume_ml_per_kg": bv,
-            "dose_per_kg": np.full(n, float(dose_per_kg)),
-            "total_dose_cells": dose_per_kg * weight,
+            "dose_per_kg": dose,
+            "total_dose_cells": dose * weight,
             "b0_cells_per_ul": params[:, idx["b0"]],
             "e0_cells_per_ul": e0,
+            "lymphodepletion": np.full(n, regimen),
         }
     )
     return cov, params, y0, ev_t, mult, add
 
 
 def typical_events(
-    params: np.ndarray, e0: float, *, lymphodepletion: bool = True
+    params: np.ndarray,
+    e0: float,
+    *,
+    lymphodepletion: bool | str = True,
+    ld_intensity: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Event days, multipliers and additions (each with a leading patient axis of 1)."""
     idx = {name: i for i, name in enumerate(_PARAM_NAMES)}
+    kill_scale, surge_scale, _desc = LYMPHODEPLETION_REGIMENS[_regimen(lymphodepletion)]
+    check_range("ld_intensity", ld_intensity, 0.0, 3.0)
     ev_t = np.array([[*LD_DAYS, 0.0]])
     mult = np.ones((1, 4, N_STATES))
     add = np.zeros((1, 4, N_STATES))
-    if lymphodepletion:
-        per_day = 1.0 - (1.0 - params[idx["f_ld"]]) ** (1.0 / len(LD_DAYS))
+    if kill_scale or surge_scale:
+        log_kill = -math.log1p(-min(float(params[idx["f_ld"]]), 1.0 - 1e-12))
+        per_day = 1.0 - math.exp(-ld_intensity * kill_scale * log_kill / len(LD_DAYS))
         mult[0, :3, 2:5] = 1.0 - per_day
-        add[0, :3, 8] = params[idx["i_ld"]] / len(LD_DAYS)
+        add[0, :3, IDX_I] = ld_intensity * surge_scale * params[idx["i_ld"]] / len(LD_DAYS)
     add[0, 3, 0] = e0
     return ev_t, mult, add
 
@@ -307,9 +402,11 @@ def simulate_typical(
     blood_volume_ml_per_kg: float = 75.0,
     sample_days: Sequence[float] = DEFAULT_SAMPLE_DAYS,
     years: float = 2.0,
-    lymphodepletion: bool = True,
+    lymphodepletion: bool | str = True,
     rtol: float = 1e-8,
     atol: float = 1e-10,
+    ld_intensity: float = 1.0,
+    b_thresholds: Mapping[str, float] | None = None,
 ) -> tuple[pd.DataFrame, dict[str, float]]:
     """Simulate one patient with the given (default: typical) parameters, no variability.
 
@@ -326,11 +423,11 @@ def simulate_typical(
         raise InvalidInput("params", params, "an ImmuneParams")
     check_range("blood_volume_ml_per_kg", blood_volume_ml_per_kg, 40.0, 120.0, "mL/kg")
     sd = _validate(1, dose_per_kg, 0, 1, sample_days, years, (5.0, 18.0), DIAGNOSIS_MIX, rtol, atol)
-    if not isinstance(lymphodepletion, bool):
-        raise InvalidInput("lymphodepletion", lymphodepletion, "True or False")
     p = params.to_array()
     e0 = dose_per_kg * params.f_dist / blood_volume_ml_per_kg / 1000.0
-    ev_t, mult, add = typical_events(p, e0, lymphodepletion=lymphodepletion)
+    ev_t, mult, add = typical_events(
+        p, e0, lymphodepletion=lymphodepletion, ld_intensity=ld_intensity
+    )
     samples, endpoints, _stats = integrate_batch(
         flavour=FLAVOURS["immune"],
         params=p[None, :],
@@ -343,6 +440,7 @@ def simulate_typical(
         sample_days=sd,
         rtol=rtol,
         atol=atol,
+        b_thresholds=None if b_thresholds is None else dict(b_thresholds),
     )
     frame = pd.DataFrame(
         samples[0], index=pd.Index(sd, name="day"), columns=[o for o, _ in OBSERVABLES]
@@ -396,6 +494,24 @@ def _validate(
     return sd
 
 
+#: Values of the ``b_course`` column: B-cell course relative to the thresholds of the solver.
+B_COURSES: tuple[str, ...] = ("not_cleared", "not_reconstituted", "reconstituted")
+
+
+def b_cell_course(endpoints: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``b_course`` column from the solver's endpoint matrix (rows = patients).
+
+    "not_cleared" (B never fell below the clearance threshold), "not_reconstituted" (cleared,
+    not back to the reconstitution threshold within the horizon) or "reconstituted": "never
+    cleared" is kept apart from "never reconstituted".
+    """
+    col = {name: j for j, (name, _u) in enumerate(ENDPOINTS)}
+    cleared = np.isfinite(endpoints[:, col["day_b_clear"]])
+    recon = np.isfinite(endpoints[:, col["day_b_recon"]])
+    course = np.where(~cleared, B_COURSES[0], np.where(recon, B_COURSES[2], B_COURSES[1]))
+    return {"b_course": course.astype(object)}
+
+
 def iter_population(
     n: int,
     dose_per_kg: float = 1e6,
@@ -408,10 +524,14 @@ def iter_population(
     typical: ImmuneParams | None = None,
     age_range: tuple[float, float] = (5.0, 18.0),
     diagnosis_mix: MappingProxyType[str, float] | dict[str, float] = DIAGNOSIS_MIX,
-    lymphodepletion: bool = True,
+    lymphodepletion: bool | str = True,
     rtol: float = 1e-8,
     atol: float = 1e-10,
     with_stats: bool = False,
+    omega: Mapping[str, float] | None = None,
+    flat_dose: float | None = None,
+    ld_intensity: float = 1.0,
+    b_thresholds: Mapping[str, float] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """Yield one DataFrame per chunk of virtual patients (bounded memory).
 
@@ -424,8 +544,11 @@ def iter_population(
     typical = typical or ImmuneParams()
     if not isinstance(typical, ImmuneParams):
         raise InvalidInput("typical", typical, "an ImmuneParams")
-    if not isinstance(lymphodepletion, bool):
-        raise InvalidInput("lymphodepletion", lymphodepletion, "True or False")
+    _regimen(lymphodepletion)
+    _omega(omega)
+    check_range("ld_intensity", ld_intensity, 0.0, 3.0)
+    if flat_dose is not None:
+        check_range("flat_dose", flat_dose, 0.0, 1e11, "CAR+ cells")
     done = 0
     while done < n:
         m = min(chunk_size, n - done)
@@ -438,6 +561,9 @@ def iter_population(
             age_range=(float(age_range[0]), float(age_range[1])),
             diagnosis_mix=diagnosis_mix,
             lymphodepletion=lymphodepletion,
+            omega=omega,
+            flat_dose=flat_dose,
+            ld_intensity=ld_intensity,
         )
         samples, endpoints, stats = integrate_batch(
             flavour=FLAVOURS["immune"],
@@ -451,10 +577,12 @@ def iter_population(
             sample_days=sd,
             rtol=rtol,
             atol=atol,
+            b_thresholds=None if b_thresholds is None else dict(b_thresholds),
         )
         cols: dict[str, np.ndarray] = {}
         for j, (name, _unit) in enumerate(ENDPOINTS):
             cols[name] = endpoints[:, j]
+        cols.update(b_cell_course(endpoints))
         for k, (oname, _unit) in enumerate(OBSERVABLES):
             for i, day in enumerate(sd):
                 cols[f"{oname}_d{day:g}"] = samples[:, i, k]
@@ -480,9 +608,13 @@ def simulate_population(
     typical: ImmuneParams | None = None,
     age_range: tuple[float, float] = (5.0, 18.0),
     diagnosis_mix: MappingProxyType[str, float] | dict[str, float] = DIAGNOSIS_MIX,
-    lymphodepletion: bool = True,
+    lymphodepletion: bool | str = True,
     rtol: float = 1e-8,
     atol: float = 1e-10,
+    omega: Mapping[str, float] | None = None,
+    flat_dose: float | None = None,
+    ld_intensity: float = 1.0,
+    b_thresholds: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
     """Simulate ``n`` virtual patients; one row per patient (covariates, endpoints, samples).
 
@@ -509,10 +641,22 @@ def simulate_population(
         Uniform age range, years (2–80).
     diagnosis_mix : mapping
         Diagnosis -> weight (keys from ``vocab.DIAGNOSES``).
-    lymphodepletion : bool
-        Apply Flu/Cy on days −5…−3.
+    lymphodepletion : bool or str
+        Regimen on days −5…−3: True = "flu-cy", False = "none", or a key of
+        :data:`LYMPHODEPLETION_REGIMENS`.
     rtol, atol : float
         Solver tolerances.
+    omega : mapping, optional
+        Overrides of :data:`OMEGA` (ω per parameter, 0–3).
+    flat_dose : float, optional
+        CAR+ cells per patient; replaces ``dose_per_kg`` by ``flat_dose / weight``.
+    ld_intensity : float
+        Scale of the regimen's log-kill and cytokine surge (0–3; 1 = template).
+    b_thresholds : mapping, optional
+        Overrides of :data:`immunoreset.model.solver.B_THRESHOLDS` (cells/µL).
+
+    Besides the endpoints of :data:`~immunoreset.model.solver.ENDPOINTS` the frame has
+    ``b_course`` (see :func:`b_cell_course`).
 
     Returns
     -------
@@ -539,6 +683,10 @@ def simulate_population(
             lymphodepletion=lymphodepletion,
             rtol=rtol,
             atol=atol,
+            omega=omega,
+            flat_dose=flat_dose,
+            ld_intensity=ld_intensity,
+            b_thresholds=b_thresholds,
         )
     )
     return pd.concat(chunks, ignore_index=True)
@@ -549,9 +697,7 @@ def write_parquet(data: pd.DataFrame | Iterator[pd.DataFrame], path: str | Path)
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if not isinstance(path, str | Path) or not str(path):
-        raise InvalidInput("path", path, "a file path")
-    out = Path(path)
+    out = output_path(path, "path", suffixes=(".parquet",))
     if isinstance(data, pd.DataFrame):
         pq.write_table(pa.Table.from_pandas(data, preserve_index=False), out)
         return out
@@ -586,9 +732,11 @@ class StreamedSummary:
     stride : int
         Subsampling step of ``samples`` (prediction intervals from it are approximate when > 1).
     out : Path or None
-        The Parquet file written, if any.
+        The Parquet or CSV file written, if any.
     rhs_evals, steps : int
         Solver work summed over all patients (RHS evaluations; accepted + rejected steps).
+    courses : mapping str -> int
+        Number of patients per ``b_course`` value (:data:`B_COURSES`).
     """
 
     n: int
@@ -598,6 +746,7 @@ class StreamedSummary:
     out: Path | None
     rhs_evals: int
     steps: int
+    courses: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     def endpoint_quantiles(
         self, q: Sequence[float] = (5.0, 50.0, 95.0)
@@ -634,7 +783,8 @@ def stream_population(
     n, dose_per_kg, seed
         As :func:`simulate_population`.
     out : str or Path, optional
-        Parquet file to write (same rows and columns as :func:`simulate_population`).
+        ``.parquet`` or ``.csv`` file to write (same rows and columns as
+        :func:`simulate_population`); other suffixes are refused.
     max_sample_rows : int
         Largest number of patients whose samples are kept for prediction intervals (≥ 1).
     **kwargs
@@ -655,11 +805,11 @@ def stream_population(
     import pyarrow.parquet as pq
 
     check_range("max_sample_rows", max_sample_rows, 1, 100_000_000, integer=True)
-    if out is not None and (not isinstance(out, str | Path) or not str(out)):
-        raise InvalidInput("out", out, "a file path")
+    out_path = None if out is None else output_path(out, "out")
     check_range("n", n, 1, 100_000_000, integer=True)
     stride = max(1, math.ceil(n / max_sample_rows))
     ends = {name: np.empty(n, dtype=np.float32) for name, _u in ENDPOINTS}
+    courses = dict.fromkeys(B_COURSES, 0)
     kept: list[pd.DataFrame] = []
     keep_stats = bool(kwargs.pop("with_stats", False))
     writer = None
@@ -674,13 +824,19 @@ def stream_population(
                 chunk = chunk.drop(columns=["rhs_evals", "steps"])
             for name in ends:
                 ends[name][done : done + m] = chunk[name].to_numpy(dtype=np.float32)
+            for course, count in chunk["b_course"].value_counts().items():
+                courses[str(course)] += int(count)
             cols = [c for _o, _d, c in _sample_columns(chunk)]
             sel = (chunk["patient"].to_numpy() % stride) == 0
             kept.append(chunk.loc[sel, cols].astype(np.float32).reset_index(drop=True))
-            if out is not None:
+            if out_path is not None and out_path.suffix.lower() == ".csv":
+                chunk.to_csv(
+                    out_path, mode="w" if done == 0 else "a", header=done == 0, index=False
+                )
+            elif out_path is not None:
                 table = pa.Table.from_pandas(chunk, preserve_index=False)
                 if writer is None:
-                    writer = pq.ParquetWriter(Path(out), table.schema)
+                    writer = pq.ParquetWriter(out_path, table.schema)
                 writer.write_table(table)
             done += m
     finally:
@@ -692,10 +848,26 @@ def stream_population(
         endpoints=MappingProxyType(ends),
         samples=samples,
         stride=stride,
-        out=None if out is None else Path(out),
+        out=out_path,
         rhs_evals=work[0],
         steps=work[1],
+        courses=MappingProxyType(courses),
     )
+
+
+def output_path(
+    path: str | Path, field: str = "out", *, suffixes: Sequence[str] = OUTPUT_SUFFIXES
+) -> Path:
+    """``path`` as a Path if its suffix is one of ``suffixes`` (case-insensitive), else refuse.
+
+    A ``.csv`` name never receives Parquet bytes: unknown suffixes raise :class:`InvalidInput`.
+    """
+    if not isinstance(path, str | Path) or not str(path):
+        raise InvalidInput(field, path, "a file path")
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise InvalidInput(field, str(path), f"a file name ending in {' or '.join(suffixes)}")
+    return out
 
 
 def _sample_columns(df: pd.DataFrame) -> list[tuple[str, float, str]]:

@@ -35,11 +35,18 @@ the dense output of the step that contains them (no step is shortened for them);
 event time is taken *after* the jump (e.g. day 0 = just after infusion).
 
 Endpoints per patient (no dense trajectory is stored):
-``cmax`` (cells/µL), ``tmax`` (d), ``auc_0_28`` (cells·d/µL), ``day_b_clear`` (first time
-B < 1 cells/µL at or after day 0), ``day_b_recon`` (first time B ≥ 10 cells/µL after clearance),
-``ab_pct_d91``/``d182``/``d365`` (autoantibody change from baseline, %), ``disease_d182``
-(points). Missing (not reached within the horizon) is NaN. The CAR T peak inside a step is
-found by golden-section search on the dense output, the B-cell crossings by bisection.
+``cmax`` (cells/µL), ``tmax`` (d; NaN when nothing expanded after day 0), ``auc_0_28``
+(cells·d/µL), ``day_b_clear`` (first time B < ``clear`` at or after day 0), ``day_b_recon``
+(first time B ≥ ``recon`` after clearance), ``ab_pct_d91``/``d182``/``d365`` (autoantibody change
+from baseline, %), ``disease_d182`` (points), then (issue 11) ``day_b_detect`` (first B ≥
+``detect`` after clearance), ``day_b_aplasia``/``day_b_aplasia_end``/``aplasia_days`` (B < 50/µL,
+NCT04225676) and ``b_nadir``; thresholds: :data:`B_THRESHOLDS`. Missing (not reached within the
+horizon) is NaN. The CAR T peak and the B nadir inside a step are found by golden-section
+search on the dense output, the B-cell crossings by bisection.
+
+Numba caches each compiled function by its own file: after editing ``equations.py`` touch
+``rk_kernels.py`` and ``solver.py`` (or delete the ``*.nbi``/``*.nbc`` caches), otherwise the
+kernels keep the old inlined right-hand side.
 """
 
 from __future__ import annotations
@@ -63,6 +70,7 @@ from immunoreset.model.equations import (
 from immunoreset.model.rk_kernels import dop853_dense, dop853_step, dp5_step
 
 __all__ = [
+    "B_THRESHOLDS",
     "ENDPOINTS",
     "ENDPOINT_DAYS",
     "H_MAX",
@@ -104,8 +112,26 @@ ENDPOINTS: tuple[tuple[str, str], ...] = (
     ("ab_pct_d182", "%"),
     ("ab_pct_d365", "%"),
     ("disease_d182", "points"),
+    ("day_b_detect", "d"),
+    ("day_b_aplasia", "d"),
+    ("day_b_aplasia_end", "d"),
+    ("b_nadir", "cells/uL"),
+    ("aplasia_days", "d"),
 )
 N_ENDPOINTS = len(ENDPOINTS)
+
+#: B-cell thresholds of the endpoints (cells/µL), settings of :func:`integrate_batch`:
+#: ``clear`` — undetectable (``day_b_clear``: first B < clear at or after day 0);
+#: ``detect`` — first detection after clearance (``day_b_detect``: first B ≥ detect);
+#: ``recon`` — reconstitution after clearance (``day_b_recon``: first B ≥ recon; 10/µL);
+#: ``aplasia`` — B-cell aplasia < 50/µL and its loss ≥ 50/µL (tisagenlecleucel re-infusion
+#: trial NCT04225676 definitions, model-physiology §2.5): ``day_b_aplasia`` (first B < 50 at or
+#: after day 0) and ``day_b_aplasia_end`` (first B ≥ 50 after it). The flow-cytometry limit of
+#: 1 cell/µL for ``clear``/``detect`` is an UNCONFIRMED setting (no assay LLOQ was published by
+#: the series).
+B_THRESHOLDS: MappingProxyType[str, float] = MappingProxyType(
+    {"clear": 1.0, "detect": 1.0, "recon": 10.0, "aplasia": 50.0}
+)
 
 #: Landing codes for endpoint days (bit flags).
 LAND_AUC0, LAND_AUC28, LAND_AB91, LAND_AB182, LAND_AB365 = 1, 2, 4, 8, 16
@@ -117,9 +143,6 @@ ENDPOINT_DAYS: tuple[tuple[float, int], ...] = (
     (182.0, LAND_AB182),
     (365.0, LAND_AB365),
 )
-
-B_CLEAR = 1.0
-B_RECON = 10.0
 
 
 # --- Dormand–Prince 5(4) tableau (SciPy RK45), rows 0..6, row 6 = B (FSAL) -------------------
@@ -203,28 +226,28 @@ def _pair(method, f, y, i0, x):
 
 
 @njit(cache=True)
-def _argmax(method, f, y, i0):
-    """x in [0, 1] maximising y[i0] + y[i0+1] (golden-section search, unimodal in the step)."""
+def _argmax(method, f, y, i0, sign=1.0):
+    """x in [0, 1] maximising sign·(y[i0] + y[i0+1]) (golden section, unimodal in the step)."""
     g = 0.5 * (math.sqrt(5.0) - 1.0)
     lo = 0.0
     hi = 1.0
     x1 = hi - g * (hi - lo)
     x2 = lo + g * (hi - lo)
-    f1 = _pair(method, f, y, i0, x1)
-    f2 = _pair(method, f, y, i0, x2)
+    f1 = sign * _pair(method, f, y, i0, x1)
+    f2 = sign * _pair(method, f, y, i0, x2)
     for _ in range(80):
         if f1 < f2:
             lo = x1
             x1 = x2
             f1 = f2
             x2 = lo + g * (hi - lo)
-            f2 = _pair(method, f, y, i0, x2)
+            f2 = sign * _pair(method, f, y, i0, x2)
         else:
             hi = x2
             x2 = x1
             f2 = f1
             x1 = hi - g * (hi - lo)
-            f1 = _pair(method, f, y, i0, x1)
+            f1 = sign * _pair(method, f, y, i0, x1)
         if hi - lo < 1e-13:
             break
     return 0.5 * (lo + hi)
@@ -295,11 +318,16 @@ def _integrate_one(
     rtol,
     atol,
     h_max,
+    levels,
     samples_out,
     end_out,
     stats_out,
 ):
     ns = N_STATES
+    lv_clear = levels[0]
+    lv_detect = levels[1]
+    lv_recon = levels[2]
+    lv_aplasia = levels[3]
     c = np.empty(N_DERIVED)
     derived_constants(flavour, p, c)
     y = y0.copy()
@@ -331,8 +359,13 @@ def _integrate_one(
     cmax = -1.0
     tmax = math.nan
     auc0 = 0.0
+    c_first = -1.0  # CAR T at the first time point t >= 0 (no peak day unless exceeded)
     cleared = False
     recon = False
+    detected = False
+    aplastic = False
+    aplasia_end = False
+    b_min = math.inf
     failed = False
     t = t0
     n_done = 0
@@ -404,6 +437,8 @@ def _integrate_one(
                 li += 1
             # endpoints inside the accepted step (only after infusion, t >= 0)
             if t >= 0.0:
+                if c_first < 0.0:
+                    c_first = y[0] + y[1]
                 c_new = ynew[0] + ynew[1]
                 dc_old = k[0, 0] + k[0, 1]
                 dc_new = k[last, 0] + k[last, 1]
@@ -423,22 +458,45 @@ def _integrate_one(
                     cmax = c_new
                     tmax = t_new
                 if flavour == 0:
+                    b_old = y[2] + y[3]
                     b_new = ynew[2] + ynew[3]
-                    crossing = (not cleared and b_new < B_CLEAR) or (
-                        cleared and not recon and b_new >= B_RECON
+                    db_old = k[0, 2] + k[0, 3]
+                    db_new = k[last, 2] + k[last, 3]
+                    need = (
+                        (not cleared and b_new < lv_clear)
+                        or (cleared and not detected and b_new >= lv_detect)
+                        or (cleared and not recon and b_new >= lv_recon)
+                        or (not aplastic and b_new < lv_aplasia)
+                        or (aplastic and not aplasia_end and b_new >= lv_aplasia)
+                        or (db_old < 0.0 and db_new > 0.0)
                     )
-                    if crossing:
-                        if not have_dense:
-                            nfev += _dense_prepare(
-                                method, flavour, p, c, n_done, t, h, y, ynew, k, ytmp, f
-                            )
-                            ndense += 1
-                            have_dense = True
-                        if not cleared:
-                            end_out[3] = t + _cross(method, f, y, 2, B_CLEAR) * h
-                            cleared = True
-                        else:
-                            end_out[4] = t + _cross(method, f, y, 2, B_RECON) * h
+                    if need and not have_dense:
+                        nfev += _dense_prepare(
+                            method, flavour, p, c, n_done, t, h, y, ynew, k, ytmp, f
+                        )
+                        ndense += 1
+                        have_dense = True
+                    if db_old < 0.0 and db_new > 0.0:
+                        xs = _argmax(method, f, y, 2, -1.0)
+                        b_min = min(b_min, _pair(method, f, y, 2, xs))
+                    b_min = min(b_min, b_new)
+                    if not aplastic and b_new < lv_aplasia:
+                        end_out[10] = t + _cross(method, f, y, 2, lv_aplasia) * h
+                        aplastic = True
+                    elif (
+                        aplastic and not aplasia_end and b_new >= lv_aplasia and b_old < lv_aplasia
+                    ):
+                        end_out[11] = t + _cross(method, f, y, 2, lv_aplasia) * h
+                        aplasia_end = True
+                    if not cleared and b_new < lv_clear:
+                        end_out[3] = t + _cross(method, f, y, 2, lv_clear) * h
+                        cleared = True
+                    elif cleared:
+                        if not detected and b_new >= lv_detect and b_old < lv_detect:
+                            end_out[9] = t + _cross(method, f, y, 2, lv_detect) * h
+                            detected = True
+                        if not recon and b_new >= lv_recon and b_old < lv_recon:
+                            end_out[4] = t + _cross(method, f, y, 2, lv_recon) * h
                             recon = True
             # accept
             t = t_new
@@ -466,6 +524,8 @@ def _integrate_one(
             n_done += 1
             if t >= 0.0:
                 c_now = y[0] + y[1]
+                if c_first < 0.0:
+                    c_first = c_now
                 if c_now > cmax:
                     cmax = c_now
                     tmax = t
@@ -475,14 +535,24 @@ def _integrate_one(
                     if land_code[li] & LAND_AUC0:
                         auc0 = y[ns - 1]
                 li += 1
-            if flavour == 0 and t >= 0.0 and not cleared and y[2] + y[3] < B_CLEAR:
-                end_out[3] = t
-                cleared = True
+            if flavour == 0 and t >= 0.0:
+                b_now = y[2] + y[3]
+                b_min = min(b_min, b_now)
+                if not cleared and b_now < lv_clear:
+                    end_out[3] = t
+                    cleared = True
+                if not aplastic and b_now < lv_aplasia:
+                    end_out[10] = t
+                    aplastic = True
         if not is_event:
             break
     if cmax >= 0.0:
         end_out[0] = cmax
-        end_out[1] = tmax
+        # no peak day when nothing expanded (the maximum is the value at day 0)
+        end_out[1] = tmax if cmax > c_first else math.nan
+    if flavour == 0 and b_min < math.inf:
+        end_out[12] = b_min
+    end_out[13] = end_out[11] - end_out[10]  # NaN unless aplasia began and ended
     if not math.isnan(end_out[2]):
         end_out[2] = end_out[2] - auc0
     stats_out[0] = nfev
@@ -527,6 +597,7 @@ def _integrate_all(
     rtol,
     atol,
     h_max,
+    levels,
     samples_out,
     end_out,
     stats_out,
@@ -549,10 +620,29 @@ def _integrate_all(
             rtol,
             atol,
             h_max,
+            levels,
             samples_out[i],
             end_out[i],
             stats_out[i],
         )
+
+
+def _levels(b_thresholds) -> np.ndarray:
+    """Validated B-cell thresholds as a vector (clear, detect, recon, aplasia)."""
+    from immunoreset.errors import InvalidInput, check_range
+
+    lv = dict(B_THRESHOLDS)
+    if b_thresholds is not None:
+        if not isinstance(b_thresholds, dict | MappingProxyType):
+            raise InvalidInput("b_thresholds", b_thresholds, f"a mapping with keys {tuple(lv)}")
+        for key, val in b_thresholds.items():
+            if key not in lv:
+                raise InvalidInput("b_thresholds", key, f"one of {tuple(lv)}")
+            lv[key] = check_range(f"b_thresholds.{key}", val, 0.0, 1e5, "cells/µL", lo_open=True)
+    for key in ("detect", "recon"):
+        if lv[key] < lv["clear"]:
+            raise InvalidInput(f"b_thresholds.{key}", lv[key], f"≥ clear ({lv['clear']:g})")
+    return np.array([lv["clear"], lv["detect"], lv["recon"], lv["aplasia"]], dtype=np.float64)
 
 
 def _landing_points(sample_days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -584,6 +674,7 @@ def integrate_batch(
     atol: float = 1e-10,
     h_max: float | None = None,
     method: str = "dop853",
+    b_thresholds: dict[str, float] | MappingProxyType[str, float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Integrate ``n`` patients in parallel (numba ``prange``); return samples, endpoints, stats.
 
@@ -609,6 +700,9 @@ def integrate_batch(
         Largest step, d (> 0); default :data:`H_MAX` of the method.
     method : str
         ``"dop853"`` (default) or ``"dp5"`` (see :data:`METHODS`).
+    b_thresholds : mapping, optional
+        Override any of :data:`B_THRESHOLDS` (cells/µL, > 0; ``clear`` ≤ ``detect`` and
+        ``clear`` ≤ ``recon``).
 
     Returns
     -------
@@ -654,6 +748,7 @@ def integrate_batch(
         raise InvalidInput("sample_days", sample_days, f"finite days within {t0:g}–{t_end:g}")
     if len(np.unique(sd)) != len(sd):
         raise InvalidInput("sample_days", sample_days, "distinct days")
+    levels = _levels(b_thresholds)
     land_t, land_sample, land_code = _landing_points(sd)
     samples = np.empty((n, len(sd), N_OBSERVABLES))
     endpoints = np.empty((n, N_ENDPOINTS))
@@ -676,6 +771,7 @@ def integrate_batch(
             float(rtol),
             float(atol),
             float(h_max),
+            levels,
             samples,
             endpoints,
             stats,
