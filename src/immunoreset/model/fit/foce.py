@@ -89,9 +89,13 @@ class CovariateEffect:
     covariate: str
     kind: str = "power"
     reference: float | None = None
+    #: categorical: the non-reference levels with a coefficient (from the data when None)
+    levels: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         check_choice("covariate kind", self.kind, ("power", "categorical"))
+        if self.levels is not None:
+            object.__setattr__(self, "levels", tuple(float(v) for v in self.levels))
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,10 @@ class FitSpec:
             "model": self.model,
             "parameters": [vars(p) | {} for p in self.parameters],
             "errors": [vars(e) | {} for e in self.errors],
-            "covariates": [vars(c) | {} for c in self.covariates],
+            "covariates": [
+                vars(c) | {"levels": None if c.levels is None else list(c.levels)}
+                for c in self.covariates
+            ],
             "omega_block": self.omega_block,
             "fixed": dict(self.fixed),
         }
@@ -225,6 +232,8 @@ class Problem:
                 levels, counts = np.unique(x, return_counts=True)
                 ref = float(levels[np.argmax(counts)]) if ce.reference is None else ce.reference
                 others = [float(v) for v in levels if v != ref]
+                if ce.levels is not None:
+                    others = list(ce.levels)
                 for lv in others:
                     cols.append((x == lv).astype(float))
                     labels.append(f"beta_{ce.parameter}_{ce.covariate}_{lv:g}")
@@ -249,7 +258,7 @@ class Problem:
             raise InvalidInput(
                 "errors", missing[0], "a residual error model for every observed compartment"
             )
-        self.errors = tuple(e for e in spec.errors if e.cmt in present)
+        self.errors = tuple(spec.errors)  # all of them: x keeps its layout on new data
         sig_labels, sig_init = [], []
         multi = len(self.errors) > 1
         out_names = m.outputs
@@ -315,6 +324,28 @@ class Problem:
         self.n_model_rows = 0
         self.n_model_calls = 0
 
+    def resolved_spec(self) -> FitSpec:
+        """The spec with covariate references and levels fixed (to apply to new patients)."""
+        covs = []
+        for info in self.cov_info:
+            covs.append(
+                CovariateEffect(
+                    info["parameter"],
+                    info["covariate"],
+                    info["kind"],
+                    info["reference"],
+                    tuple(info["levels"]) if info["kind"] == "categorical" else None,
+                )
+            )
+        return FitSpec(
+            model=self.spec.model,
+            parameters=self.spec.parameters,
+            errors=self.errors,
+            covariates=tuple(covs),
+            omega_block=self.spec.omega_block,
+            fixed=dict(self.spec.fixed),
+        )
+
     # ---- packing
     def initial_x(self) -> np.ndarray:
         m = self.model
@@ -347,11 +378,16 @@ class Problem:
 
     def log_phi_pop(self, x: np.ndarray) -> np.ndarray:
         """Population log parameters (n, n_est) with covariate effects, η = 0."""
-        lp = np.tile(x[self.sl_theta], (self.data.n, 1))
+        n = self.data.n
+        return self._log_phi_rows(x[None], np.arange(n), np.zeros(n, dtype=np.int64))
+
+    def _log_phi_rows(self, xs: np.ndarray, ind: np.ndarray, xr: np.ndarray) -> np.ndarray:
+        """Log parameters of rows (individual ``ind`` under parameter vector ``xs[xr]``)."""
+        lp = xs[xr][:, self.sl_theta].copy()
         if self.cov_labels:
-            beta = x[self.sl_beta]
+            beta = xs[xr][:, self.sl_beta]
             for c, owner in enumerate(self.cov_owner):
-                lp[:, owner] += beta[c] * self.cov_design[:, c]
+                lp[:, owner] += beta[:, c] * self.cov_design[ind, c]
         return lp
 
     def full_phi(self, log_est: np.ndarray) -> np.ndarray:
@@ -360,11 +396,21 @@ class Problem:
         return phi
 
     # ---- model calls
-    def predict(self, x: np.ndarray, eta: np.ndarray, ind: np.ndarray | None = None) -> np.ndarray:
-        """Predictions (m, n_max) on the data scale for rows (individual ind, random effects)."""
+    def predict(
+        self,
+        x: np.ndarray,
+        eta: np.ndarray,
+        ind: np.ndarray | None = None,
+        xr: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Predictions (m, n_max), data scale, for rows: individual ``ind``, random effects
+        ``eta`` and parameter vector ``x`` (1-D) or ``x[xr]`` (2-D stack of vectors)."""
         if ind is None:
             ind = np.arange(self.data.n)
-        lp = self.log_phi_pop(x)[ind]
+        xs = x[None] if x.ndim == 1 else x
+        if xr is None:
+            xr = np.zeros(len(ind), dtype=np.int64)
+        lp = self._log_phi_rows(xs, ind, xr)
         if self.k:
             lp[:, self.bsv_pos] += eta
         self.n_model_rows += len(ind)
@@ -376,43 +422,51 @@ class Problem:
         return np.where(lg, np.log(np.maximum(f, _LOG_FLOOR)), f)
 
     def f_and_jac(
-        self, x: np.ndarray, eta: np.ndarray, ind: np.ndarray
+        self, x: np.ndarray, eta: np.ndarray, ind: np.ndarray, xr: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Working-scale predictions (m, n_max) and Jacobian (m, n_max, k), one model call."""
         m, k = len(ind), self.k
+        if xr is None:
+            xr = np.zeros(m, dtype=np.int64)
         rows_eta = np.repeat(eta[None], k + 1, axis=0)
         for j in range(k):
             rows_eta[j + 1, :, j] += self.fd
         rows_ind = np.tile(ind, k + 1)
-        f_all = self.predict(x, rows_eta.reshape(-1, k), rows_ind).reshape(k + 1, m, -1)
-        f_all = self._transform(f_all, np.tile(ind, (k + 1, 1)))
+        f_all = self.predict(x, rows_eta.reshape(-1, k), rows_ind, np.tile(xr, k + 1))
+        f_all = self._transform(f_all.reshape(k + 1, m, -1), np.tile(ind, (k + 1, 1)))
         f0 = f_all[0]
         jac = np.moveaxis((f_all[1:] - f0[None]) / self.fd, 0, -1)
         return f0, np.nan_to_num(jac)
 
     # ---- residual variance and per-observation terms
-    def variance(self, x: np.ndarray, f: np.ndarray, ind: np.ndarray) -> tuple[np.ndarray, ...]:
+    def variance(
+        self, x: np.ndarray, f: np.ndarray, ind: np.ndarray, xr: np.ndarray | None = None
+    ) -> tuple[np.ndarray, ...]:
         """Residual variance R and dR/df (working scale) for rows ``ind``."""
-        sig = self.sigmas(x)
+        xs = x[None] if x.ndim == 1 else x
+        if xr is None:
+            xr = np.zeros(len(ind), dtype=np.int64)
+        if not len(self.sigma_labels):
+            return np.full(f.shape, 1e-300), np.zeros(f.shape)
+        sig = np.exp(xs[xr][:, self.sl_sigma])  # (m, n_sig)
         ai = self.add_index[ind]
         pi = self.prop_index[ind]
-        a = np.where(ai >= 0, sig[np.maximum(ai, 0)], 0.0) if len(sig) else np.zeros_like(f)
-        b = np.where(pi >= 0, sig[np.maximum(pi, 0)], 0.0) if len(sig) else np.zeros_like(f)
-        r = a * a + (b * f) ** 2
-        r = np.maximum(r, 1e-300)
+        a = np.where(ai >= 0, np.take_along_axis(sig, np.maximum(ai, 0), axis=1), 0.0)
+        b = np.where(pi >= 0, np.take_along_axis(sig, np.maximum(pi, 0), axis=1), 0.0)
+        r = np.maximum(a * a + (b * f) ** 2, 1e-300)
         return r, 2.0 * b * b * f
 
     def terms(
-        self, x: np.ndarray, f: np.ndarray, ind: np.ndarray
+        self, x: np.ndarray, f: np.ndarray, ind: np.ndarray, xr: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-observation −2 log-lik ℓ, dℓ/df and GN curvature c (masked to zero)."""
-        r, dr = self.variance(x, f, ind)
+        r, dr = self.variance(x, f, ind, xr)
         y = self.y[ind]
         q = self.quant[ind]
         bl = self.blq[ind]
         res = np.where(q, y - f, 0.0)
         ell = np.where(q, _LN2PI + np.log(r) + res * res / r, 0.0)
-        g = np.where(q, dr / r - 2.0 * res / r - res * res * dr / (r * r), 0.0)
+        g = np.where(q, dr / r - 2.0 * res / r - (res * res / r) * (dr / r), 0.0)
         c = np.where(q, 2.0 / r, 0.0)
         if bl.any():
             s = np.sqrt(r)
@@ -431,63 +485,68 @@ class Problem:
         x: np.ndarray,
         eta0: np.ndarray | None = None,
         *,
-        tol: float = 1e-6,
+        tol: float | None = None,
         max_iter: int = 60,
     ) -> dict[str, np.ndarray]:
-        """η̂ for every individual; returns eta, O_i, log|H_i|, f, J at the mode."""
+        """η̂ for every individual; returns eta, O_i, log|H_i|, f, J at the mode.
+
+        ``x`` may be a stack (q, n_x) of parameter vectors: then every individual is solved
+        under each of them in the same batched model calls (rows ordered vector-major), as the
+        finite-difference gradient and Hessian need.
+        """
         n, k = self.data.n, self.k
-        ind = np.arange(n)
-        omega = self.omega(x)
+        tol = self.model.inner_tol if tol is None else tol
+        xs = x[None] if x.ndim == 1 else x
+        q = xs.shape[0]
+        ind = np.tile(np.arange(n), q)
+        xr = np.repeat(np.arange(q), n)
+        m = len(ind)
         if k == 0:
-            f = self._transform(self.predict(x, np.zeros((n, 0))), ind)
-            ell, _g, _c = self.terms(x, f, ind)
+            f = self._transform(self.predict(xs, np.zeros((m, 0)), ind, xr), ind)
+            ell, _g, _c = self.terms(xs, f, ind, xr)
             return {
-                "eta": np.zeros((n, 0)),
+                "eta": np.zeros((m, 0)),
                 "obj": ell.sum(1),
-                "logdet": np.zeros(n),
+                "logdet": np.zeros(m),
                 "f": f,
                 "jac": np.zeros((*f.shape, 0)),
-                "hess": np.zeros((n, 0, 0)),
+                "hess": np.zeros((m, 0, 0)),
             }
-        om_inv = np.linalg.inv(omega)
-        eta = (self.eta if eta0 is None else eta0).copy()
-        f, jac = self.f_and_jac(x, eta, ind)
-
-        def objective(f_, eta_):
-            ell_, g_, c_ = self.terms(x, f_, ind)
-            prior = np.einsum("ij,jk,ik->i", eta_, om_inv, eta_)
-            return ell_.sum(1) + prior, g_, c_
-
-        obj, g_f, c_f = objective(f, eta)
-        mu = np.full(n, 1e-3)
-        active = np.ones(n, dtype=bool)
+        om_inv = np.linalg.inv(np.stack([self.omega(v) for v in xs]))[xr]  # (m, k, k)
+        start = self.eta if eta0 is None else eta0
+        eta = np.tile(start, (q, 1)) if start.shape[0] == n else start.copy()
+        f, jac = self.f_and_jac(xs, eta, ind, xr)
+        ell, g_f, c_f = self.terms(xs, f, ind, xr)
+        obj = ell.sum(1) + np.einsum("ij,ijk,ik->i", eta, om_inv, eta)
+        mu = np.full(m, 1e-3)
+        active = np.ones(m, dtype=bool)
+        eye = np.eye(k)[None]
         for _ in range(max_iter):
-            grad = np.einsum("ijk,ij->ik", jac, g_f) + 2.0 * eta @ om_inv
+            grad = np.einsum("ijk,ij->ik", jac, g_f) + 2.0 * np.einsum("ij,ijk->ik", eta, om_inv)
             hess = np.einsum("ijk,ij,ijl->ikl", jac, c_f, jac) + 2.0 * om_inv
             active &= np.abs(grad).max(axis=1) > 1e-7
             if not active.any():
                 break
             a_idx = np.flatnonzero(active)
             h = hess[a_idx]
-            damp = h + mu[a_idx, None, None] * np.eye(k)[None] * (
+            # converged where the Newton step is below ``tol`` (log|H| in the Laplace term is
+            # first-order in η̂, so the mode is needed to much better than the OFV scale)
+            newton = np.linalg.solve(h, grad[a_idx][..., None])[..., 0]
+            nsize = np.abs(newton).max(axis=1)
+            keep = nsize >= tol
+            active[a_idx[~keep]] = False
+            a_idx, h, nsize = a_idx[keep], h[keep], nsize[keep]
+            if a_idx.size == 0:
+                break
+            damp = h + mu[a_idx, None, None] * eye * (
                 np.diagonal(h, axis1=1, axis2=2)[:, :, None] + 1e-8
             )
             step = -np.linalg.solve(damp, grad[a_idx][..., None])[..., 0]
             step = np.clip(step, -2.0, 2.0)
-            # converged where the Newton step is below ``tol`` (log|H| in the Laplace term is
-            # first-order in η̂, so the mode is needed to much better than the OFV scale)
-            newton = np.linalg.solve(h, grad[a_idx][..., None])[..., 0]
-            small = np.abs(newton).max(axis=1) < tol
-            if small.any():
-                active[a_idx[small]] = False
-                keep = ~small
-                a_idx, step = a_idx[keep], step[keep]
-                if a_idx.size == 0:
-                    break
             eta_try = eta[a_idx] + step
-            f_try, jac_try = self.f_and_jac(x, eta_try, a_idx)
-            ell_t, g_t, c_t = self.terms(x, f_try, a_idx)
-            obj_t = ell_t.sum(1) + np.einsum("ij,jk,ik->i", eta_try, om_inv, eta_try)
+            f_try, jac_try = self.f_and_jac(xs, eta_try, ind[a_idx], xr[a_idx])
+            ell_t, g_t, c_t = self.terms(xs, f_try, ind[a_idx], xr[a_idx])
+            obj_t = ell_t.sum(1) + np.einsum("ij,ijk,ik->i", eta_try, om_inv[a_idx], eta_try)
             ok = np.isfinite(obj_t) & (obj_t <= obj[a_idx] + 1e-12)
             acc = a_idx[ok]
             eta[acc] = eta_try[ok]
@@ -499,11 +558,24 @@ class Problem:
             mu[acc] = np.maximum(mu[acc] / 5.0, 1e-7)
             rej = a_idx[~ok]
             mu[rej] *= 8.0
-            active[rej[mu[rej] > 1e10]] = False  # no descent left: at the mode to precision
+            # no descent left: at the mode to the precision of the objective
+            active[rej[(mu[rej] > 1e6) | (nsize[~ok] < 10.0 * tol)]] = False
         hess = np.einsum("ijk,ij,ijl->ikl", jac, c_f, jac) / 2.0 + om_inv
         sign, logdet_h = np.linalg.slogdet(hess)
         logdet_h = np.where(sign > 0, logdet_h, np.inf)
         return {"eta": eta, "obj": obj, "logdet": logdet_h, "f": f, "jac": jac, "hess": hess}
+
+    def minus2ll_many(self, xs: np.ndarray, eta0: np.ndarray | None = None) -> np.ndarray:
+        """FOCE-I −2LL at each row of ``xs`` (q, n_x), all inner problems in shared calls."""
+        xs = np.atleast_2d(xs)
+        q, n = xs.shape[0], self.data.n
+        modes = self.conditional_modes(xs, eta0)
+        if self.k:
+            logdet_om = np.array([np.linalg.slogdet(self.omega(v))[1] for v in xs])
+        else:
+            logdet_om = np.zeros(q)
+        per = (modes["obj"] + modes["logdet"]).reshape(q, n).sum(axis=1) + n * logdet_om
+        return np.where(np.isfinite(per), per, 1e300)
 
     def minus2ll(
         self, x: np.ndarray, *, update: bool = True, eta0: np.ndarray | None = None
@@ -557,7 +629,7 @@ def _bounds(problem: Problem, x0: np.ndarray) -> list[tuple[float, float]]:
     b = []
     for i in range(problem.n_x):
         if problem.sl_theta.start <= i < problem.sl_theta.stop:
-            b.append((x0[i] - math.log(1e3), x0[i] + math.log(1e3)))
+            b.append((x0[i] - math.log(20.0), x0[i] + math.log(20.0)))
         elif problem.sl_beta.start <= i < problem.sl_beta.stop:
             b.append((-10.0, 10.0))
         elif problem.sl_omega.start <= i < problem.sl_omega.stop:
@@ -565,7 +637,7 @@ def _bounds(problem: Problem, x0: np.ndarray) -> list[tuple[float, float]]:
                 (math.log(1e-3), math.log(5.0)) if not problem.spec.omega_block else (-7.0, 5.0)
             )
         else:
-            b.append((x0[i] - 12.0, x0[i] + 8.0))
+            b.append((x0[i] - math.log(100.0), x0[i] + math.log(20.0)))
     if problem.spec.omega_block:  # off-diagonal Cholesky entries are free (within ±5)
         tri = np.tril_indices(problem.k)
         for j, (r, c) in enumerate(zip(*tri, strict=True)):
@@ -574,24 +646,25 @@ def _bounds(problem: Problem, x0: np.ndarray) -> list[tuple[float, float]]:
     return b
 
 
-def hessian(fun: Callable[[np.ndarray], float], x: np.ndarray, h: float) -> np.ndarray:
-    """Central-difference Hessian (2p² evaluations)."""
+def hessian(problem: Problem, x: np.ndarray, h: float) -> np.ndarray:
+    """Central-difference Hessian of −2LL (2p² + 1 evaluations in one stacked inner run)."""
     p = len(x)
-    f0 = fun(x)
-    hm = np.zeros((p, p))
     e = np.eye(p) * h
-    fp = np.array([fun(x + e[i]) for i in range(p)])
-    fm = np.array([fun(x - e[i]) for i in range(p)])
+    points = [x]
     for i in range(p):
-        hm[i, i] = (fp[i] - 2.0 * f0 + fm[i]) / (h * h)
-        for j in range(i):
-            v = (
-                fun(x + e[i] + e[j])
-                - fun(x + e[i] - e[j])
-                - fun(x - e[i] + e[j])
-                + fun(x - e[i] - e[j])
-            ) / (4.0 * h * h)
-            hm[i, j] = hm[j, i] = v
+        points += [x + e[i], x - e[i]]
+    pairs = [(i, j) for i in range(p) for j in range(i)]
+    for i, j in pairs:
+        points += [x + e[i] + e[j], x + e[i] - e[j], x - e[i] + e[j], x - e[i] - e[j]]
+    v = problem.minus2ll_many(np.array(points), problem.eta)
+    f0 = v[0]
+    hm = np.zeros((p, p))
+    for i in range(p):
+        hm[i, i] = (v[1 + 2 * i] - 2.0 * f0 + v[2 + 2 * i]) / (h * h)
+    base = 1 + 2 * p
+    for q, (i, j) in enumerate(pairs):
+        a, b, c, d = v[base + 4 * q : base + 4 * q + 4]
+        hm[i, j] = hm[j, i] = (a - b - c + d) / (4.0 * h * h)
     return hm
 
 
@@ -603,6 +676,7 @@ def fit_foce(
     covariance: bool = True,
     progress: Callable[[int, float], None] | None = None,
     rtol: float | None = None,
+    ftol: float = 1e-10,
 ) -> FitResult:
     """Estimate ``spec`` on ``data`` by FOCE-I; optionally run the covariance step.
 
@@ -611,21 +685,29 @@ def fit_foce(
     """
     t_start = _time.perf_counter()
     problem = Problem(spec, data, rtol=rtol)
+    unused = [e.cmt for e in problem.errors if not (data.mask & (data.cmt == e.cmt)).any()]
+    if unused:
+        raise InvalidInput("errors", unused[0], "compartments with observations in the data")
     x0 = problem.initial_x()
-    gstep = 1e-4
+    gstep = problem.model.grad_step
     n_eval = [0]
+
+    f_init = problem.minus2ll(x0)
+    if f_init >= 1e300:
+        raise InvalidInput("initial estimates", "…", "values at which the model can be evaluated")
+    # L-BFGS-B starts with a unit step along −g: scale the objective so that the first step
+    # is a fraction of a log unit, and return a finite penalty where the model fails
+    scale = max(abs(f_init), 1.0)
 
     def fun_grad(x: np.ndarray) -> tuple[float, np.ndarray]:
         f0 = problem.minus2ll(x)
-        base_eta = problem.eta.copy()
+        if f0 >= 1e300:
+            return (f_init + 1e6) / scale, np.zeros(len(x))
+        xs = np.tile(x, (len(x), 1)) + np.eye(len(x)) * gstep
         n_eval[0] += 1 + len(x)
-        g = np.empty(len(x))
-        for i in range(len(x)):
-            xi = x.copy()
-            xi[i] += gstep
-            g[i] = (problem.minus2ll(xi, update=False, eta0=base_eta) - f0) / gstep
-        problem.eta = base_eta
-        return f0, g
+        fp = problem.minus2ll_many(xs, problem.eta)
+        g = np.where(fp < 1e300, (fp - f0) / gstep, 0.0)
+        return f0 / scale, g / scale
 
     it = [0]
 
@@ -634,7 +716,6 @@ def fit_foce(
         if progress is not None:
             progress(it[0], problem.minus2ll(xk, update=False))
 
-    problem.minus2ll(x0)
     res = optimize.minimize(
         fun_grad,
         x0,
@@ -642,16 +723,14 @@ def fit_foce(
         method="L-BFGS-B",
         bounds=_bounds(problem, x0),
         callback=callback,
-        options={"maxiter": max_iter, "ftol": 1e-10, "gtol": 1e-4},
+        options={"maxiter": max_iter, "ftol": ftol, "gtol": 1e-4},
     )
     x = res.x
     m2ll = problem.minus2ll(x)
     cov_x = None
     cov_msg = "not run"
     if covariance:
-        base_eta = problem.eta.copy()
-        hm = hessian(lambda z: problem.minus2ll(z, update=False, eta0=base_eta), x, 5e-3)
-        problem.eta = base_eta
+        hm = hessian(problem, x, 5e-3)
         try:
             ev = np.linalg.eigvalsh(hm)
             if ev.min() <= 0:

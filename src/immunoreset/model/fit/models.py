@@ -69,6 +69,10 @@ class StructuralModel:
     upper: Mapping[str, float] = field(default_factory=dict)
     #: finite-difference step on log parameters for the Jacobian
     fd_step: float = 1e-5
+    #: finite-difference step of the outer gradient (unconstrained parameters)
+    grad_step: float = 1e-4
+    #: convergence of the conditional modes (largest Newton step in η), above solver noise
+    inner_tol: float = 1e-6
     #: time unit of the data
     time_unit: str = "h"
 
@@ -139,7 +143,7 @@ def _union_days(data, t0: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- stein2019
-def _bind_stein(data, rtol: float = 1e-9, **_: object) -> Predictor:
+def _bind_stein(data, rtol: float = 1e-7, **_: object) -> Predictor:
     from immunoreset.model.equations import FLAVOURS, N_STATES
     from immunoreset.model.solver import integrate_batch
 
@@ -209,7 +213,7 @@ IMMUNE_OUTPUTS: MappingProxyType[int, str] = MappingProxyType(
 )
 
 
-def _bind_immune(data, rtol: float = 1e-8, **_: object) -> Predictor:
+def _bind_immune(data, rtol: float = 1e-7, **_: object) -> Predictor:
     from immunoreset.model.equations import N_STATES, OBSERVABLES, ImmuneParams
     from immunoreset.model.population import LD_DAYS, blood_volume_per_kg, typical_events
     from immunoreset.model.solver import integrate_batch
@@ -232,19 +236,23 @@ def _bind_immune(data, rtol: float = 1e-8, **_: object) -> Predictor:
     out_col = np.zeros(data.cmt.shape, dtype=np.int64)
     for k, v in IMMUNE_OUTPUTS.items():
         out_col[data.cmt == k] = obs_names.index(v)
-    # individual baseline titres scale the autoantibody ratio
+    # individual baseline titres scale the autoantibody ratio: read from every record of the
+    # table (also MDV 1 ones), so curves on a grid (FitData.with_times) keep the baseline
+    frame = data.frame
+    baseline: dict[tuple[str, int], float] = {}
+    rec = frame[(frame["EVID"] == 0) & np.isfinite(frame["DV"].to_numpy(float))]
+    rec = rec[rec["CMT"].between(5, 9)]
+    for (pid, k), g in rec.groupby([rec["ID"].astype(str), "CMT"], sort=False):
+        g = g.sort_values("TIME", kind="stable")
+        pre = g[g["TIME"] <= 0]
+        baseline[(pid, int(k))] = float((pre if len(pre) else g)["DV"].iloc[-1 if len(pre) else 0])
     scale = np.ones(data.cmt.shape)
-    for i in range(data.n):
+    for i, pid in enumerate(data.ids):
         for k in range(5, 10):
             sel = data.mask[i] & (data.cmt[i] == k)
-            if not sel.any():
-                continue
-            t = data.time[i][sel]
-            v = data.dv[i][sel]
-            pre = t <= 0
-            base = v[pre][-1] if pre.any() else v[0]
-            scale[i, sel] = base if base > 0 else math.nan
-    frame = data.frame
+            if sel.any():
+                b = baseline.get((pid, k), math.nan)
+                scale[i, sel] = b if b > 0 else math.nan
     dose = np.where(data.dose_cmt == 1, np.nan_to_num(data.dose_amt, nan=0.0), 0.0).sum(axis=1)
     cov = data.covariates
     if "AGE" in cov and "SEX" in cov:
@@ -335,7 +343,9 @@ def _lazy_models() -> dict[str, StructuralModel]:
         ),
         bind=_bind_stein,
         upper=MappingProxyType({"fb": 0.999}),
-        fd_step=1e-4,
+        fd_step=1e-3,
+        grad_step=1e-3,
+        inner_tol=1e-4,
         time_unit="d",
     )
     immune = StructuralModel(
@@ -361,7 +371,9 @@ def _lazy_models() -> dict[str, StructuralModel]:
         upper=MappingProxyType(
             {n: 0.999 for n in ("phi", "f_dist", "f_a0", "f_ld", "f_dep", "w_b")}
         ),
-        fd_step=1e-4,
+        fd_step=1e-3,
+        grad_step=1e-3,
+        inner_tol=1e-4,
         time_unit="d",
     )
     return {"pk_1cmt_oral": PK_1CMT_ORAL, "stein2019": stein, "immune_reset": immune}
