@@ -45,6 +45,8 @@ __all__ = [
     "NonmemExport",
     "data_definition",
     "dataset_from_courses",
+    "export_nonmem",
+    "patient_frame",
     "read_nonmem",
     "validate_nonmem",
     "write_nonmem",
@@ -467,3 +469,45 @@ def data_definition(site_codes: Mapping[str, int] | None = None) -> pd.DataFrame
         ("LD", "any lymphodepletion", "", "0=no; 1=yes"),
     ]
     return pd.DataFrame(rows, columns=["column", "label", "unit", "codes"])
+
+
+# --------------------------------------------------------------------------- registry wrappers
+def export_nonmem(
+    registry: Any,
+    actor: Any,
+    out: str | Path,
+    *,
+    study_ids: list[str] | None = None,
+    progress: Any = None,
+) -> NonmemExport:
+    """Write the actor's visible courses as a NONMEM-style data set plus its definition file;
+    recorded in the audit trail as an export (pseudonymous: study IDs only)."""
+    from immunoreset.errors import NotFound
+
+    visible = [p.study_id for p in registry.list_patients(actor)]
+    if study_ids:
+        missing = sorted(set(study_ids) - set(visible))
+        if missing:
+            raise NotFound("patient", missing[0])
+        visible = [s for s in visible if s in set(study_ids)]
+    export = dataset_from_courses(
+        registry.iter_courses(actor, study_ids=visible, progress=progress)
+    )
+    out = Path(out)
+    if out.parent and not out.parent.exists():
+        raise InvalidInput("out", str(out), "a file in an existing folder")
+    write_nonmem(export.frame, out, definition=export.definition())
+    done = sorted(set(export.frame["USUBJID"])) if len(export.frame) else []
+    registry.record_export(
+        actor, "nonmem", str(out), done, detail={"skipped": list(export.skipped)}
+    )
+    return export
+
+
+def patient_frame(registry: Any, actor: Any, study_id: str) -> pd.DataFrame:
+    """One patient's records as a validated NONMEM-style table (baselines allowed)."""
+    course = registry.load_course(actor, study_id)
+    export = dataset_from_courses([course])
+    if not len(export.frame):
+        raise InvalidInput("study_id", study_id, "a patient with a CAR T infusion recorded")
+    return validate_nonmem(export.frame, allow_predose=True)
