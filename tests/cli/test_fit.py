@@ -80,3 +80,61 @@ def test_export_model_code(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "d/dt(E)" in out.read_text()
     result = run("export", "model", "--format", "monolix")
     assert result.exit_code == 1 and "nlmixr2" in result.output
+
+
+@pytest.fixture(scope="module")
+def immune_fit_dir(tmp_path_factory) -> Path:
+    """A short immune-model fit (2 outer iterations) on simulated CAR T and B-cell data."""
+    import numpy as np
+
+    from immunoreset.interop.nonmem import validate_nonmem
+    from immunoreset.model.fit.data import prepare_data
+    from immunoreset.model.fit.foce import ErrorSpec, FitSpec, ParameterSpec, fit_foce
+    from immunoreset.model.fit.simulate import simulate_dataset
+    from immunoreset.model.fit.workflow import write_fit
+
+    cov = pd.DataFrame({"AGE": np.linspace(8, 16, 6), "SEX": [0, 1] * 3, "LD": 1})
+    df = simulate_dataset(
+        "immune_reset",
+        covariates=cov,
+        times=[3, 7, 14, 28, 91, 182],
+        cmts=[2, 4],
+        theta={},
+        omega={"f_dist": 0.3, "c50": 0.3},
+        lloq={2: 0.05, 4: 1.0},
+        errors={2: ("log", 0.3, 0.0), 4: ("log", 0.3, 0.0)},
+        predose_times=[-7],
+        seed=2,
+    )
+    data = prepare_data(validate_nonmem(df, allow_predose=True))
+    spec = FitSpec(
+        "immune_reset",
+        (ParameterSpec("f_dist", None, 0.3), ParameterSpec("c50", None, 0.3)),
+        (ErrorSpec(2, "log", 0.3), ErrorSpec(4, "log", 0.3)),
+    )
+    out = tmp_path_factory.mktemp("immune")
+    write_fit(fit_foce(spec, data, max_iter=2, covariance=False), out, vpc_reps=5)
+    return out
+
+
+def test_forecast_registry_patient(db: str, immune_fit_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "band.csv"
+    # B cells 0.0 without an LLOQ cannot enter a log-scale likelihood: one line, then --lloq
+    result = run("forecast", "RM-001", "--fit", immune_fit_dir, "--db", db)
+    assert result.exit_code == 1 and "LLOQ" in result.output
+    result = run(
+        "forecast", "RM-001", "--fit", immune_fit_dir, "--db", db, "--out", out, "--lloq", "4=1.0"
+    )
+    assert result.exit_code == 0, result.output
+    assert "b_cells" in result.output and "car_t" in result.output
+    band = pd.read_csv(out)
+    assert set(band.output) == {"car_t", "b_cells"}
+    assert (band["low"] <= band["median"]).all() and (band["median"] <= band["high"]).all()
+    code = tmp_path / "fitted.R"
+    result = run("export", "model", "--fit", immune_fit_dir, "--out", code)
+    assert result.exit_code == 0, result.output
+    assert "eta.f_dist ~" in code.read_text() and "eta.c50 ~" in code.read_text()
+    result = run("forecast", "RM-001", "--fit", immune_fit_dir, "--db", db, "--lloq", "4=x")
+    assert result.exit_code == 1 and "CMT=VALUE" in result.output
+    result = run("forecast", "RM-404", "--fit", immune_fit_dir, "--db", db)
+    assert result.exit_code == 1 and "RM-404" in result.output

@@ -41,6 +41,10 @@ def fit(
     allow_predose: Annotated[
         bool, typer.Option("--allow-predose", help="Accept observations before the first dose")
     ] = False,
+    lloq: Annotated[
+        list[str] | None,
+        typer.Option("--lloq", help="CMT=VALUE: LLOQ for observations that have none (repeatable)"),
+    ] = None,
     vpc_reps: Annotated[int, typer.Option(help="VPC replicates (0 = no VPC)")] = 200,
     max_iter: Annotated[int, typer.Option(help="Outer iterations at most")] = 200,
 ) -> None:
@@ -49,7 +53,13 @@ def fit(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from immunoreset.errors import check_range
-    from immunoreset.interop.nonmem import dataset_from_courses, read_nonmem, validate_nonmem
+    from immunoreset.interop.nonmem import (
+        apply_default_lloq,
+        dataset_from_courses,
+        parse_lloq_options,
+        read_nonmem,
+        validate_nonmem,
+    )
     from immunoreset.model.fit.data import prepare_data
     from immunoreset.model.fit.foce import default_spec
     from immunoreset.model.fit.models import get_model
@@ -67,6 +77,7 @@ def fit(
             if not len(export.frame):
                 fail("the registry has no infused patients to fit")
             frame = validate_nonmem(export.frame, allow_predose=True)
+        frame = apply_default_lloq(frame, parse_lloq_options(lloq))
         fit_data = prepare_data(frame, cmts=tuple(m.outputs))
         names = [s.strip() for s in estimate.split(",") if s.strip()] if estimate else None
         spec = default_spec(model, fit_data, estimate=names)
@@ -105,11 +116,15 @@ def forecast(
         Path | None, typer.Option("--out", help="Write the bands as CSV to this file")
     ] = None,
     level: Annotated[float, typer.Option(help="Prediction-interval level")] = 0.9,
+    lloq: Annotated[
+        list[str] | None,
+        typer.Option("--lloq", help="CMT=VALUE: LLOQ for observations that have none (repeatable)"),
+    ] = None,
 ) -> None:
     """Forecast a patient from the population fit: MAP from the data so far, 90 % bands."""
     from rich.table import Table
 
-    from immunoreset.interop.nonmem import patient_frame
+    from immunoreset.interop.nonmem import apply_default_lloq, parse_lloq_options, patient_frame
     from immunoreset.model.fit.forecast import forecast_patient
     from immunoreset.model.fit.workflow import load_fit
 
@@ -121,7 +136,9 @@ def forecast(
                 "registry patients; forecast from an immune_reset or stein2019 fit"
             )
         registry, actor = open_registry(db, user)
-        frame = patient_frame(registry, actor, study_id)
+        frame = apply_default_lloq(
+            patient_frame(registry, actor, study_id), parse_lloq_options(lloq)
+        )
         fc = forecast_patient(saved, frame, level=level)
         table = Table(title=f"{study_id}: forecast ({level:.0%} interval), {fc.n_observations} obs")
         table.add_column("output")

@@ -43,9 +43,11 @@ __all__ = [
     "OBSERVATION_CMTS",
     "REQUIRED_COLUMNS",
     "NonmemExport",
+    "apply_default_lloq",
     "data_definition",
     "dataset_from_courses",
     "export_nonmem",
+    "parse_lloq_options",
     "patient_frame",
     "read_nonmem",
     "validate_nonmem",
@@ -511,3 +513,33 @@ def patient_frame(registry: Any, actor: Any, study_id: str) -> pd.DataFrame:
     if not len(export.frame):
         raise InvalidInput("study_id", study_id, "a patient with a CAR T infusion recorded")
     return validate_nonmem(export.frame, allow_predose=True)
+
+
+def apply_default_lloq(frame: pd.DataFrame, lloq: Mapping[int, float]) -> pd.DataFrame:
+    """Give observations of the listed compartments that have no LLOQ the stated one
+    (an explicit user setting, e.g. the flow assay's limit) and censor those below it
+    (``BLQ = 1``, ``DV = LLOQ``). Returns a new table."""
+    out = frame.copy()
+    for cmt, value in lloq.items():
+        if not (isinstance(value, int | float) and value > 0):
+            raise InvalidInput("lloq", value, f"a limit > 0 for CMT {cmt}")
+        sel = (out["EVID"] == 0) & (out["CMT"] == int(cmt)) & out["LLOQ"].isna()
+        out.loc[sel, "LLOQ"] = float(value)
+        below = sel & (out["MDV"] == 0) & (out["DV"] < value)
+        out.loc[below, "BLQ"] = 1
+        out.loc[below, "DV"] = float(value)
+    return out
+
+
+def parse_lloq_options(items: list[str] | None) -> dict[int, float]:
+    """``["4=1.0", "2=0.05"]`` → ``{4: 1.0, 2: 0.05}`` (CLI ``--lloq CMT=VALUE``)."""
+    out: dict[int, float] = {}
+    for item in items or []:
+        cmt, sep, value = item.partition("=")
+        try:
+            out[int(cmt)] = float(value)
+        except ValueError:
+            raise InvalidInput("lloq", item, "CMT=VALUE, e.g. 4=1.0") from None
+        if not sep or out[int(cmt)] <= 0:
+            raise InvalidInput("lloq", item, "CMT=VALUE with a value > 0, e.g. 4=1.0")
+    return out

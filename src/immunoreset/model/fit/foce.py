@@ -291,7 +291,7 @@ class Problem:
         if np.any(self.blq & ~np.isfinite(lloq)):
             raise InvalidInput("LLOQ", ".", "a value on every BLQ observation")
         lg = self.is_log & mask
-        nonpos = lg & ~self.blq & ~(dv > 0)
+        nonpos = lg & ~self.blq & (dv <= 0)  # NaN DV (prediction grids) is not checked
         if nonpos.any():
             i, j = np.argwhere(nonpos)[0]
             if np.isfinite(lloq[i, j]):
