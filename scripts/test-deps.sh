@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite needs when they are missing:
 # PostgreSQL server binaries (the tests start a throwaway cluster as the `postgres` user) and
-# Debian's chromium (the browser tests drive it through Playwright).
+# Debian's chromium (the browser tests drive it through Playwright); R (r-base-core) parses the
+# generated nlmixr2 model code.
 set -euo pipefail
 
 need=()
@@ -10,6 +11,9 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
 fi
 if ! command -v chromium >/dev/null 2>&1; then
   need+=(chromium)
+fi
+if ! command -v Rscript >/dev/null 2>&1; then
+  need+=(r-base-core)  # R parses the generated nlmixr2 model code (tests/interop)
 fi
 if ((${#need[@]})); then
   echo "installing system packages for the tests: ${need[*]}"

@@ -147,6 +147,7 @@ COMMAND_GROUPS = (
     "web",
     "manufacturing",
     "interop",
+    "fit",
 )
 for _group in COMMAND_GROUPS:
     importlib.import_module(f"immunoreset.cli.{_group}")

@@ -1,4 +1,6 @@
-"""Standards out and in: FHIR R4 bundles, CDISC SDTM (XPT + Define-XML 2.1), REDCap.
+"""Standards out and in: FHIR R4 bundles, CDISC SDTM (XPT + Define-XML 2.1), REDCap;
+NONMEM-style population data sets (``nonmem``) and model code for nlmixr2/mrgsolve
+(``model_code``).
 
 Exports are pure functions over :class:`~immunoreset.course.Course` objects (and the
 registry's manufacturing records); the ``export_*`` wrappers load the actor's visible

@@ -1,0 +1,140 @@
+"""fit, forecast, export nonmem, export model end to end through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from immunoreset.cli import app
+from immunoreset.interop.nonmem import read_nonmem
+from immunoreset.registry import Registry, system_actor
+from tests.factories import small_course
+
+runner = CliRunner()
+ADMIN = system_actor()
+THEOPH = Path(__file__).parents[1] / "fixtures" / "theoph.csv"
+
+
+def run(*args: object):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, [str(a) for a in args], env={}, catch_exceptions=False)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = str(tmp_path / "cli.db")
+    with Registry(path) as reg:
+        reg.add_site(ADMIN, "ROME", "Bambino Gesù")
+        reg.save_courses(ADMIN, [small_course("RM-001"), small_course("RM-002")], reason="entry")
+    return path
+
+
+def test_export_nonmem_writes_data_definition_and_audits(db: str, tmp_path: Path) -> None:
+    out = tmp_path / "nm.csv"
+    result = run("export", "nonmem", out, "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "2 individuals" in result.output
+    frame = read_nonmem(out, allow_predose=True)
+    assert set(frame.USUBJID) == {"RM-001", "RM-002"}
+    assert (tmp_path / "nm.define.csv").exists()
+    with Registry(db) as reg:
+        trail = reg.audit_trail(ADMIN, study_id="RM-001")
+    assert any(t["action"] == "export" and t["field"] == "nonmem" for t in trail)
+
+
+def test_fit_from_file_and_forecast_errors(tmp_path: Path, db: str) -> None:
+    out = tmp_path / "theo"
+    result = run(
+        "fit", "--data", THEOPH, "--model", "pk_1cmt_oral", "--out", out, "--vpc-reps", "20"
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "converged" in text and "OFV 116.8" in text
+    params = pd.read_csv(out / "parameters.csv")
+    assert params.name.tolist()[-1] == "add_sd"
+    # a pk fit has no registry compartments: one clear line, no traceback
+    result = run("forecast", "RM-001", "--fit", out, "--db", db)
+    assert result.exit_code == 1 and "pk_1cmt_oral" in result.output
+    assert "Traceback" not in result.output
+    result = run("forecast", "RM-001", "--fit", tmp_path / "nowhere", "--db", db)
+    assert result.exit_code == 1 and "fit.json" in result.output
+
+
+def test_fit_bad_data_is_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("ID,TIME,DV,AMT,EVID\n1,0,.,100,1\n1,one,3.2,0,0\n")
+    result = run("fit", "--data", bad, "--model", "pk_1cmt_oral", "--out", tmp_path / "o")
+    assert result.exit_code == 1
+    assert "bad.csv, row 3, column TIME" in result.output and "Traceback" not in result.output
+    result = run("fit", "--data", THEOPH, "--model", "pk_9cmt", "--out", tmp_path / "o")
+    assert result.exit_code == 1 and "pk_1cmt_oral" in result.output
+
+
+def test_export_model_code(tmp_path: Path) -> None:
+    result = run("export", "model", "--format", "mrgsolve")
+    assert result.exit_code == 0 and "$ODE" in result.output
+    out = tmp_path / "m.R"
+    result = run("export", "model", "--format", "nlmixr2", "--model", "stein2019", "--out", out)
+    assert result.exit_code == 0 and "d/dt(E)" in out.read_text()
+    result = run("export", "model", "--format", "monolix")
+    assert result.exit_code == 1 and "nlmixr2" in result.output
+
+
+@pytest.fixture(scope="module")
+def immune_fit_dir(tmp_path_factory) -> Path:
+    """A short immune-model fit (2 outer iterations) on simulated CAR T and B-cell data."""
+    import numpy as np
+
+    from immunoreset.interop.nonmem import validate_nonmem
+    from immunoreset.model.fit.data import prepare_data
+    from immunoreset.model.fit.foce import ErrorSpec, FitSpec, ParameterSpec, fit_foce
+    from immunoreset.model.fit.simulate import simulate_dataset
+    from immunoreset.model.fit.workflow import write_fit
+
+    cov = pd.DataFrame({"AGE": np.linspace(8, 16, 6), "SEX": [0, 1] * 3, "LD": 1})
+    df = simulate_dataset(
+        "immune_reset",
+        covariates=cov,
+        times=[3, 7, 14, 28, 91, 182],
+        cmts=[2, 4],
+        theta={},
+        omega={"f_dist": 0.3, "c50": 0.3},
+        lloq={2: 0.05, 4: 1.0},
+        errors={2: ("log", 0.3, 0.0), 4: ("log", 0.3, 0.0)},
+        predose_times=[-7],
+        seed=2,
+    )
+    data = prepare_data(validate_nonmem(df, allow_predose=True))
+    spec = FitSpec(
+        "immune_reset",
+        (ParameterSpec("f_dist", None, 0.3), ParameterSpec("c50", None, 0.3)),
+        (ErrorSpec(2, "log", 0.3), ErrorSpec(4, "log", 0.3)),
+    )
+    out = tmp_path_factory.mktemp("immune")
+    write_fit(fit_foce(spec, data, max_iter=2, covariance=False), out, vpc_reps=5)
+    return out
+
+
+def test_forecast_registry_patient(db: str, immune_fit_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "band.csv"
+    # B cells 0.0 without an LLOQ cannot enter a log-scale likelihood: one line, then --lloq
+    result = run("forecast", "RM-001", "--fit", immune_fit_dir, "--db", db)
+    assert result.exit_code == 1 and "LLOQ" in result.output
+    result = run(
+        "forecast", "RM-001", "--fit", immune_fit_dir, "--db", db, "--out", out, "--lloq", "4=1.0"
+    )
+    assert result.exit_code == 0, result.output
+    assert "b_cells" in result.output and "car_t" in result.output
+    band = pd.read_csv(out)
+    assert set(band.output) == {"car_t", "b_cells"}
+    assert (band["low"] <= band["median"]).all() and (band["median"] <= band["high"]).all()
+    code = tmp_path / "fitted.R"
+    result = run("export", "model", "--fit", immune_fit_dir, "--out", code)
+    assert result.exit_code == 0, result.output
+    assert "eta.f_dist ~" in code.read_text() and "eta.c50 ~" in code.read_text()
+    result = run("forecast", "RM-001", "--fit", immune_fit_dir, "--db", db, "--lloq", "4=x")
+    assert result.exit_code == 1 and "CMT=VALUE" in result.output
+    result = run("forecast", "RM-404", "--fit", immune_fit_dir, "--db", db)
+    assert result.exit_code == 1 and "RM-404" in result.output
