@@ -425,7 +425,9 @@ def _execute_dask(job, spans, seqs, workers, scheduler, on_cluster) -> Iterator[
                 n_workers=workers,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=":0" if _has_bokeh() else None,
+                # A random port always: with None distributed still binds its HTTP routes to
+                # 8787 and, when that port is taken, leaks a socket while retrying.
+                dashboard_address=":0",
                 silence_logs=logging.ERROR,
             )
             client = Client(cluster)
