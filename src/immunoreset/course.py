@@ -277,6 +277,17 @@ class Infusion(_Record):
 
 
 # --------------------------------------------------------------------------- observations
+#: DailyAssessment flags of drugs that can mask fever -> the agent key of the settings.
+MASKING_FLAGS: dict[str, str] = {
+    "tocilizumab": "tocilizumab",
+    "corticosteroids": "corticosteroid",
+    "anakinra": "anakinra",
+    "siltuximab": "siltuximab",
+    "other_anticytokine": "other_anticytokine",
+    "antipyretic": "antipyretic",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class DailyAssessment(_Record):
     """The day's raw observations from which CRS and ICANS are graded.
@@ -285,6 +296,10 @@ class DailyAssessment(_Record):
     age-dependent threshold, see :func:`immunoreset.clinical.crs.is_hypotensive`) was present;
     ``vasopressors`` the drugs given; the oxygen device and flow the most intensive support of
     the day; ``ice_score`` (age ≥ 12) or ``capd_score`` (younger children) the worst of the day.
+    ``tocilizumab``, ``corticosteroids``, ``anakinra``, ``siltuximab``, ``other_anticytokine``
+    and ``antipyretic`` record that the drug was given that day (fever masking, see
+    :mod:`immunoreset.clinical.episodes`). Contradictions are refused: a flow on room air, a
+    nasal cannula at 0 L/min, ``unable_to_assess`` while ``awake``.
     """
 
     date: dt.date
@@ -302,6 +317,10 @@ class DailyAssessment(_Record):
     cerebral_edema: str = "none"
     tocilizumab: bool = False
     corticosteroids: bool = False
+    anakinra: bool = False
+    siltuximab: bool = False
+    other_anticytokine: bool = False
+    antipyretic: bool = False
 
     def __post_init__(self) -> None:
         _date("date", self.date)
@@ -318,6 +337,11 @@ class DailyAssessment(_Record):
             raise InvalidInput(
                 "oxygen_flow_l_min", None, "a flow in L/min when oxygen_device is nasal_cannula"
             )
+        flow = self.oxygen_flow_l_min
+        if self.oxygen_device == "room_air" and flow is not None and flow > 0:
+            raise InvalidInput("oxygen_flow_l_min", flow, "empty (or 0) on room air")
+        if "nasal_cannula" in self.oxygen_device and flow is not None and flow <= 0:
+            raise InvalidInput("oxygen_flow_l_min", flow, "> 0 L/min on a nasal cannula")
         check_range("ice_score", self.ice_score, 0, 10, integer=True, allow_none=True)
         check_range("capd_score", self.capd_score, 0, 32, integer=True, allow_none=True)
         _flag("unable_to_assess", self.unable_to_assess)
@@ -325,8 +349,12 @@ class DailyAssessment(_Record):
         check_choice("seizure", self.seizure, vocab.SEIZURE)
         _flag("motor_weakness", self.motor_weakness)
         check_choice("cerebral_edema", self.cerebral_edema, vocab.CEREBRAL_EDEMA)
-        _flag("tocilizumab", self.tocilizumab)
-        _flag("corticosteroids", self.corticosteroids)
+        if self.unable_to_assess and self.consciousness == "awake":
+            raise InvalidInput(
+                "unable_to_assess", True, "false while awake (unable to assess = unarousable)"
+            )
+        for name in MASKING_FLAGS:
+            _flag(name, getattr(self, name))
 
 
 @dataclass(frozen=True, slots=True)

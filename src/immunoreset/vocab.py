@@ -102,6 +102,8 @@ MEDICATION_CLASSES: tuple[str, ...] = (
     "antimalarial",
     "biologic",
     "ivig",
+    "anticytokine",
+    "antipyretic",
     "anti_infective",
     "supportive",
     "other",
