@@ -1,0 +1,375 @@
+"""Registry commands: sites, users, CSV import/export, patients, show, audit, db, demo."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from immunoreset.cli import (
+    DbOption,
+    UserOption,
+    app,
+    console,
+    export_app,
+    import_app,
+    open_registry,
+    progress_bar,
+    user_errors,
+)
+
+site_app = typer.Typer(help="Treating sites.", no_args_is_help=True)
+user_app = typer.Typer(help="Registry users, roles and site memberships.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(site_app, name="site")
+app.add_typer(user_app, name="user")
+app.add_typer(db_app, name="db")
+
+
+# --------------------------------------------------------------------------- sites and users
+@site_app.command("add")
+def site_add(
+    code: Annotated[str, typer.Argument(help="Site code, e.g. ROME")],
+    name: Annotated[str, typer.Argument(help="Full name of the treating site")],
+    db: DbOption = None,
+    user: UserOption = None,
+) -> None:
+    """Add a treating site."""
+    with user_errors():
+        registry, actor = open_registry(db, user)
+        registry.add_site(actor, code, name)
+        console.print(f"site {code} added")
+
+
+@site_app.command("list")
+def site_list(db: DbOption = None) -> None:
+    """List the treating sites."""
+    with user_errors():
+        registry, _ = open_registry(db, None)
+        table = Table("code", "name", title="Sites")
+        for code, name in registry.list_sites():
+            table.add_row(code, name)
+        console.print(table)
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="Username (lower case)")],
+    role: Annotated[
+        str, typer.Option(help="admin | investigator | data_manager | monitor")
+    ] = "investigator",
+    site: Annotated[
+        list[str] | None, typer.Option("--site", help="Site membership (repeat for several)")
+    ] = None,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="IMMUNORESET_NEW_PASSWORD",
+            help="Password (prompted when not given; at least 10 characters)",
+            show_default=False,
+        ),
+    ] = None,
+    db: DbOption = None,
+    user: UserOption = None,
+) -> None:
+    """Add a registry user with a role and site memberships (admin only)."""
+    with user_errors():
+        registry, actor = open_registry(db, user)
+        if password is None:
+            password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+        registry.add_user(actor, name, role, site or (), password=password)
+        console.print(f"user {name} ({role}) added" + (f" to {', '.join(site)}" if site else ""))
+
+
+@user_app.command("list")
+def user_list(db: DbOption = None) -> None:
+    """List registry users, their roles and sites."""
+    with user_errors():
+        registry, _ = open_registry(db, None)
+        table = Table("username", "role", "sites", "active", title="Users")
+        for u in registry.list_users():
+            table.add_row(u["username"], u["role"], ", ".join(u["sites"]) or "—", str(u["active"]))
+        console.print(table)
+
+
+# --------------------------------------------------------------------------- data in and out
+@import_app.command("csv")
+def import_csv_cmd(
+    folder: Annotated[Path, typer.Argument(help="Folder of CSV files (see docs/import.md)")],
+    db: DbOption = None,
+    user: UserOption = None,
+    reason: Annotated[str, typer.Option(help="Reason recorded in the audit trail")] = "CSV import",
+) -> None:
+    """Import a folder of CSV files in one transaction: everything, or on any error nothing."""
+    from immunoreset.registry.csvio import import_csv
+
+    with user_errors():
+        registry, actor = open_registry(db, user)
+        total = _count_rows(folder)
+        with progress_bar("importing rows", total) as advance:
+            stats = import_csv(registry, actor, folder, reason=reason, progress=advance)
+        unchanged = stats.total_rows - stats.total_inserted - stats.total_updated
+        n_patients = sum(
+            d.get("patients", 0) for d in (stats.inserted, stats.updated, stats.unchanged)
+        )
+        console.print(
+            f"{n_patients} patients, "
+            f"{stats.total_rows} rows read: {stats.total_inserted} inserted, "
+            f"{stats.total_updated} updated, {unchanged} unchanged"
+        )
+
+
+def _count_rows(folder: Path) -> int | None:
+    """Data rows in the folder's CSV files (for the progress bar), or None if not a folder."""
+    if not Path(folder).is_dir():
+        return None
+    total = 0
+    for path in Path(folder).glob("*.csv"):
+        if path.name == "sites.csv":
+            continue
+        with path.open("rb") as fh:
+            total += max(sum(1 for _ in fh) - 1, 0)
+    return total
+
+
+@export_app.command("csv")
+def export_csv_cmd(
+    folder: Annotated[Path, typer.Argument(help="Folder to write the CSV files to")],
+    db: DbOption = None,
+    user: UserOption = None,
+) -> None:
+    """Export every visible course in the import format (export → import is lossless)."""
+    from immunoreset.registry.csvio import export_csv
+
+    with user_errors():
+        registry, actor = open_registry(db, user)
+        n = len(registry.list_patients(actor))
+        with progress_bar("exporting", n) as advance:
+            counts = export_csv(registry, actor, folder, progress=advance)
+        console.print(
+            f"wrote {sum(counts.values())} rows in {len(counts)} files to {folder}: "
+            + ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+        )
+
+
+# --------------------------------------------------------------------------- browsing
+@app.command("patients")
+def patients_cmd(
+    db: DbOption = None,
+    user: UserOption = None,
+    site: Annotated[str | None, typer.Option(help="Only this site")] = None,
+    diagnosis: Annotated[str | None, typer.Option(help="Only this diagnosis")] = None,
+) -> None:
+    """List the patients you may see."""
+    with user_errors():
+        registry, actor = open_registry(db, user)
+        rows = registry.list_patients(actor, site=site, diagnosis=diagnosis)
+        table = Table("study ID", "site", "sex", "born", "diagnosis", "ICD-10", title="Patients")
+        for p in rows:
+            flag = " [dim](synthetic)[/]" if p.synthetic else ""
+            table.add_row(
+                p.study_id + flag,
+                p.site,
+                p.sex,
+                f"{p.birth_year}",
+                p.diagnosis,
+                p.icd10,
+            )
+        console.print(table)
+
+
+@app.command("show")
+def show_cmd(
+    study_id: Annotated[str, typer.Argument(help="Pseudonymous study ID, e.g. RM-003")],
+    db: DbOption = None,
+    user: UserOption = None,
+) -> None:
+    """Show one patient's course: records per type, study days and key dates."""
+    with user_errors():
+        from immunoreset.course import COLLECTIONS
+
+        registry, actor = open_registry(db, user)
+        course = registry.load_course(actor, study_id)
+        p = course.patient
+        console.print(
+            f"[bold]{p.study_id}[/] {'(SYNTHETIC) ' if p.synthetic else ''}site {p.site}, "
+            f"{p.sex}, {p.diagnosis} ({p.icd10}), prior therapy lines {p.prior_therapy_lines}"
+        )
+        if course.day0:
+            console.print(
+                f"infusion {course.day0} (day 0), age {course.age_at_infusion:.1f} y, "
+                f"dose {course.infusion.dose_cells_per_kg:.3g} CAR+ T cells/kg"  # type: ignore[union-attr]
+            )
+        table = Table("records", "n", "first", "last")
+        for attr in COLLECTIONS:
+            recs = getattr(course, attr)
+            dates = [
+                getattr(r, "date", None) or getattr(r, "start", None) or getattr(r, "onset", None)
+                for r in recs
+            ]
+            dates = [d for d in dates if d is not None]
+            fmt = (
+                (lambda d: f"{d} (day {course.study_day(d):+d})")
+                if course.day0
+                else (lambda d: str(d))
+            )
+            table.add_row(
+                attr,
+                str(len(recs)),
+                fmt(min(dates)) if dates else "—",
+                fmt(max(dates)) if dates else "—",
+            )
+        console.print(table)
+        if course.followup:
+            console.print(f"last contact {course.followup.last_contact} ({course.followup.status})")
+
+
+@app.command("audit")
+def audit_cmd(
+    study_id: Annotated[str | None, typer.Argument(help="Only this patient")] = None,
+    db: DbOption = None,
+    user: UserOption = None,
+    limit: Annotated[int, typer.Option(help="How many entries, newest first")] = 50,
+) -> None:
+    """Show the audit trail: who changed what, when, from which value to which, and why."""
+    with user_errors():
+        registry, actor = open_registry(db, user)
+        table = Table("time", "user", "action", "record", "field", "old", "new", "reason")
+        for e in registry.audit_trail(actor, study_id=study_id, limit=limit):
+            table.add_row(
+                e["ts"].strftime("%Y-%m-%d %H:%M:%S"),
+                e["username"],
+                e["action"],
+                f"{e['table_name']}:{e['record_key']}",
+                e["field"] or "",
+                _short(e["old_value"]),
+                _short(e["new_value"]),
+                e["reason"] or "",
+            )
+        console.print(table)
+
+
+def _short(v: str | None, n: int = 40) -> str:
+    if v is None:
+        return ""
+    return v if len(v) <= n else v[: n - 1] + "…"
+
+
+@db_app.command("upgrade")
+def db_upgrade(db: DbOption = None) -> None:
+    """Create the registry or bring its schema to the newest migration."""
+    with user_errors():
+        from immunoreset.registry.db import make_engine, resolve_url
+
+        make_engine(db)
+        url = resolve_url(db)
+        console.print(f"registry schema up to date: {url.split('@')[-1]}")
+
+
+@db_app.command("stats")
+def db_stats(db: DbOption = None) -> None:
+    """Rows per table."""
+    with user_errors():
+        registry, _ = open_registry(db, None)
+        table = Table("table", "rows")
+        for k, v in registry.count_rows().items():
+            table.add_row(k, f"{v:,}")
+        console.print(table)
+
+
+# --------------------------------------------------------------------------- demo
+@app.command("demo")
+def demo_cmd(
+    db: Annotated[
+        str, typer.Option("--db", help="Registry to create (replaced if it exists)")
+    ] = "demo.db",
+    patients: Annotated[
+        int | None,
+        typer.Option(help="Number of synthetic patients (default: the 8-patient published cohort)"),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 2026,
+    out: Annotated[Path | None, typer.Option(help="Folder for the report")] = Path("report"),
+    keep: Annotated[
+        bool, typer.Option(help="Add to an existing registry instead of replacing")
+    ] = False,
+) -> None:
+    """Build a fresh registry with a SYNTHETIC cohort, print its summary and write a report."""
+    import numpy as np
+
+    from immunoreset import demo
+    from immunoreset.demo.gmp import seed_demo_qc
+    from immunoreset.registry.db import resolve_url
+
+    with user_errors():
+        url = resolve_url(db)
+        if url.startswith("sqlite:///") and not keep:
+            path = Path(url.removeprefix("sqlite:///"))
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+        registry, actor = open_registry(db, None)
+        for code, name in demo.SITE_NAMES.items():
+            registry.add_site(actor, code, name)
+        if patients is None:
+            pairs: Any = demo.published_cohort_with_qc(seed=seed)
+            total = len(pairs)
+        else:
+            pairs = demo.synthetic_cohort_with_qc(patients, seed=seed)
+            total = patients
+        rows = 0
+        rng = np.random.default_rng(seed)
+        with progress_bar("building SYNTHETIC cohort", total) as advance:
+            for chunk in _chunked(pairs, 500):
+                courses = [course for course, _ in chunk]
+                stats = registry.save_courses(actor, courses, reason="SYNTHETIC demo cohort")
+                qc = {q.batch_id: q for _, qcs in chunk for q in qcs}
+                seed_demo_qc(registry, actor, courses, rng, qc=qc)
+                rows += stats.total_inserted
+                advance(len(chunk))
+        console.print(
+            f"[bold]SYNTHETIC[/] demo registry {db}: {total} patients, {rows:,} rows written, "
+            "QC results and release decisions recorded"
+        )
+        summarise(registry, actor, out=out)
+
+
+def _chunked(items: Any, n: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def summarise(registry: Any, actor: Any, *, out: Path | None) -> None:
+    """Print the cohort summary (case-series tables and program metrics); write the report.
+
+    With ``out`` the courses are loaded and analysed once, by the report, and its analysis is
+    printed; without it they are analysed here.
+    """
+    from immunoreset.registry.gmp import Gmp
+    from immunoreset.report.case_series import build_report
+    from immunoreset.report.tables import analyse_cohort, cohort_summary_rich
+
+    paths = None
+    if out is not None:
+        paths = build_report(registry, out_dir=out, actor=actor)
+        cohort = paths.analysis
+    else:
+        cohort = analyse_cohort(list(registry.iter_courses(actor)))
+    for table in cohort_summary_rich(cohort):
+        console.print(table)
+    console.print(_metrics_line(Gmp(registry).program_metrics(actor)))
+    if paths is not None:
+        console.print(
+            f"report: {paths.html}" + (f" and {paths.pdf}" if paths.pdf else ""), soft_wrap=True
+        )
+
+
+def _metrics_line(metrics: Any) -> str:
+    return "Manufacturing: " + "; ".join(metrics.reasons)

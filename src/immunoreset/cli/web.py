@@ -1,0 +1,132 @@
+"""Commands of the web app: ``immunoreset serve`` and ``immunoreset token create``.
+
+Uvicorn runs the app in factory mode
+(:func:`immunoreset.web.app.create_app_from_env`), so every worker opens the registry named by
+``IMMUNORESET_DB_URL`` itself; ``--workers 2`` therefore works on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from immunoreset.cli import app
+
+__all__ = ["NO_USERS_MESSAGE", "check_can_serve", "serve", "token_app", "token_create"]
+
+token_app = typer.Typer(help="API tokens for site systems.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+NO_USERS_MESSAGE = (
+    "The registry has no users yet, so nobody could log in. Create the first administrator "
+    "with:\n\n    immunoreset user add NAME --role admin\n\n(then add investigators, data "
+    "managers and monitors with --role and --site)."
+)
+
+
+def check_can_serve(db: str | None) -> str:
+    """The registry URL to serve; raises ``typer.Exit(1)`` (with a message) when unusable."""
+    from immunoreset.registry import Registry
+    from immunoreset.registry.db import resolve_url
+
+    url = resolve_url(db)
+    with Registry(url) as registry:
+        if registry.user_count() == 0:
+            if not sys.stdin.isatty():
+                typer.echo(NO_USERS_MESSAGE, err=True)
+                raise typer.Exit(1)
+            _ask_first_admin(registry)
+    return url
+
+
+def _ask_first_admin(registry: Any) -> None:
+    """At a terminal, ask for the first administrator instead of refusing to start."""
+    import getpass
+
+    from immunoreset.errors import ImmunoresetError
+    from immunoreset.registry import system_actor
+
+    typer.echo("The registry has no users yet. Create the first administrator (role admin).")
+    name = typer.prompt("Username")
+    password = typer.prompt("Password (at least 10 characters)", hide_input=True,
+                            confirmation_prompt=True)  # fmt: skip
+    try:
+        registry.add_user(
+            system_actor(f"local:{getpass.getuser()}"), name, "admin", (), password=password
+        )
+    except ImmunoresetError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"user {name} (admin) added")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Registry: SQLite path or SQLAlchemy URL.", show_default=False),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (PostgreSQL for > 1).")] = 1,
+) -> None:
+    """Start the web app (pages and JSON API) with Uvicorn.
+
+    Needs ``IMMUNORESET_SECRET_KEY`` (≥ 32 characters) unless ``IMMUNORESET_ENVIRONMENT=
+    development``; behind HTTPS keep ``IMMUNORESET_SECURE_COOKIES`` on (the default outside
+    development).
+    """
+    import uvicorn
+    from pydantic import ValidationError
+
+    from immunoreset.web.settings import WebSettings
+
+    url = check_can_serve(db)
+    os.environ["IMMUNORESET_DB_URL"] = url
+    try:
+        settings = WebSettings()
+    except ValidationError as err:
+        messages = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in err.errors())
+        typer.echo(f"cannot start: {messages}", err=True)
+        raise typer.Exit(1) from None
+    if settings.environment == "development" and not os.environ.get("IMMUNORESET_SECRET_KEY"):
+        # one throwaway key shared by every worker of this run, so sessions work across them
+        os.environ["IMMUNORESET_SECRET_KEY"] = secrets.token_urlsafe(48)
+    if workers > 1 and url.startswith("sqlite"):
+        typer.echo("note: several workers on a SQLite file serialise their writes", err=True)
+    uvicorn.run(
+        "immunoreset.web.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="info",
+    )
+
+
+@token_app.command("create")
+def token_create(
+    username: Annotated[str, typer.Argument(help="The registry user the token acts as.")],
+    label: Annotated[str, typer.Option(help="What the token is for.")] = "api",
+    db: Annotated[
+        str | None,
+        typer.Option("--db", help="Registry: SQLite path or SQLAlchemy URL.", show_default=False),
+    ] = None,
+) -> None:
+    """Create an API token for USERNAME and print it once (only its hash is stored)."""
+    from immunoreset.errors import ImmunoresetError
+    from immunoreset.registry import Registry
+    from immunoreset.web.security import issue_api_token
+
+    try:
+        with Registry(db) as registry:
+            token = issue_api_token(registry, username, label)
+    except ImmunoresetError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(token)

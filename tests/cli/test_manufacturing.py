@@ -1,0 +1,191 @@
+"""The manufacturing commands end to end on a SQLite registry (Typer CliRunner)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from immunoreset import course as c
+from immunoreset.cli import app
+from immunoreset.cli.manufacturing import parse_result
+from immunoreset.errors import InvalidInput
+from immunoreset.manufacturing import default_spec
+from immunoreset.manufacturing.spec import spec_to_dict
+from immunoreset.registry import Registry, system_actor
+from tests.factories import day, small_course
+from tests.manufacturing.factories import PASSING_RELEASE
+
+runner = CliRunner()
+
+
+def run(*args: str):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args), env={}, catch_exceptions=False)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = str(tmp_path / "gmp.db")
+    admin = system_actor()
+    with Registry(path) as reg:
+        reg.add_site(admin, "ROME", "Bambino Gesù")
+        reg.add_site(admin, "ERLANGEN", "Erlangen")
+        reg.save_courses(
+            admin, [small_course("RM-001"), small_course("ER-001", "ERLANGEN")], reason="entry"
+        )
+        batch = c.Batch(
+            "BT-N", "AP-RM001", "CliniMACS Prodigy", day(-34), day(-22), "op", status="quarantined"
+        )
+        reg.add_record(admin, "RM-001", "batches", batch, reason="test")
+        bag = c.Bag("BG-N-1", "BT-N", 4e7, 20.0, status="quarantined", expiry=day(300))
+        reg.add_record(admin, "RM-001", "bags", bag, reason="test")
+        reg.add_user(admin, "rosa", "investigator", ["ROME"], password="correct horse")
+    return path
+
+
+def results_args(results: dict[str, float | str]) -> list[str]:
+    out: list[str] = []
+    for k, v in results.items():
+        out += ["--result", f"{k}={v}"]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cd3_viability=92.5", ("cd3_viability", 92.5)),
+        (" endotoxin = 0,5 ", ("endotoxin", 0.5)),
+        ("sterility_interim=Negative", ("sterility_interim", "Negative")),
+    ],
+)
+def test_parse_result(text: str, expected: tuple[str, float | str]) -> None:
+    assert parse_result(text) == expected
+
+
+@pytest.mark.parametrize("text", ["cd3_viability", "=5", "endotoxin=", "vcn=nan"])
+def test_parse_result_refuses(text: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_result(text)
+
+
+def test_help_lists_groups() -> None:
+    out = run("--help").output
+    for word in ("trace", "dose", "infuse", "batch", "he", "gmp"):
+        assert word in out
+    assert "spec" in run("batch", "--help").output
+
+
+def test_qc_release_infuse_trace(db: str) -> None:
+    failing = {**PASSING_RELEASE, "endotoxin": 6.0}
+    result = run("batch", "qc", "BT-N", *results_args(failing), "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "not releasable" in result.output and "fail" in result.output
+    refused = run("batch", "release", "BT-N", "--date", day(-20).isoformat(), "--db", db)
+    assert refused.exit_code == 1
+    assert "endotoxin 6 EU/mL is not < 5 EU/mL" in refused.output
+    incomplete = run("batch", "release", "BT-N", "--deviation-why", "risk ok", "--db", db)
+    assert incomplete.exit_code == 1 and "--deviation-by" in incomplete.output
+    released = run(
+        "batch",
+        "release",
+        "BT-N",
+        "--date",
+        day(-20).isoformat(),
+        "--deviation-why",
+        "risk assessed",
+        "--deviation-by",
+        "gmp.lead",
+        "--approved-by",
+        "qa.person",
+        "--db",
+        db,
+    )
+    assert released.exit_code == 0, released.output
+    assert "released with deviation" in released.output
+    wrong = run(
+        "infuse", "RM-001", "--bag", "BG-ER001-2", "--date", day(30).isoformat(), "--db", db
+    )
+    assert wrong.exit_code == 1 and "apheresis of ER-001" in wrong.output
+    ok = run("infuse", "RM-001", "--bag", "BG-N-1", "--date", day(30).isoformat(), "--db", db)
+    assert ok.exit_code == 0, ok.output
+    assert "1.04e+06 CAR+ T cells/kg" in ok.output
+    traced = run("trace", "BG-N-1", "--db", db)
+    assert traced.exit_code == 0
+    assert "BG-N-1" in traced.output and "default-v1" in traced.output
+    with Registry(db) as reg:
+        audit = reg.audit_trail(system_actor(), study_id="RM-001", limit=50)
+    assert [e["action"] for e in audit].count("refused") == 2
+
+
+def test_qc_show_and_site_rule(db: str) -> None:
+    shown = run("batch", "qc", "BT-RM001", "--db", db)
+    assert shown.exit_code == 0 and "pending" in shown.output
+    hidden = run("batch", "qc", "BT-ER001", "--db", db, "--user", "rosa")
+    assert hidden.exit_code == 1 and "not found" in hidden.output
+    bad = run("batch", "qc", "BT-RM001", "--result", "viability=90", "--db", db)
+    assert bad.exit_code == 1 and "cd3_viability" in bad.output
+
+
+def test_spec_load_and_show(db: str, tmp_path: Path) -> None:
+    data = spec_to_dict(default_spec())
+    data.update(spec_id="rome", version=2)
+    path = tmp_path / "rome.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    assert "default-v1" in run("batch", "spec", "show", "--db", db).output
+    loaded = run("batch", "spec", "load", str(path), "--db", db)
+    assert loaded.exit_code == 0 and "rome-v2 loaded" in loaded.output
+    shown = run("batch", "spec", "show", "--db", db).output
+    assert "rome-v2" in shown and "(current)" in shown
+    assert run("batch", "spec", "show", "nope-v1", "--db", db).exit_code == 1
+
+
+def test_dose(db: str) -> None:
+    result = run("dose", "RM-001", "--weight", "20", "--date", day(30).isoformat(), "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "BG-RM001-2" in result.output and "partial" in result.output
+    assert "10.00" in result.output
+    bad = run("dose", "RM-001", "--weight", "20", "--date", "30/04/2024", "--db", db)
+    assert bad.exit_code == 1 and "YYYY-MM-DD" in bad.output
+
+
+def test_hospital_exemption_and_overdue(db: str) -> None:
+    add = run(
+        "he",
+        "add",
+        "RM-001",
+        "--authority",
+        "AIFA",
+        "--reference",
+        "HE-7",
+        "--requested",
+        "2024-01-02",
+        "--decision",
+        "approved",
+        "--decided",
+        "2024-01-20",
+        "--condition",
+        "annual report",
+        "--db",
+        db,
+    )
+    assert add.exit_code == 0, add.output
+    report = ("he", "report", "RM-001", "--kind", "annual_report", "--subject", "period 1")
+    assert run(*report, "--due", "2025-01-20", "--db", db).exit_code == 0
+    late = run("he", "overdue", "--today", "2025-02-01", "--db", db)
+    assert "annual report (period 1)" in late.output and "1 overdue" in late.output
+    done = run(*report, "--due", "2025-01-20", "--submitted", "2025-01-25", "--db", db)
+    assert done.exit_code == 0
+    assert "0 overdue" in run("he", "overdue", "--today", "2025-02-01", "--db", db).output
+    args = ("--authority", "AIFA", "--reference", "HE-8", "--requested", "2024-01-02")
+    bad = run("he", "add", "RM-001", *args, "--decision", "maybe", "--db", db)
+    assert bad.exit_code == 1 and "decision" in bad.output
+
+
+def test_metrics(db: str) -> None:
+    run("batch", "qc", "BT-N", *results_args(PASSING_RELEASE), "--db", db)
+    result = run("gmp", "metrics", "--db", db)
+    assert result.exit_code == 0, result.output
+    assert "2 released, 0 failed, 1 in process or quarantined" in result.output
+    assert "cd3_viability" in result.output
