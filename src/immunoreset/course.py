@@ -36,6 +36,8 @@ __all__ = [
     "DailyAssessment",
     "DiseaseAssessment",
     "FollowUp",
+    "FollowUpVisit",
+    "Infection",
     "Infusion",
     "LabResult",
     "Lymphodepletion",
@@ -508,6 +510,72 @@ class FollowUp(_Record):
         check_choice("status", self.status, vocab.FOLLOWUP_STATUS)
 
 
+INFECTION_SITES = (
+    "bloodstream",
+    "upper_respiratory",
+    "lower_respiratory",
+    "urinary",
+    "gastrointestinal",
+    "skin_soft_tissue",
+    "cns",
+    "disseminated",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Infection(_Record):
+    """An infection (Hill 2018 reporting): onset date, site, organism class, CTCAE grade.
+
+    ``organism`` is optional free text (e.g. ``CMV``, ``E. coli``); ``bmtctn_severity`` the
+    BMT CTN 5-level severity when the investigator recorded it.
+    """
+
+    onset: dt.date
+    site: str
+    organism_class: str
+    ctcae_grade: int
+    organism: str | None = None
+    bmtctn_severity: str | None = None
+
+    def __post_init__(self) -> None:
+        _date("onset", self.onset)
+        check_choice("site", self.site, INFECTION_SITES)
+        check_choice("organism_class", self.organism_class, vocab.ORGANISM_CLASSES)
+        check_range("ctcae_grade", self.ctcae_grade, 1, 5, integer=True)
+        if self.organism is not None:
+            _text("organism", self.organism)
+        if self.bmtctn_severity is not None:
+            check_choice("bmtctn_severity", self.bmtctn_severity, vocab.BMTCTN_SEVERITY)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpVisit(_Record):
+    """A long-term follow-up visit that took place, with its date, contact and items collected.
+
+    ``visit`` is a code of :func:`immunoreset.clinical.followup.build_schedule` (``M3``, ``Y2``).
+    """
+
+    visit: str
+    date: dt.date
+    contact: str = "visit"
+    items: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.visit, str) or not VISIT_CODE_PATTERN.match(self.visit):
+            raise InvalidInput("visit", self.visit, "a visit code: D28, M3, M6, M12, Y2 … Y30")
+        _date("date", self.date)
+        check_choice("contact", self.contact, ("visit", "remote"))
+        if isinstance(self.items, str) or not isinstance(self.items, tuple | list):
+            raise InvalidInput("items", self.items, "a list of collected items")
+        for item in self.items:
+            check_choice("items", item, vocab.LTFU_ITEMS)
+        _set(self, "items", tuple(self.items))
+
+
+VISIT_CODE_PATTERN = re.compile(r"^(D28|M3|M6|M12|Y([2-9]|[12]\d|30))$")
+
+
 # --------------------------------------------------------------------------- the course
 @dataclass(frozen=True)
 class Course:
@@ -529,6 +597,8 @@ class Course:
     disease_assessments: tuple[DiseaseAssessment, ...] = ()
     medications: tuple[Medication, ...] = ()
     adverse_events: tuple[AdverseEvent, ...] = ()
+    infections: tuple[Infection, ...] = ()
+    followup_visits: tuple[FollowUpVisit, ...] = ()
     followup: FollowUp | None = None
 
     def __post_init__(self) -> None:
@@ -635,6 +705,8 @@ COLLECTIONS = (
     "disease_assessments",
     "medications",
     "adverse_events",
+    "infections",
+    "followup_visits",
 )
 _SORT_KEYS: dict[str, Any] = {
     "anthropometrics": attrgetter("date"),
@@ -648,4 +720,6 @@ _SORT_KEYS: dict[str, Any] = {
     "disease_assessments": attrgetter("date", "instrument"),
     "medications": attrgetter("start", "drug"),
     "adverse_events": attrgetter("onset", "term"),
+    "infections": attrgetter("onset", "site"),
+    "followup_visits": attrgetter("date", "visit"),
 }

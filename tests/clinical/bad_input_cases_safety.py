@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-from immunoreset.clinical import dosing, followup, iec_hs, igg, infections, ticaht
+from immunoreset.clinical import course_safety, dosing, followup, iec_hs, igg, infections, ticaht
 
 NAN = float("nan")
 Case = tuple[str, Callable[..., Any], dict[str, Any], str]
@@ -350,5 +350,18 @@ CASES += [
         dosing.lymphodepletion,
         {"height_cm": 150, "weight_kg": 40, "creatinine": 1.0},
         "renal_rule",
+    ),
+]
+
+# --------------------------------------------------------------------------- course_safety
+for _fn in (course_safety.course_ticaht, course_safety.course_iec_hs,
+            course_safety.course_infections, course_safety.course_igg):  # fmt: skip
+    CASES.append((f"{_fn.__name__}-course", _fn, {"__args__": ("RM-001",)}, "course"))
+CASES += [
+    (
+        "course_followup-course",
+        course_safety.course_followup,
+        {"__args__": (None,), "today": D},
+        "course",
     ),
 ]

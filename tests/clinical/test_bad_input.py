@@ -57,6 +57,7 @@ def test_every_public_calculator_is_covered():
         "infections",
         "igg",
         "followup",
+        "course_safety",
     ):
         module = __import__(f"{clinical.__name__}.{name}", fromlist=["__all__"])
         for fname in getattr(module, "__all__", ()):

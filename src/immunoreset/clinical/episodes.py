@@ -35,6 +35,8 @@ Rules
 * CTCAE cytopenias: worst grade of labs on study day > 0 (lowest value per day; no lab LLN is
   stored, so grade 1 is not assessed). Febrile neutropenia day: ANC < 1000/µL and the day's
   highest temperature > 38.3 °C on the same study day.
+* T-ICAHT (Rejeski 2025, :mod:`~immunoreset.clinical.ticaht`): the platelet series, censored
+  at death, with the CTCAE nadir grade beside it.
 * ICAHT: the course's ANC series, censored at death when the follow-up says ``dead``; Liang's
   never-recovered grade 4 only when follow-up ended (death, lost to follow-up, withdrawn)
   before day 30 — a live patient's series that ends early is graded and flagged ``incomplete``.
@@ -46,7 +48,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from immunoreset import vocab
-from immunoreset.clinical import crs, ctcae, icaht, icans
+from immunoreset.clinical import crs, ctcae, icaht, icans, ticaht
 from immunoreset.clinical.settings import (
     ASTCT_NAMED_MASKING_AGENTS,
     DEFAULT_SETTINGS,
@@ -164,6 +166,8 @@ class CourseToxicity:
     max_icans_grade: int | None
     max_icaht_grade: int | None
     flags: tuple[str, ...] = ()
+    early_ticaht: ticaht.TicahtResult | None = None
+    late_ticaht: ticaht.TicahtResult | None = None
 
 
 def vocab_unit(analyte: str) -> str:
@@ -458,6 +462,16 @@ def course_toxicity(
         ):
             febrile.append(day)
 
+    plt_days, plt_values = course.lab_series("platelets")
+    early_t, late_t = ticaht.grade_ticaht(
+        plt_days.tolist(),
+        plt_values.tolist(),
+        unit="cells/uL",
+        censor_day=censor,
+        ctcae_version=ctcae_version,
+        settings=settings,
+    )
+
     crs_known = [d.crs_grade for d in days if d.crs_grade is not None]
     icans_known = [d.icans_grade for d in days if d.icans_grade is not None]
     icaht_known = [g for g in (early.grade, late.grade) if g is not None]
@@ -476,4 +490,6 @@ def course_toxicity(
         max_icans_grade=max(icans_known) if icans_known else None,
         max_icaht_grade=max(icaht_known) if icaht_known else None,
         flags=tuple(flags),
+        early_ticaht=early_t,
+        late_ticaht=late_t,
     )

@@ -35,6 +35,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from immunoreset import vocab
 from immunoreset.clinical.settings import _check_flag
 from immunoreset.errors import InvalidInput, check_choice, check_range
 
@@ -51,7 +52,7 @@ __all__ = [
     "grade_bacteraemia",
 ]
 
-ORGANISM_CLASSES: tuple[str, ...] = ("bacterial", "viral", "fungal", "parasitic", "unknown")
+ORGANISM_CLASSES: tuple[str, ...] = vocab.ORGANISM_CLASSES
 SEVERITY_SCHEMES: tuple[str, ...] = ("ctcae_v5", "bmtctn_3grade", "bmtctn_5level")
 #: Window set -> ((first day, last day or None = open), …).
 WINDOW_SETS: Mapping[str, tuple[tuple[int, int | None], ...]] = {
