@@ -16,7 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from functools import cached_property
+from functools import cache, cached_property
 from operator import attrgetter
 from typing import Any
 
@@ -357,6 +357,28 @@ class DailyAssessment(_Record):
             )
         for name in MASKING_FLAGS:
             _flag(name, getattr(self, name))
+
+    @property
+    def is_blank(self) -> bool:
+        """True when nothing was observed: "not assessed", never a grade 0 (issue #12 item 4)."""
+        return all(getattr(self, name) == default for name, default in _blank_defaults())
+
+
+@cache
+def _blank_defaults() -> tuple[tuple[str, Any], ...]:
+    return tuple((f.name, f.default) for f in fields(DailyAssessment) if f.name != "date")
+
+
+def check_not_blank(record: Any) -> None:
+    """Refuse a blank daily assessment: the one rule every writer of the registry applies."""
+    if isinstance(record, DailyAssessment) and record.is_blank:
+        raise InvalidInput(
+            "observations",
+            f"none on {record.date.isoformat()}",
+            "at least one observation (a blank assessment is 'not assessed' and is not saved)",
+            message="a blank assessment cannot be saved: enter at least one observation "
+            "(a day with nothing entered is 'not assessed', not grade 0)",
+        )
 
 
 @dataclass(frozen=True, slots=True)
