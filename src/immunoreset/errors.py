@@ -7,6 +7,7 @@ Hierarchy::
 
     ImmunoresetError
     ├── InvalidInput (also ValueError)   a value outside its allowed range or vocabulary
+    │   └── ImportRefused                 an import with one or more invalid values (all listed)
     ├── NotFound (also LookupError)      a study ID, bag or batch that does not exist (or is hidden)
     ├── PermissionDenied                 the user's role or site does not allow the action
     └── ChainOfIdentityError             a bag/batch/patient link that must not be made
@@ -20,6 +21,7 @@ from typing import Any
 __all__ = [
     "ChainOfIdentityError",
     "ImmunoresetError",
+    "ImportRefused",
     "InvalidInput",
     "NotFound",
     "PermissionDenied",
@@ -110,6 +112,42 @@ def _rebuild_invalid_input(
     message: str,
 ) -> InvalidInput:
     return InvalidInput(field, value, allowed, row=row, column=column, file=file, message=message)
+
+
+#: How many errors an :class:`ImportRefused` message lists (all are kept in ``errors``).
+MAX_LISTED = 50
+
+
+class ImportRefused(InvalidInput):
+    """An import refused as a whole: every invalid value found, each located; nothing written.
+
+    ``errors`` holds the individual :class:`InvalidInput` errors (each naming where it came
+    from: file, row, record, field, value). The message lists them all, one a line, so a data
+    manager can fix a file in one pass instead of one error per attempt.
+    """
+
+    def __init__(self, errors: Iterable[InvalidInput], *, what: str = "import") -> None:
+        self.errors = list(errors)
+        first = self.errors[0]
+        lines = [f"{what} refused, nothing written: {len(self.errors)} error(s)"]
+        lines += [f"  {e}" for e in self.errors[:MAX_LISTED]]
+        if len(self.errors) > MAX_LISTED:
+            lines.append(f"  … and {len(self.errors) - MAX_LISTED} more")
+        super().__init__(
+            first.field,
+            first.value,
+            first.allowed,
+            row=first.row,
+            column=first.column,
+            file=first.file,
+            message="\n".join(lines),
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ImportRefused, (self.errors,))
+
+    def _render(self) -> str:
+        return self.message
 
 
 class NotFound(ImmunoresetError, LookupError):

@@ -35,7 +35,15 @@ from immunoreset.registry.repository import (
     gc_paused,
 )
 
-__all__ = ["FILES", "export_csv", "import_csv", "read_csv_dir", "write_csv"]
+__all__ = [
+    "FILES",
+    "build_record",
+    "export_csv",
+    "import_courses",
+    "import_csv",
+    "read_csv_dir",
+    "write_csv",
+]
 
 #: Entity name -> file name, in import order.
 FILES: dict[str, str] = {"patients": "patients.csv", **{n: f"{n}.csv" for n in s.ENTITIES}}
@@ -154,7 +162,10 @@ def _check_header(path: Path, expected: Iterable[str], optional: Iterable[str] =
         )
 
 
-def _build(ent: s.Entity, row: dict[str, str], lineno: int, fname: str) -> Any:
+def build_record(ent: s.Entity, row: Mapping[str, str], lineno: int, fname: str) -> Any:
+    """One validated record from a row of text cells (column -> text), as the CSV import
+    parses it; :class:`InvalidInput` names file, row, column and value. Shared with the
+    REDCap importer so both read text values identically."""
     values: dict[str, Any] = {}
     for spec in ent.specs:
         raw = row.get(spec.name, "")
@@ -186,6 +197,9 @@ _BOOLS = {
     **{w.title(): True for w in _TRUE},
     **{w.title(): False for w in _FALSE},
 }
+
+
+_build = build_record
 
 
 def _fast_parser(ent: s.Entity, header: list[str]) -> Callable[[list[str]], Any]:
@@ -428,6 +442,31 @@ def import_csv(
                     registry.write_records(conn, actor, ent, items, text, stats)
                 if progress:
                     progress(len(batch))
+    if stats.total_inserted >= ANALYZE_AFTER_ROWS:
+        registry.analyze()
+    return stats
+
+
+def import_courses(
+    registry: Registry,
+    actor: Actor,
+    courses: Iterable[c.Course],
+    *,
+    sites: Iterable[tuple[str, str]] = (),
+    reason: str,
+    progress: Callable[[int], None] | None = None,
+) -> SaveStats:
+    """Write already validated courses (built by another importer) in one transaction.
+
+    The shared write path of the non-CSV importers (FHIR, REDCap): the same rules as
+    :func:`import_csv` — the actor must be allowed to import, missing ``sites`` are added
+    (admin only), each record is upserted by natural key with its audit row, and any error
+    rolls the whole import back so nothing is written.
+    """
+    actor.require_write("import data")
+    with gc_paused(), registry.engine.begin() as conn:
+        registry.write_patients(conn, actor, [], list(sites), reason, SaveStats())
+        stats = registry.save_courses(actor, courses, reason=reason, conn=conn, progress=progress)
     if stats.total_inserted >= ANALYZE_AFTER_ROWS:
         registry.analyze()
     return stats

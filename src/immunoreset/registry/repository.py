@@ -809,6 +809,37 @@ class Registry:
             )
         )
 
+    def record_export(
+        self,
+        actor: Actor,
+        fmt: str,
+        destination: str,
+        study_ids: Sequence[str],
+        *,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Write an export to the audit trail: who exported which patients, in what format, when.
+
+        One ``export`` row for the whole export (``record_key`` = format, ``new_value`` = the
+        destination, the number of patients and ``detail`` as JSON) and one per exported
+        patient, so a patient's own audit trail shows every export of their data.
+        """
+        check_choice("fmt", fmt, ("fhir", "sdtm", "redcap", "csv", "nonmem"))
+        now = _now()
+        summary = {"destination": destination, "patients": len(study_ids), **(detail or {})}
+        rows = [
+            _audit_row(
+                actor, "export", "exports", fmt, None, None, None, _dump(summary), "export", now
+            )
+        ]
+        rows += [
+            _audit_row(actor, "export", "patients", sid, sid, fmt, None, destination, "export", now)
+            for sid in study_ids
+        ]
+        with self.engine.begin() as conn:
+            for part in _chunks(rows, 5000):
+                conn.execute(insert(s.audit_log), list(part))
+
     def record_refusal(
         self, actor: Actor, table: str, key: str, why: str, *, study_id: str | None = None
     ) -> None:

@@ -1,0 +1,96 @@
+"""Interop benchmark: FHIR, SDTM and REDCap exports of the 10,000-patient synthetic registry.
+
+Target (2-core machine, SQLite): each export ≤ 60 s, timed end to end as a user runs it —
+loading the visible courses from the registry, building the format, writing the files and
+the audit record.
+
+    .venv/bin/python benchmarks/interop.py [--patients 10000] [--db PATH] [--keep DIR]
+
+Without ``--db`` the synthetic cohort is generated and imported first (not timed). With
+``--db`` an existing registry is used (e.g. one built by an earlier run with ``--keep``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from immunoreset import demo
+from immunoreset.interop import fhir, redcap, sdtm
+from immunoreset.registry import Registry, system_actor
+from immunoreset.registry.csvio import import_csv, write_csv
+
+
+def _size(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--patients", type=int, default=10_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--db", default=None, help="existing registry (default: build one)")
+    ap.add_argument("--keep", default=None, help="folder to keep the built registry in")
+    ap.add_argument("--workers", type=int, default=2, help="FHIR export processes")
+    ap.add_argument("--only", default="fhir,sdtm,redcap")
+    args = ap.parse_args()
+    console = Console()
+    actor = system_actor("benchmark")
+    tmp = Path(tempfile.mkdtemp(prefix="interop-bench-"))
+    try:
+        db = args.db
+        if db is None:
+            folder = tmp / "csv"
+            t0 = time.perf_counter()
+            write_csv(
+                demo.synthetic_cohort(args.patients, seed=args.seed),
+                folder,
+                sites=list(demo.SITE_NAMES.items()),
+            )
+            db = str(Path(args.keep or tmp) / f"interop-{args.patients}.db")
+            with Registry(db) as reg:
+                import_csv(reg, actor, folder)
+            shutil.rmtree(folder)
+            console.print(
+                f"built {args.patients:,}-patient registry in "
+                f"{time.perf_counter() - t0:.1f} s (not timed)"
+            )
+        table = Table(title=f"interop exports, {args.patients:,} patients (target ≤ 60 s each)")
+        for col in ("export", "seconds", "output", "MB"):
+            table.add_column(col, justify="right" if col != "export" else "left")
+        with Registry(db) as reg:
+            runs = {
+                "fhir": lambda out: fhir.export_fhir(reg, actor, out, workers=args.workers),
+                "sdtm": lambda out: sdtm.export_sdtm(reg, actor, out),
+                "redcap": lambda out: redcap.export_redcap(reg, actor, out),
+            }
+            for name in args.only.split(","):
+                out = tmp / name
+                t0 = time.perf_counter()
+                result = runs[name](out)
+                seconds = time.perf_counter() - t0
+                what = (
+                    f"{len(result):,} bundles"
+                    if name == "fhir"
+                    else (
+                        f"{sum(result.values()):,} rows"
+                        if name == "sdtm"
+                        else f"{result['records']:,} records"
+                    )
+                )
+                table.add_row(name, f"{seconds:.1f}", what, f"{_size(out):,.0f}")
+                console.print(f"{name}: {seconds:.1f} s")
+                shutil.rmtree(out)
+        console.print(table)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

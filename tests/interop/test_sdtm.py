@@ -1,0 +1,162 @@
+"""SDTM: SDTMIG rules relied on (tested here, as the CDISC rules engine's rules cannot be had
+offline), ISO 8601 dates, study days without day 0, XPT v5 read back, Define-XML 2.1."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import numpy as np
+import pandas as pd
+import pyreadstat
+import pytest
+
+from immunoreset.interop import sdtm
+from tests.interop.conftest import ADMIN
+
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+PARTIAL = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+TESTCD = re.compile(r"^[A-Z][A-Z0-9_]{0,7}$")
+
+
+@pytest.mark.parametrize(
+    ("day0", "when", "expected"),
+    [
+        (dt.date(2024, 3, 10), dt.date(2024, 3, 10), 1),  # infusion (clinical day 0) = Day 1
+        (dt.date(2024, 3, 10), dt.date(2024, 3, 11), 2),  # clinical day 1
+        (dt.date(2024, 3, 10), dt.date(2024, 3, 9), -1),  # clinical day -1 stays -1
+        (dt.date(2024, 3, 10), dt.date(2024, 2, 9), -30),
+        (dt.date(2024, 3, 10), dt.date(2025, 3, 10), 366),  # leap year
+        (None, dt.date(2024, 3, 10), None),  # not infused: no study day
+    ],
+)
+def test_sdtm_day_has_no_day_zero(day0, when, expected) -> None:
+    assert sdtm.sdtm_day(day0, when) == expected
+
+
+def test_every_dataset_and_required_variable(exported) -> None:
+    _, data = exported
+    for name, dom in sdtm.DOMAINS.items():
+        frame = data[name]
+        assert list(frame.columns) == list(dom.names), name
+        assert len(frame), name
+        for v in dom.variables:
+            assert len(v.name) <= 8 and len(v.label) <= 40, v
+            if v.core == "Req":
+                assert (frame[v.name] != "").all(), (name, v.name)
+        assert (frame["DOMAIN"] == name).all()
+        assert (frame["STUDYID"] == "IMMUNORESET").all()
+
+
+def test_seq_unique_within_subject(exported) -> None:
+    _, data = exported
+    for name, frame in data.items():
+        if name == "DM":
+            assert frame["USUBJID"].is_unique
+            continue
+        assert not frame.duplicated(["USUBJID", f"{name}SEQ"]).any(), name
+
+
+def test_dates_are_iso_8601(exported) -> None:
+    _, data = exported
+    for name, frame in data.items():
+        for col in frame.columns:
+            if col.endswith("DTC"):
+                values = frame.loc[frame[col] != "", col]
+                pattern = PARTIAL if col == "BRTHDTC" else DATE
+                bad = values[~values.str.match(pattern)]
+                assert bad.empty, (name, col, bad.head().tolist())
+                for v in values.head(50):
+                    dt.date.fromisoformat(v if len(v) == 10 else v + "-01")
+    assert data["DM"]["BRTHDTC"].str.len().eq(7).all()  # year-month only: pseudonymous
+
+
+def test_study_days_never_zero_and_match_rfstdtc(exported) -> None:
+    _, data = exported
+    ref = dict(zip(data["DM"]["USUBJID"], data["DM"]["RFSTDTC"], strict=True))
+    checked = 0
+    for name, frame in data.items():
+        for col in frame.columns:
+            if not (col.endswith("DY") and col[:-2] in ("LB", "VS", "QS", "ZP", "")) and not (
+                col.endswith(("STDY", "ENDY"))
+            ):
+                continue
+            dtc = col.replace("STDY", "STDTC").replace("ENDY", "ENDTC")
+            dtc = dtc if dtc != col else col[:-2] + "DTC"
+            for u, day, when in zip(frame["USUBJID"], frame[col], frame[dtc], strict=True):
+                if day == "":
+                    assert when == "" or ref[u] == ""
+                    continue
+                assert int(float(day)) != 0, (name, col)
+                assert int(float(day)) == sdtm.sdtm_day(
+                    dt.date.fromisoformat(ref[u]), dt.date.fromisoformat(when)
+                )
+                checked += 1
+    assert checked > 1000
+
+
+def test_infusion_is_study_day_1(exported) -> None:
+    _, data = exported
+    ex = data["EX"]
+    infusions = ex[ex["EXCAT"] == "CAR T CELL INFUSION"]
+    first = infusions.groupby("USUBJID")["EXSTDY"].min()
+    assert (first.astype(float) == 1).all()
+
+
+def test_controlled_terms_and_testcds(exported) -> None:
+    _, data = exported
+    for name, dom in sdtm.DOMAINS.items():
+        frame = data[name]
+        for v in dom.variables:
+            if v.codelist:
+                used = set(frame[v.name]) - {""}
+                assert used <= set(v.codelist), (name, v.name, used - set(v.codelist))
+        code = f"{name}TESTCD"
+        if code in frame:
+            bad = [x for x in set(frame[code]) if not TESTCD.match(x)]
+            assert not bad, (name, bad)
+            # one test name per test code
+            assert (frame.groupby(code)[f"{name}TEST"].nunique() == 1).all(), name
+    assert set(data["DM"]["SEX"]) <= {"F", "M", "UNDIFFERENTIATED"}
+
+
+def test_manufacturing_domain_holds_release_qc(exported) -> None:
+    _, data = exported
+    zp = data["ZP"]
+    qc = zp[zp["ZPCAT"] == "RELEASE QC"]
+    assert not qc.empty
+    assert set(qc["ZPNRIND"]) <= {"PASS", "FAIL", "PENDING"}
+    assert {"CD3VIAB", "STERFIN"} <= set(qc["ZPTESTCD"])
+    assert set(zp["ZPCAT"]) == {"APHERESIS", "BATCH", "BAG", "RELEASE QC"}
+
+
+def test_xpt_reads_back_to_the_same_values(exported) -> None:
+    out, data = exported
+    for name, dom in sdtm.DOMAINS.items():
+        frame, meta = pyreadstat.read_xport(str(out / f"{name.lower()}.xpt"))
+        assert list(frame.columns) == list(dom.names)
+        assert meta.table_name == name
+        assert meta.column_labels == [v.label for v in dom.variables]
+        csv = data[name]
+        assert len(frame) == len(csv)
+        for v in dom.variables:
+            if v.type == "Num":
+                want = pd.to_numeric(csv[v.name].replace("", np.nan)).to_numpy(dtype=float)
+                got = frame[v.name].to_numpy(dtype=float)
+                assert np.array_equal(got, want, equal_nan=True), (name, v.name)
+            else:
+                assert frame[v.name].fillna("").tolist() == csv[v.name].tolist(), (name, v.name)
+                assert frame[v.name].str.len().max() <= 200
+
+
+def test_export_is_audited(exported, demo_registry) -> None:
+    trail = demo_registry.audit_trail(ADMIN, study_id="RM-001", limit=20)
+    assert any(t["action"] == "export" and t["field"] == "sdtm" for t in trail)
+
+
+def test_item_testcds_follow_the_published_numbering() -> None:
+    assert sdtm.item_testcd("cmas", "head_elevation") == "CMAS01"
+    assert sdtm.item_testcd("cmas", None) == "CMASTOT"
+    assert TESTCD.match(sdtm.item_testcd("sledai2k", "unlisted_item"))
+    assert sdtm.qc_testcd("cd3_viability") == "CD3VIAB"
+    assert TESTCD.match(sdtm.qc_testcd("9_new_attribute"))
