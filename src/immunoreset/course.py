@@ -592,7 +592,8 @@ class FollowUpVisit(_Record):
             raise InvalidInput("items", self.items, "a list of collected items")
         for item in self.items:
             check_choice("items", item, vocab.LTFU_ITEMS)
-        _set(self, "items", tuple(self.items))
+        # a set of items, kept in vocabulary order (so every format round-trips it exactly)
+        _set(self, "items", tuple(i for i in vocab.LTFU_ITEMS if i in self.items))
 
 
 VISIT_CODE_PATTERN = re.compile(r"^(D28|M3|M6|M12|Y([2-9]|[12]\d|30))$")
