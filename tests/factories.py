@@ -128,5 +128,17 @@ def small_course(study_id: str = "RM-001", site: str = "ROME") -> c.Course:
                 related=True,
             ),
         ),
+        infections=(
+            c.Infection(
+                onset=day(12),
+                site="upper_respiratory",
+                organism_class="viral",
+                ctcae_grade=2,
+                organism="RSV",
+            ),
+        ),
+        followup_visits=(
+            c.FollowUpVisit(visit="D28", date=day(28), items=("cbc_differential", "igg")),
+        ),
         followup=c.FollowUp(last_contact=day(400), status="alive"),
     )

@@ -16,7 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from functools import cached_property
+from functools import cache, cached_property
 from operator import attrgetter
 from typing import Any
 
@@ -36,6 +36,8 @@ __all__ = [
     "DailyAssessment",
     "DiseaseAssessment",
     "FollowUp",
+    "FollowUpVisit",
+    "Infection",
     "Infusion",
     "LabResult",
     "Lymphodepletion",
@@ -277,6 +279,17 @@ class Infusion(_Record):
 
 
 # --------------------------------------------------------------------------- observations
+#: DailyAssessment flags of drugs that can mask fever -> the agent key of the settings.
+MASKING_FLAGS: dict[str, str] = {
+    "tocilizumab": "tocilizumab",
+    "corticosteroids": "corticosteroid",
+    "anakinra": "anakinra",
+    "siltuximab": "siltuximab",
+    "other_anticytokine": "other_anticytokine",
+    "antipyretic": "antipyretic",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class DailyAssessment(_Record):
     """The day's raw observations from which CRS and ICANS are graded.
@@ -285,6 +298,10 @@ class DailyAssessment(_Record):
     age-dependent threshold, see :func:`immunoreset.clinical.crs.is_hypotensive`) was present;
     ``vasopressors`` the drugs given; the oxygen device and flow the most intensive support of
     the day; ``ice_score`` (age ≥ 12) or ``capd_score`` (younger children) the worst of the day.
+    ``tocilizumab``, ``corticosteroids``, ``anakinra``, ``siltuximab``, ``other_anticytokine``
+    and ``antipyretic`` record that the drug was given that day (fever masking, see
+    :mod:`immunoreset.clinical.episodes`). Contradictions are refused: a flow on room air, a
+    nasal cannula at 0 L/min, ``unable_to_assess`` while ``awake``.
     """
 
     date: dt.date
@@ -302,6 +319,10 @@ class DailyAssessment(_Record):
     cerebral_edema: str = "none"
     tocilizumab: bool = False
     corticosteroids: bool = False
+    anakinra: bool = False
+    siltuximab: bool = False
+    other_anticytokine: bool = False
+    antipyretic: bool = False
 
     def __post_init__(self) -> None:
         _date("date", self.date)
@@ -318,6 +339,11 @@ class DailyAssessment(_Record):
             raise InvalidInput(
                 "oxygen_flow_l_min", None, "a flow in L/min when oxygen_device is nasal_cannula"
             )
+        flow = self.oxygen_flow_l_min
+        if self.oxygen_device == "room_air" and flow is not None and flow > 0:
+            raise InvalidInput("oxygen_flow_l_min", flow, "empty (or 0) on room air")
+        if "nasal_cannula" in self.oxygen_device and flow is not None and flow <= 0:
+            raise InvalidInput("oxygen_flow_l_min", flow, "> 0 L/min on a nasal cannula")
         check_range("ice_score", self.ice_score, 0, 10, integer=True, allow_none=True)
         check_range("capd_score", self.capd_score, 0, 32, integer=True, allow_none=True)
         _flag("unable_to_assess", self.unable_to_assess)
@@ -325,8 +351,34 @@ class DailyAssessment(_Record):
         check_choice("seizure", self.seizure, vocab.SEIZURE)
         _flag("motor_weakness", self.motor_weakness)
         check_choice("cerebral_edema", self.cerebral_edema, vocab.CEREBRAL_EDEMA)
-        _flag("tocilizumab", self.tocilizumab)
-        _flag("corticosteroids", self.corticosteroids)
+        if self.unable_to_assess and self.consciousness == "awake":
+            raise InvalidInput(
+                "unable_to_assess", True, "false while awake (unable to assess = unarousable)"
+            )
+        for name in MASKING_FLAGS:
+            _flag(name, getattr(self, name))
+
+    @property
+    def is_blank(self) -> bool:
+        """True when nothing was observed: "not assessed", never a grade 0 (issue #12 item 4)."""
+        return all(getattr(self, name) == default for name, default in _blank_defaults())
+
+
+@cache
+def _blank_defaults() -> tuple[tuple[str, Any], ...]:
+    return tuple((f.name, f.default) for f in fields(DailyAssessment) if f.name != "date")
+
+
+def check_not_blank(record: Any) -> None:
+    """Refuse a blank daily assessment: the one rule every writer of the registry applies."""
+    if isinstance(record, DailyAssessment) and record.is_blank:
+        raise InvalidInput(
+            "observations",
+            f"none on {record.date.isoformat()}",
+            "at least one observation (a blank assessment is 'not assessed' and is not saved)",
+            message="a blank assessment cannot be saved: enter at least one observation "
+            "(a day with nothing entered is 'not assessed', not grade 0)",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,6 +532,73 @@ class FollowUp(_Record):
         check_choice("status", self.status, vocab.FOLLOWUP_STATUS)
 
 
+INFECTION_SITES = (
+    "bloodstream",
+    "upper_respiratory",
+    "lower_respiratory",
+    "urinary",
+    "gastrointestinal",
+    "skin_soft_tissue",
+    "cns",
+    "disseminated",
+    "other",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Infection(_Record):
+    """An infection (Hill 2018 reporting): onset date, site, organism class, CTCAE grade.
+
+    ``organism`` is optional free text (e.g. ``CMV``, ``E. coli``); ``bmtctn_severity`` the
+    BMT CTN 5-level severity when the investigator recorded it.
+    """
+
+    onset: dt.date
+    site: str
+    organism_class: str
+    ctcae_grade: int
+    organism: str | None = None
+    bmtctn_severity: str | None = None
+
+    def __post_init__(self) -> None:
+        _date("onset", self.onset)
+        check_choice("site", self.site, INFECTION_SITES)
+        check_choice("organism_class", self.organism_class, vocab.ORGANISM_CLASSES)
+        check_range("ctcae_grade", self.ctcae_grade, 1, 5, integer=True)
+        if self.organism is not None:
+            _text("organism", self.organism)
+        if self.bmtctn_severity is not None:
+            check_choice("bmtctn_severity", self.bmtctn_severity, vocab.BMTCTN_SEVERITY)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpVisit(_Record):
+    """A long-term follow-up visit that took place, with its date, contact and items collected.
+
+    ``visit`` is a code of :func:`immunoreset.clinical.followup.build_schedule` (``M3``, ``Y2``).
+    """
+
+    visit: str
+    date: dt.date
+    contact: str = "visit"
+    items: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.visit, str) or not VISIT_CODE_PATTERN.match(self.visit):
+            raise InvalidInput("visit", self.visit, "a visit code: D28, M3, M6, M12, Y2 … Y30")
+        _date("date", self.date)
+        check_choice("contact", self.contact, ("visit", "remote"))
+        if isinstance(self.items, str) or not isinstance(self.items, tuple | list):
+            raise InvalidInput("items", self.items, "a list of collected items")
+        for item in self.items:
+            check_choice("items", item, vocab.LTFU_ITEMS)
+        # a set of items, kept in vocabulary order (so every format round-trips it exactly)
+        _set(self, "items", tuple(i for i in vocab.LTFU_ITEMS if i in self.items))
+
+
+VISIT_CODE_PATTERN = re.compile(r"^(D28|M3|M6|M12|Y([2-9]|[12]\d|30))$")
+
+
 # --------------------------------------------------------------------------- the course
 @dataclass(frozen=True)
 class Course:
@@ -501,6 +620,8 @@ class Course:
     disease_assessments: tuple[DiseaseAssessment, ...] = ()
     medications: tuple[Medication, ...] = ()
     adverse_events: tuple[AdverseEvent, ...] = ()
+    infections: tuple[Infection, ...] = ()
+    followup_visits: tuple[FollowUpVisit, ...] = ()
     followup: FollowUp | None = None
 
     def __post_init__(self) -> None:
@@ -607,6 +728,8 @@ COLLECTIONS = (
     "disease_assessments",
     "medications",
     "adverse_events",
+    "infections",
+    "followup_visits",
 )
 _SORT_KEYS: dict[str, Any] = {
     "anthropometrics": attrgetter("date"),
@@ -620,4 +743,6 @@ _SORT_KEYS: dict[str, Any] = {
     "disease_assessments": attrgetter("date", "instrument"),
     "medications": attrgetter("start", "drug"),
     "adverse_events": attrgetter("onset", "term"),
+    "infections": attrgetter("onset", "site"),
+    "followup_visits": attrgetter("date", "visit"),
 }

@@ -79,6 +79,11 @@ ANALYTES: dict[str, tuple[str, float, str]] = {
     "il6": ("pg/mL", 1e6, "interleukin-6"),
     "creatinine": ("mg/dL", 30, "serum creatinine"),
     "proteinuria": ("g/day", 50, "urine protein per 24 h"),
+    "alt": ("U/L", 100_000, "alanine aminotransferase"),
+    "ast": ("U/L", 100_000, "aspartate aminotransferase"),
+    "ldh": ("U/L", 100_000, "lactate dehydrogenase"),
+    "fibrinogen": ("mg/dL", 2_000, "fibrinogen"),
+    "triglycerides": ("mg/dL", 10_000, "triglycerides (fasting)"),
 }
 
 #: Disease-assessment instruments: name -> (minimum, maximum, description).
@@ -102,11 +107,35 @@ MEDICATION_CLASSES: tuple[str, ...] = (
     "antimalarial",
     "biologic",
     "ivig",
+    "anticytokine",
+    "antipyretic",
     "anti_infective",
     "supportive",
     "other",
 )
 
-AE_CATEGORIES: tuple[str, ...] = ("crs", "icans", "hematologic", "infection", "other")
+AE_CATEGORIES: tuple[str, ...] = (
+    "crs",
+    "icans",
+    "hematologic",
+    "infection",
+    "iec_hs",
+    "other",
+)
+#: Infection organism classes (Hill 2018) and the BMT CTN 5-level severity.
+ORGANISM_CLASSES: tuple[str, ...] = ("bacterial", "viral", "fungal", "parasitic", "unknown")
+BMTCTN_SEVERITY: tuple[str, ...] = ("mild", "moderate", "severe", "life_threatening", "fatal")
+#: What a long-term follow-up visit collects (clinical-addendum §5.2).
+LTFU_ITEMS: tuple[str, ...] = (
+    "cbc_differential",
+    "igg",
+    "lymphocyte_subsets",
+    "car_transgene_qpcr",
+    "rcr_rcl",
+    "secondary_malignancy_screen",
+    "disease_activity",
+    "vaccination_status",
+    "contact_questionnaire",
+)
 FOLLOWUP_STATUS: tuple[str, ...] = ("alive", "dead", "lost_to_follow_up", "withdrawn")
 ROLES: tuple[str, ...] = ("admin", "investigator", "data_manager", "monitor")

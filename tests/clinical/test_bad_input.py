@@ -12,10 +12,11 @@ import inspect
 import pytest
 
 from immunoreset.errors import InvalidInput
+from tests.clinical.bad_input_cases_safety import CASES as SAFETY_CASES
 from tests.clinical.bad_input_cases_scores import CASES as SCORE_CASES
 from tests.clinical.bad_input_cases_toxicity import CASES as TOXICITY_CASES
 
-CASES = [*TOXICITY_CASES, *SCORE_CASES]
+CASES = [*TOXICITY_CASES, *SCORE_CASES, *SAFETY_CASES]
 
 
 @pytest.mark.parametrize(("case", "func", "kwargs", "field"), CASES, ids=[c[0] for c in CASES])
@@ -51,6 +52,12 @@ def test_every_public_calculator_is_covered():
         "mrss",
         "criss",
         "dosing",
+        "iec_hs",
+        "ticaht",
+        "infections",
+        "igg",
+        "followup",
+        "course_safety",
     ):
         module = __import__(f"{clinical.__name__}.{name}", fromlist=["__all__"])
         for fname in getattr(module, "__all__", ()):

@@ -59,7 +59,7 @@ CASES = [
     (dict(temperature_c=38.5, oxygen_device="bipap", died_of_crs=True), 5, f"{SPEC} #7: death"),
     # boundaries and domains
     (dict(temperature_c=37.9, hypotension=True), 0, f"{BOUNDARY}: no fever → no CRS"),
-    (dict(temperature_c=None, oxygen_device="cpap"), 0, f"{BOUNDARY}: not measured"),
+    (dict(temperature_c=None, oxygen_device="cpap"), None, f"{BOUNDARY}: not measured"),
     (dict(temperature_c=None, fever_masked=True), 1, f"{BOUNDARY}: masked fever"),
     (dict(temperature_c=38.0, hypotension=True), 2, f"{BOUNDARY}: hypotension no pressor"),
     (dict(temperature_c=38.0, vasopressors=["vasopressin"]), 3, f"{BOUNDARY}: vasopressin alone"),
@@ -152,13 +152,15 @@ def test_array_equals_scalar_on_random_inputs() -> None:
     flow = np.where(
         device == OXYGEN_DEVICE_CODES["nasal_cannula"], np.nan_to_num(flow, nan=2), flow
     )
+    flow = np.where(device == OXYGEN_DEVICE_CODES["room_air"], np.nan, flow)
     masked = rng.random(n) < 0.2
     died = rng.random(n) < 0.02
     grades = grade_crs_array(
         temperature_c=temp,
         hypotension=hypo,
-        n_vasopressors=np.array([len(set(p) - {"vasopressin"}) for p in pressors]),
+        n_vasopressors=np.array([len(set(p) - {"vasopressin", "dobutamine"}) for p in pressors]),
         vasopressin=np.array(["vasopressin" in p for p in pressors]),
+        # dobutamine is not counted (setting off): it neither counts nor implies hypotension
         oxygen_device=device,
         oxygen_flow_l_min=flow,
         fever_masked=masked,
@@ -174,7 +176,7 @@ def test_array_equals_scalar_on_random_inputs() -> None:
             fever_masked=bool(masked[i]),
             died_of_crs=bool(died[i]),
         ).grade
-        assert grades[i] == expected, i
+        assert grades[i] == (-1 if expected is None else expected), i
 
 
 @pytest.mark.parametrize(
@@ -199,3 +201,86 @@ def test_array_refuses_bad_input(kwargs: dict, field: str) -> None:
     with pytest.raises(InvalidInput) as err:
         grade_crs_array(**{**base, **kwargs})
     assert err.value.field == field
+
+
+# ------------------------------------------------------------ issue #12 corrections
+HYPOXIA_BY_FLOW = [
+    # (device, flow, expected grade, source)
+    ("high_flow_nasal_cannula", 4.0, 2, "Lee 2019 Table 1: high-flow is > 6 L/min"),
+    ("high_flow_nasal_cannula", 6.0, 2, "Lee 2019: ≤ 6 L/min is low-flow"),
+    ("high_flow_nasal_cannula", 6.1, 3, "Lee 2019: > 6 L/min is high-flow"),
+    ("high_flow_nasal_cannula", None, 3, "Lee 2019: high-flow device, no flow recorded"),
+    ("nasal_cannula", 6.0, 2, "Lee 2019"),
+    ("nasal_cannula", 6.1, 3, "Lee 2019"),
+    ("room_air", 0.0, 1, "Lee 2019: room air, 0 L/min is consistent"),
+]
+
+
+@pytest.mark.parametrize(
+    ("device", "flow", "expected", "source"), HYPOXIA_BY_FLOW, ids=[str(c) for c in HYPOXIA_BY_FLOW]
+)
+def test_lee_2019_hypoxia_graded_by_flow(device, flow, expected, source) -> None:
+    result = grade_crs(temperature_c=38.5, oxygen_device=device, oxygen_flow_l_min=flow)
+    assert result.grade == expected, source
+
+
+@pytest.mark.parametrize(
+    ("device", "flow"),
+    [("room_air", 2.0), ("nasal_cannula", 0.0), ("high_flow_nasal_cannula", 0.0)],
+)
+def test_lee_2019_contradictory_oxygen_records_are_refused(device, flow) -> None:
+    with pytest.raises(InvalidInput) as info:
+        grade_crs(temperature_c=38.5, oxygen_device=device, oxygen_flow_l_min=flow)
+    assert info.value.field == "oxygen_flow_l_min"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "span"),
+    [
+        (dict(oxygen_device="bipap"), "0 or 4"),
+        (dict(vasopressors=["norepinephrine"]), "0 or 3"),
+        (dict(), "0 or 1"),
+    ],
+)
+def test_lee_2019_missing_temperature_is_not_gradable(kwargs, span) -> None:
+    """Lee 2019: fever (≥ 38.0 °C) is required; without a temperature the day is not gradable."""
+    result = grade_crs(temperature_c=None, **kwargs)
+    assert result.grade is None
+    assert {"not_gradable", "incomplete", "temperature_missing"} <= set(result.flags)
+    assert span in result.reasons[0]
+    assert grade_crs(temperature_c=None, fever_masked=True, **kwargs).grade is not None
+
+
+def test_lee_2019_dobutamine_is_an_inotrope_not_a_vasopressor() -> None:
+    """Lee 2019 counts vasopressors; dobutamine (inotrope) counts only by setting."""
+    one = grade_crs(temperature_c=38.5, vasopressors=["norepinephrine", "dobutamine"])
+    assert one.grade == 3 and "dobutamine_not_counted" in one.flags
+    assert grade_crs(temperature_c=38.5, vasopressors=["dobutamine"]).grade == 1
+    counted = ToxicitySettings(count_dobutamine_as_vasopressor=True)
+    assert (
+        grade_crs(
+            temperature_c=38.5, vasopressors=["norepinephrine", "dobutamine"], settings=counted
+        ).grade
+        == 4
+    )
+
+
+NEONATE = [
+    # (SBP, age in days, expected, source)
+    (59, 0, True, "PALS: neonate SBP < 60"),
+    (60, 28, False, "PALS: neonate 0–28 days, 60 not < 60"),
+    (59, 28, True, "PALS: day 28 is still neonatal"),
+    (65, 29, True, "PALS: infant from day 29, SBP < 70"),
+    (70, 29, False, "PALS: infant 70 not < 70"),
+]
+
+
+@pytest.mark.parametrize(
+    ("sbp", "days", "expected", "source"), NEONATE, ids=[n[3] for n in NEONATE]
+)
+def test_pals_neonatal_threshold_with_infant_setting(sbp, days, expected, source) -> None:
+    infant = ToxicitySettings(hypotension_under_1_year="use_70")
+    age = days / 365.25
+    assert is_hypotensive(systolic_bp_mmhg=sbp, age_years=age, settings=infant) is expected, source
+    with pytest.raises(InvalidInput):
+        is_hypotensive(systolic_bp_mmhg=sbp, age_years=age)  # default setting refuses

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from immunoreset.clinical.ctcae import grade_lab, grade_lab_result, is_febrile_neutropenia
+from immunoreset.errors import InvalidInput
 
 SPEC = "clinical.md §5.2"
 TABLE = "clinical.md §5 table (CTCAE v5.0)"
@@ -81,3 +82,48 @@ def test_febrile_neutropenia(anc, temp, sustained, expected, source) -> None:
         anc_per_ul=anc, temperature_c=temp, sustained_38_over_1h=sustained
     )
     assert result is expected, source
+
+
+# ------------------------------------------------------------ units at the door (issue #12, 6)
+UNIT_CASES = [
+    # (term, value, unit, expected grade, source)
+    ("neutrophil_count_decreased", 1.2, "10^9/L", 2, "CTCAE v5.0: 1200/µL < 1500"),
+    ("neutrophil_count_decreased", 0.499, "10^9/L", 4, "CTCAE v5.0: 499/µL < 500"),
+    ("platelet_count_decreased", 24.9, "10^9/L", 4, "CTCAE v5.0: 24,900/µL < 25,000"),
+    ("platelet_count_decreased", 25.0, "x10^9/L", 3, "CTCAE v5.0: 25,000/µL"),
+    ("anemia", 79, "g/L", 3, "CTCAE v5.0: 7.9 g/dL < 8.0"),
+    ("neutrophil_count_decreased", 1200, "cells/uL", 2, "CTCAE v5.0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("term", "value", "unit", "expected", "source"), UNIT_CASES, ids=[str(c) for c in UNIT_CASES]
+)
+def test_ctcae_v5_explicit_unit_is_converted(term, value, unit, expected, source) -> None:
+    assert grade_lab(term, value, unit=unit) == expected, source
+
+
+@pytest.mark.parametrize(
+    ("term", "value"),
+    [
+        ("neutrophil_count_decreased", 1.2),
+        ("neutrophil_count_decreased", 5),
+        ("lymphocyte_count_decreased", 0.45),
+        ("platelet_count_decreased", 25),
+    ],
+)
+def test_ctcae_v5_counts_implausible_in_cells_per_ul_are_refused(term, value) -> None:
+    """CTCAE v5.0 grades counts in /mm³ = cells/µL; 1.2 is a 10⁹/L value, not 1.2 cells/µL."""
+    with pytest.raises(InvalidInput) as info:
+        grade_lab(term, value)
+    assert info.value.field == "value"
+    assert "cells/µL" in str(info.value) and "10^9/L" in str(info.value)
+
+
+def test_ctcae_v5_plausible_counts_and_allow_setting() -> None:
+    from immunoreset.clinical.settings import ToxicitySettings
+
+    assert grade_lab("neutrophil_count_decreased", 0) == 4  # zero is a real count
+    assert grade_lab("neutrophil_count_decreased", 10) == 4
+    allow = ToxicitySettings(implausible_counts="allow")
+    assert grade_lab("neutrophil_count_decreased", 1.2, settings=allow) == 4

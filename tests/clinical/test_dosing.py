@@ -218,3 +218,76 @@ def test_plan_drug_lookup_refuses_unknown_agent() -> None:
     with pytest.raises(InvalidInput) as err:
         lymphodepletion(**BSA_12).drug("bendamustine")
     assert err.value.field == "agent"
+
+
+# ------------------------------------------------------------ tocilizumab (clinical-addendum §6.1)
+TOCI = [
+    (29.9, 358.8, False, "§6.1 #1: 12 mg/kg below 30 kg"),
+    (30.0, 240.0, False, "§6.1 #1: 8 mg/kg from 30 kg"),
+    (100.0, 800.0, False, "§6.1 #2: 800 exactly, not capped"),
+    (100.1, 800.0, True, "§6.1 #2: capped above 100 kg"),
+    (110.0, 800.0, True, "§6.1 #2: 880 capped"),
+    (10.0, 120.0, False, "12 mg/kg"),
+]
+
+
+@pytest.mark.parametrize(("kg", "mg", "capped", "source"), TOCI, ids=[t[3] for t in TOCI])
+def test_le_2018_tocilizumab_dose(kg, mg, capped, source) -> None:
+    from immunoreset.clinical.dosing import tocilizumab_dose
+
+    d = tocilizumab_dose(weight_kg=kg)
+    assert (d.mg, d.capped, d.allowed) == (pytest.approx(mg), capped, True), source
+
+
+def test_tocilizumab_interval_count_and_24h_limit() -> None:
+    """§6.1 #3–4: 7 h 59 min refused, 8 h allowed; 5th dose refused; 4th within 24 h refused."""
+    from immunoreset.clinical.dosing import tocilizumab_dose
+
+    assert not tocilizumab_dose(weight_kg=70, hours_since_prior_doses=(7 + 59 / 60,)).allowed
+    assert tocilizumab_dose(weight_kg=70, hours_since_prior_doses=(8.0,)).allowed
+    assert not tocilizumab_dose(weight_kg=70, hours_since_prior_doses=(30, 60, 90, 120)).allowed
+    within = (8.0, 16.0, 23.0)
+    assert not tocilizumab_dose(weight_kg=70, hours_since_prior_doses=within).allowed
+    assert tocilizumab_dose(
+        weight_kg=70, hours_since_prior_doses=within, limit_3_in_24h=False
+    ).allowed
+    assert "outside_label_age" in tocilizumab_dose(weight_kg=10, age_years=1.5).flags
+
+
+# ------------------------------------------------------------ bedside Schwartz (addendum §6.2)
+SCHWARTZ = [
+    (120, 0.5, "mg/dL", None, 99.12, True, "§6.2 #1 (> 90 flagged)"),
+    (150, 1.0, "mg/dL", None, 61.95, False, "§6.2 #2"),
+    (120, 44.2, "umol/L", None, 99.12, True, "§6.2 #3: 44.2 µmol/L = 0.50 mg/dL"),
+    (100, 0.459, "mg/dL", 0.8, 89.98, True, "§6.2 #4: age 0.8 y"),
+    (100, 0.459, "mg/dL", 17.0, 89.98, True, "§6.2 #4: age 17 y"),
+    (100, 0.459, "mg/dL", 16.0, 89.98, False, "age 16 inside 1–16"),
+    (100, 0.4589, "mg/dL", 5.0, 90.0, False, "90.0 not > 90"),
+]
+
+
+@pytest.mark.parametrize(
+    ("h", "cr", "unit", "age", "egfr", "flag", "source"), SCHWARTZ, ids=[s[6] for s in SCHWARTZ]
+)
+def test_schwartz_2009_bedside_egfr(h, cr, unit, age, egfr, flag, source) -> None:
+    from immunoreset.clinical.dosing import schwartz_bedside_egfr
+
+    r = schwartz_bedside_egfr(height_cm=h, creatinine=cr, creatinine_unit=unit, age_years=age)
+    assert r.egfr == pytest.approx(egfr, abs=0.01), source
+    assert ("out_of_validated_range" in r.flags) is flag, source
+
+
+def test_fludarabine_renal_adjustment_from_creatinine_and_height() -> None:
+    """Schwartz 2009 + clinical.md §11.2: creatinine and height give the renal value."""
+    from immunoreset.clinical.dosing import lymphodepletion
+
+    plan = lymphodepletion(
+        height_cm=150, weight_kg=40, creatinine=1.0, renal_rule="fludarabine_pct_label",
+        age_years=12,
+    )  # fmt: skip
+    assert plan.renal_estimate == "schwartz_bedside" and plan.crcl_banded == 62
+    assert plan.drug("fludarabine").mg_per_m2_day == pytest.approx(24.0)  # −20 % (30–70)
+    assert "egfr_for_crcl_rule" not in plan.flags
+    iv = lymphodepletion(height_cm=150, weight_kg=40, creatinine=1.0, renal_rule="fludara_iv_label")
+    assert "egfr_for_crcl_rule" in iv.flags
+    assert any("BSA-normalised" in r for r in iv.reasons)

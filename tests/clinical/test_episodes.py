@@ -125,7 +125,11 @@ def test_ice_below_age_cut_is_not_gradable_and_flagged() -> None:
     timeline = daily_grades(c)
     assert timeline[0].icans_grade is None and "not gradable" in timeline[0].icans_reasons[0]
     tox = course_toxicity(c)
-    assert tox.flags == ("icans_not_gradable:day 1",)
+    assert tox.flags == (  # no temperature recorded either: CRS not gradable (Lee 2019: fever)
+        "crs_not_gradable:day 1",
+        "crs_not_gradable:day 2",
+        "icans_not_gradable:day 1",
+    )
     assert [e.onset_day for e in tox.icans_episodes] == [2]
 
 
@@ -178,3 +182,117 @@ def test_refuses_course_without_infusion() -> None:
     with pytest.raises(InvalidInput) as err:
         daily_grades("RM-001")  # type: ignore[arg-type]
     assert err.value.field == "course"
+
+
+# ------------------------------------------------- fever masking by class (issue #12, item 5)
+def test_addendum_7_case_1_tocilizumab_masks_after_onset() -> None:
+    """clinical-addendum §7 #1 (Lee 2019 footnote): CRS day 2, tocilizumab day 2, day 3 afebrile
+    on NC 2 L/min → grade 2, the reason naming the agent."""
+    c = course(
+        [
+            da(2, temperature_max_c=38.5, tocilizumab=True),
+            da(3, temperature_max_c=37.1, oxygen_device="nasal_cannula", oxygen_flow_l_min=2),
+        ]
+    )
+    day3 = daily_grades(c)[1]
+    assert (day3.crs_grade, day3.fever_masked, day3.masking_agents) == (2, True, ("tocilizumab",))
+    assert any("tocilizumab" in r and "named by ASTCT" in r for r in day3.crs_reasons)
+    assert "class_based_masking" not in day3.crs_flags
+
+
+def test_addendum_7_case_2_premedication_before_crs_does_not_mask() -> None:
+    """clinical-addendum §7 #2: paracetamol premedication, 37.8 °C + hypotension → no CRS."""
+    c = course([da(0, temperature_max_c=37.8, hypotension=True, antipyretic=True)])
+    assert daily_grades(c)[0].crs_grade == 0
+    c2 = course(
+        [
+            da(0, temperature_max_c=37.0, antipyretic=True),
+            da(1, temperature_max_c=38.4),
+            da(2, temperature_max_c=37.0, hypotension=True),  # the day-0 dose was before onset
+        ]
+    )
+    assert [g.crs_grade for g in daily_grades(c2)] == [0, 1, 0]
+
+
+def test_addendum_7_case_3_anakinra_masks_by_class_with_flag() -> None:
+    """clinical-addendum §7 #3: CRS, anakinra, 37.0 °C, one vasopressor → 3, class_based."""
+    c = course(
+        [
+            da(1, temperature_max_c=38.8, anakinra=True),
+            da(2, temperature_max_c=37.0, vasopressors=("norepinephrine",)),
+        ]
+    )
+    day2 = daily_grades(c)[1]
+    assert day2.crs_grade == 3 and "class_based_masking" in day2.crs_flags
+    assert any("anakinra" in r and "by ASTCT class only" in r for r in day2.crs_reasons)
+
+
+@pytest.mark.parametrize("agent", ["siltuximab", "other_anticytokine", "antipyretic"])
+def test_lee_2019_class_agents_mask_unless_the_setting_leaves_them_out(agent: str) -> None:
+    from immunoreset.clinical.settings import ToxicitySettings
+
+    c = course(
+        [
+            da(1, temperature_max_c=38.8, **{agent: True}),
+            da(2, temperature_max_c=37.0, hypotension=True),
+        ]
+    )
+    assert daily_grades(c)[1].crs_grade == 2
+    astct_named = ToxicitySettings(fever_masking_agents=("tocilizumab", "corticosteroid"))
+    assert daily_grades(c, settings=astct_named)[1].crs_grade == 0
+
+
+def test_addendum_7_case_4_masking_duration_setting_expires() -> None:
+    """clinical-addendum §7 #4: masking ends (setting fever_masking_days) → no CRS, flagged."""
+    from immunoreset.clinical.settings import ToxicitySettings
+
+    days = [
+        da(1, temperature_max_c=38.8, tocilizumab=True),
+        da(2, temperature_max_c=37.0, hypotension=True),
+        da(3, temperature_max_c=37.0, hypotension=True),
+    ]
+    assert [g.crs_grade for g in daily_grades(course(days))] == [1, 2, 2]
+    short = ToxicitySettings(fever_masking_days=1)
+    grades = daily_grades(course(days), settings=short)
+    assert [g.crs_grade for g in grades] == [1, 2, 0]
+    assert "masking_expired" in grades[2].crs_flags
+
+
+def test_addendum_7_medication_records_mask_and_baseline_steroid_does_not() -> None:
+    """clinical-addendum §7: agents from medication records; maintenance prednisolone started
+    before infusion is not masking (flag baseline_steroid)."""
+    from immunoreset.course import Medication
+
+    base = dict(
+        patient=patient(),
+        infusions=(Infusion(date=DAY0, bag_ids=("BAG-1",), dose_cells_per_kg=1e6),),
+        daily_assessments=(
+            da(1, temperature_max_c=38.8),
+            da(2, temperature_max_c=37.0, hypotension=True),
+        ),
+    )
+    anakinra = Medication("Anakinra", "anticytokine", 100, "mg", day(1), day(3))
+    pred = Medication("prednisolone", "glucocorticoid", 5, "mg/day", day(-60))
+    masked = daily_grades(Course(**base, medications=(anakinra,)))[1]
+    assert masked.crs_grade == 2 and masked.masking_agents == ("anakinra",)
+    maintenance = daily_grades(Course(**base, medications=(pred,)))[1]
+    assert maintenance.crs_grade == 0 and "baseline_steroid" in maintenance.crs_flags
+
+
+def test_lee_2019_missing_temperature_day_is_not_gradable_not_grade_0() -> None:
+    """Lee 2019: fever decides whether there is CRS; a day on BiPAP without temperature is not
+    a confident grade 0 (issue #12 item 4)."""
+    c = course([da(1, oxygen_device="bipap"), da(2, temperature_max_c=37.0)])
+    grades = daily_grades(c)
+    assert grades[0].crs_grade is None and "temperature_missing" in grades[0].crs_flags
+    assert "crs_not_gradable:day 1" in course_toxicity(c).flags
+
+
+def test_rejeski_2023_course_alive_with_data_ending_day_12_is_not_grade_4() -> None:
+    """Rejeski 2023 (issue #12 item 1): ANC ≤ 500 days 0–12, data end day 12, alive → 2."""
+    labs = [anc(d, 300.0) for d in range(0, 13)]
+    alive = course(labs=labs, followup=FollowUp(last_contact=day(12), status="alive"))
+    tox = course_toxicity(alive)
+    assert tox.early_icaht.grade == 2 and "incomplete" in tox.early_icaht.flags
+    lost = course(labs=labs, followup=FollowUp(last_contact=day(12), status="lost_to_follow_up"))
+    assert course_toxicity(lost).early_icaht.grade == 4  # end of follow-up before day 30

@@ -6,6 +6,7 @@ import pytest
 
 from immunoreset.clinical.hematotox import score_hematotox, score_hematotox_partial
 from immunoreset.clinical.settings import ToxicitySettings
+from immunoreset.errors import InvalidInput
 from immunoreset.units import to_canonical
 
 SPEC = "clinical.md §4.1"
@@ -98,3 +99,39 @@ def test_missing_value_with_high_partial_is_still_high() -> None:
 def test_missing_value_that_cannot_reach_high_is_low() -> None:
     result = score_hematotox_partial(**{**NORMAL, "anc_per_ul": None})
     assert (result.risk, result.max_score) == ("low", 1)
+
+
+NORMAL = dict(
+    platelets_per_ul=200_000,
+    anc_per_ul=3000,
+    hemoglobin_g_dl=12.0,
+    crp_mg_dl=0.5,
+    ferritin_ng_ml=300,
+)
+
+
+def test_european_mcl_not_validated_in_children_or_autoimmune_disease_flag() -> None:
+    """european-mcl.net: CAR-HEMATOTOX "established and validated only in LBCL"."""
+    result = score_hematotox(**NORMAL)
+    assert "not_validated_in_children_or_autoimmune_disease" in result.flags
+    assert any("not validated in children or autoimmune disease" in r for r in result.reasons)
+    partial = score_hematotox_partial(**(NORMAL | {"ferritin_ng_ml": None}))
+    assert "not_validated_in_children_or_autoimmune_disease" in partial.flags
+
+
+def test_rejeski_2021_units_at_the_door() -> None:
+    """Rejeski 2021 cut-offs are in /µL and mg/dL: 10⁹/L and mg/L values are converted."""
+    converted = score_hematotox(
+        **(NORMAL | {"platelets_per_ul": 60, "crp_mg_dl": 45}),
+        units={"platelets_per_ul": "10^9/L", "crp_mg_dl": "mg/L"},
+    )
+    assert converted.score == 3  # PLT 60,000/µL → 2, CRP 4.5 mg/dL → 1
+    with pytest.raises(InvalidInput) as info:
+        score_hematotox(**(NORMAL | {"platelets_per_ul": 60}))
+    assert info.value.field == "platelets_per_ul" and "10^9/L" in str(info.value)
+    with pytest.raises(InvalidInput) as info:
+        score_hematotox(**(NORMAL | {"anc_per_ul": 1.2}))
+    assert info.value.field == "anc_per_ul"
+    with pytest.raises(InvalidInput) as info:
+        score_hematotox(**NORMAL, units={"platelets": "10^9/L"})
+    assert info.value.field == "units"

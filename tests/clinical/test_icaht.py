@@ -88,13 +88,23 @@ def test_lowest_value_per_day_is_kept() -> None:
     assert grade_early_icaht(days, anc).days_anc_le_500 == 7
 
 
+GAPS = [
+    # (consecutive missing days, ≤ 500 days counted, incomplete)
+    (6, 8, False),
+    (7, 9, False),
+    (8, 2, True),
+]
+
+
 @pytest.mark.parametrize(
-    ("gap_end", "expected_days", "incomplete"),
-    [(9, 8, False), (10, 2, True)],
-    ids=["gap 7 days interpolated", "gap 8 days left missing"],
+    ("missing", "expected_days", "incomplete"), GAPS, ids=[f"{g[0]} missing days" for g in GAPS]
 )
-def test_interpolation_of_gaps(gap_end: int, expected_days: int, incomplete: bool) -> None:
-    """Liang: gaps ≤ 7 days are linearly interpolated, longer gaps remain missing."""
+def test_liang_maxgap_7_interpolates_up_to_7_missing_days(
+    missing: int, expected_days: int, incomplete: bool
+) -> None:
+    """Liang (automatedicahtgrading, zoo::na.approx maxgap = 7): ≤ 7 consecutive missing days
+    are interpolated between two values ≤ 500; 8 stay missing (and the result is incomplete)."""
+    gap_end = 2 + missing + 1
     days = [0, 1, 2, gap_end, *range(gap_end + 1, 36)]
     anc = [2000, 2000, 300, 300, *[2000] * (35 - gap_end)]
     result = grade_early_icaht(days, anc)
@@ -102,26 +112,69 @@ def test_interpolation_of_gaps(gap_end: int, expected_days: int, incomplete: boo
     assert ("incomplete" in result.flags) is incomplete
 
 
-def test_never_recovered_rule_and_setting() -> None:
-    """Liang: a ≤ 500 episode from day 0–3 ongoing at the last ANC is grade 4."""
-    days, anc = series((1, 10, 300), last=10)
+def test_rejeski_2023_series_ending_early_in_a_live_patient_is_not_grade_4() -> None:
+    """Rejeski 2023: grade 4 only for > 30 days ≤ 500 or ≥ 14 days ≤ 100. A live patient whose
+    data end early is graded on the observed days and flagged incomplete (a lower bound)."""
+    single = grade_early_icaht([2], [480])
+    assert single.grade == 1
+    assert "incomplete" in single.flags and "never_recovered" not in single.flags
+    days, anc = series((0, 12, 300), last=12)  # ≤ 500 on days 0–12, data end on day 12
     result = grade_early_icaht(days, anc)
-    assert (result.grade, "never_recovered" in result.flags) == (4, True)
-    off = grade_early_icaht(days, anc, settings=ToxicitySettings(icaht_never_recovered=False))
+    assert (result.grade, result.days_anc_le_500, result.days_missing) == (2, 13, 18)
+    assert set(result.flags) == {"incomplete", "not_recovered_at_last_value"}
+    assert any("lower bound" in r for r in result.reasons)
+
+
+@pytest.mark.parametrize(("end", "grade"), [("death", 4), ("end_of_follow_up", 4)])
+def test_liang_never_recovered_applies_to_death_or_end_of_follow_up_before_day_30(
+    end: str, grade: int
+) -> None:
+    """Liang: a day 0–3 nadir without recovery until death / end of follow-up before day 30."""
+    days, anc = series((1, 10, 300), last=10)
+    result = grade_early_icaht(days, anc, followup_end_day=10, followup_end=end)
+    assert (result.grade, "never_recovered" in result.flags) == (grade, True)
+    assert "incomplete" in result.flags  # never suppressed, grade 4 included
+    assert "before day 30" in result.reasons[0]
+    off = grade_early_icaht(
+        days,
+        anc,
+        followup_end_day=10,
+        followup_end=end,
+        settings=ToxicitySettings(icaht_never_recovered=False),
+    )
     assert (off.grade, "incomplete" in off.flags) == (2, True)
-    later, anc_later = series((4, 10, 300), last=10)
-    assert grade_early_icaht(later, anc_later).grade == 2  # onset day 4: rule does not apply
+    later, anc_later = series((4, 10, 300), last=10)  # onset day 4: the rule does not apply
+    assert grade_early_icaht(later, anc_later, followup_end_day=10, followup_end=end).grade == 2
+    # follow-up ending on day 30 or later is not "before day 30"
+    full, anc_full = series((1, 30, 300), last=30)
+    assert grade_early_icaht(full, anc_full, followup_end_day=30, followup_end=end).grade == 3
+
+
+def test_rejeski_2023_incomplete_flag_is_kept_for_grade_4() -> None:
+    """Rejeski 2023: ≤ 100 for ≥ 14 days is grade 4; the missing tail still flags incomplete."""
+    days, anc = series((1, 20, 50), last=20)
+    result = grade_early_icaht(days, anc)
+    assert result.grade == 4 and "incomplete" in result.flags
+
+
+def test_follow_up_end_fields_go_together() -> None:
+    with pytest.raises(InvalidInput) as info:
+        grade_early_icaht([1], [300], followup_end_day=5)
+    assert info.value.field == "followup_end"
 
 
 def test_censoring_drops_later_values() -> None:
     days, anc = series((1, 20, 300))
     assert grade_early_icaht(days, anc).grade == 3
-    assert grade_early_icaht(days, anc, censor_day=5).grade == 4  # ongoing at censoring
+    censored = grade_early_icaht(days, anc, censor_day=5)
+    assert censored.grade == 1 and "incomplete" in censored.flags
+    died = grade_early_icaht(days, anc, censor_day=5, followup_end_day=5, followup_end="death")
+    assert died.grade == 4
 
 
 def test_no_values_in_window() -> None:
     result = grade_early_icaht([40, 50], [300, 300])
-    assert result.grade is None and result.flags == ("no_values",)
+    assert result.grade is None and result.flags == ("no_values", "incomplete")
 
 
 LATE = [
@@ -208,3 +261,19 @@ def test_bad_input(args: tuple, kwargs: dict, field: str) -> None:
     with pytest.raises(InvalidInput) as err:
         grade_early_icaht(*args, **kwargs)
     assert err.value.field == field
+
+
+def test_rejeski_2023_anc_in_10e9_per_l_needs_its_unit() -> None:
+    """Rejeski 2023 thresholds are cells/µL: ANC 0.3 × 10⁹/L = 300/µL, never 0.3/µL."""
+    days = list(range(0, 31))
+    anc = [1.5] + [0.3] * 7 + [2.0] * 23
+    assert grade_early_icaht(days, anc, unit="10^9/L").grade == 2
+    with pytest.raises(InvalidInput) as info:
+        grade_early_icaht(days, anc)
+    assert info.value.field == "anc_per_ul" and "10^9/L" in str(info.value)
+    with pytest.raises(InvalidInput):
+        grade_late_icaht([45, 52], [0.9, 1.2])
+    assert grade_late_icaht([45, 52], [0.9, 1.2], unit="10^9/L").grade == 2
+    with pytest.raises(InvalidInput) as info:
+        grade_icaht_many([1, 1], [1, 2], [0.3, 0.4])
+    assert info.value.field == "anc_per_ul"

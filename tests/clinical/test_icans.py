@@ -23,10 +23,14 @@ WORKED = [
     (dict(age_years=40, ice_score=10, seizure="resolved"), 3, f"{SPEC} #2"),
     (dict(age_years=40, ice_score=3, seizure="resolved"), 3, f"{SPEC} #2: ASTCT example"),
     (dict(age_years=40, ice_score=0), 3, f"{SPEC} #3: awake, global aphasia"),
-    (dict(age_years=40, ice_score=0, unable_to_assess=True), 4, f"{SPEC} #3: unarousable"),
+    (
+        dict(age_years=40, ice_score=0, unable_to_assess=True, consciousness="unarousable"),
+        4,
+        f"{SPEC} #3: unarousable",
+    ),
     (dict(age_years=8, capd_score=10, consciousness="awakens_spontaneously"), 3, f"{SPEC} #4"),
     (dict(age_years=6, capd_score=6, consciousness="awakens_to_voice"), 2, f"{SPEC} #5"),
-    (dict(age_years=10, unable_to_assess=True), 4, f"{SPEC} #6"),
+    (dict(age_years=10, unable_to_assess=True, consciousness="unarousable"), 4, f"{SPEC} #6"),
     (dict(age_years=12.0, ice_score=9), 1, f"{SPEC} #7: ICE from 12.0"),
     (dict(age_years=40, ice_score=10, cerebral_edema="none"), 0, f"{SPEC} #8: ICH excluded"),
 ]
@@ -147,6 +151,7 @@ def test_array_equals_scalar_on_random_inputs() -> None:
     ice = np.where(unable, np.where(np.isnan(ice), np.nan, 0), ice)
     capd = np.where(unable, np.nan, capd)
     cons = rng.integers(0, len(vocab.CONSCIOUSNESS), n)
+    cons = np.where(unable & (cons == 0), len(vocab.CONSCIOUSNESS) - 1, cons)  # not "awake"
     seiz = rng.integers(0, len(vocab.SEIZURE), n)
     motor = rng.random(n) < 0.05
     edema = rng.integers(0, len(vocab.CEREBRAL_EDEMA), n)
@@ -190,3 +195,42 @@ def test_array_refuses_ice_below_age_cut() -> None:
             cerebral_edema=[0],
         )
     assert err.value.field == "ice_score"
+
+
+# ------------------------------------------------------------ CAPD answers (issue #12, item 7)
+def test_traube_2014_capd_items_1_to_4_are_reverse_scored() -> None:
+    """Traube 2014 / CHOP CAPD: items 1–4 Never 4 … Always 0; items 5–8 Never 0 … Always 4."""
+    from immunoreset.clinical.icans import (
+        CAPD_ANSWERS,
+        CAPD_ITEMS,
+        score_capd_answers,
+        score_capd_item,
+    )
+
+    calm = dict.fromkeys(CAPD_ITEMS[:4], "Always") | dict.fromkeys(CAPD_ITEMS[4:], "Never")
+    assert score_capd_answers(calm) == 0  # not 16
+    delirious = dict.fromkeys(CAPD_ITEMS[:4], "never") | dict.fromkeys(CAPD_ITEMS[4:], "always")
+    assert score_capd_answers(delirious) == 32
+    assert [score_capd_item("eye_contact", a) for a in CAPD_ANSWERS] == [4, 3, 2, 1, 0]
+    assert [score_capd_item("slow_to_respond", a) for a in CAPD_ANSWERS] == [0, 1, 2, 3, 4]
+    # clinical.md §2.4 #4: scored items (2,1,1,2,1,0,2,1) = 10 from the form's answers
+    answers = dict(
+        zip(
+            CAPD_ITEMS,
+            ["sometimes", "often", "often", "sometimes", "rarely", "never", "sometimes", "rarely"],
+            strict=True,
+        )
+    )
+    assert score_capd_answers(answers) == 10
+    assert score_capd_answers(answers | {"restless": None}) is None
+
+
+def test_lee_2019_unable_to_assess_while_awake_is_refused() -> None:
+    with pytest.raises(InvalidInput) as info:
+        grade_icans(age_years=8, unable_to_assess=True, consciousness="awake")
+    assert info.value.field == "unable_to_assess"
+
+
+def test_lee_2019_icans_not_assessed_is_flagged_incomplete() -> None:
+    result = grade_icans(age_years=30)
+    assert result.grade == 0 and "incomplete" in result.flags

@@ -12,14 +12,14 @@ from hypothesis import strategies as st
 
 from immunoreset import vocab
 from immunoreset.clinical.crs import OXYGEN_DEVICE_GRADES, grade_crs
-from immunoreset.clinical.ctcae import CTCAE_TERMS, grade_lab
+from immunoreset.clinical.ctcae import CTCAE_TERMS, TERM_ANALYTES, grade_lab
 from immunoreset.clinical.icaht import grade_early_icaht, grade_late_icaht
 from immunoreset.clinical.icans import grade_icans
 
 temps = st.floats(25, 45, allow_nan=False)
 pressor_sets = st.sets(st.sampled_from(vocab.VASOPRESSORS))
 devices = st.sampled_from([d for d in vocab.OXYGEN_DEVICES if d != "nasal_cannula"])
-flows = st.floats(0, 80, allow_nan=False)
+flows = st.floats(0.1, 80, allow_nan=False)
 
 
 @given(a=temps, b=temps, pressors=pressor_sets, masked=st.booleans(), hypo=st.booleans())
@@ -63,7 +63,10 @@ def test_lower_ice(a: int, b: int, age: float, **other: object) -> None:
     lo, hi = sorted((a, b))
     worse = grade_icans(age_years=age, ice_score=lo, **other).grade
     assert worse >= grade_icans(age_years=age, ice_score=hi, **other).grade
-    assert grade_icans(age_years=age, ice_score=0, unable_to_assess=True, **other).grade >= worse
+    unarousable = other | {"consciousness": "unarousable"}
+    assert (
+        grade_icans(age_years=age, ice_score=0, unable_to_assess=True, **unarousable).grade >= worse
+    )
 
 
 @given(a=st.integers(0, 32), b=st.integers(0, 32), age=st.floats(0, 11.99), **icans_other)
@@ -71,7 +74,8 @@ def test_higher_capd(a: int, b: int, age: float, **other: object) -> None:
     lo, hi = sorted((a, b))
     worse = grade_icans(age_years=age, capd_score=hi, **other).grade
     assert worse >= grade_icans(age_years=age, capd_score=lo, **other).grade
-    assert grade_icans(age_years=age, unable_to_assess=True, **other).grade >= worse
+    unarousable = other | {"consciousness": "unarousable"}
+    assert grade_icans(age_years=age, unable_to_assess=True, **unarousable).grade >= worse
 
 
 @given(
@@ -98,8 +102,9 @@ def test_lower_lab_value(term: str, a: float, b: float, version: str, with_lln: 
     scale = {"anemia": 20.0, "platelet_count_decreased": 300_000.0}.get(term, 5000.0)
     lo, hi = sorted((a * scale, b * scale))
     lln = 0.8 * scale if with_lln else None
-    assert grade_lab(term, lo, lln=lln, version=version) >= grade_lab(
-        term, hi, lln=lln, version=version
+    unit = vocab.ANALYTES[TERM_ANALYTES[term]][0]  # explicit unit: any value is plausible
+    assert grade_lab(term, lo, lln=lln, version=version, unit=unit) >= grade_lab(
+        term, hi, lln=lln, version=version, unit=unit
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -95,7 +96,7 @@ def _round_trip(src: Registry, tmp_path: Path, *, validate: bool, again: bool = 
     assert len(done) == len(list(out.glob("*.json")))
     with Registry(str(tmp_path / "copy.db")) as dst:
         fhir.import_fhir(dst, ADMIN, [out], validate=validate)
-        assert_same_registry(src, dst)
+        assert_same_registry(src, dst, fhir.NOT_CARRIED)  # declared gap (issue #12 records)
         if not again:
             return
         second = tmp_path / "again"
@@ -228,7 +229,8 @@ def test_import_on_each_database(demo_courses, db_url) -> None:
     """The shared import path on SQLite and on the real PostgreSQL cluster."""
     with Registry(db_url) as reg:
         fhir.import_fhir(reg, ADMIN, [_bundle_dict(demo_courses, 3)], validate=False)
-        assert reg.load_course(ADMIN, demo_courses[3].study_id) == demo_courses[3]
+        want = dataclasses.replace(demo_courses[3], **dict.fromkeys(fhir.NOT_CARRIED, ()))
+        assert reg.load_course(ADMIN, demo_courses[3].study_id) == want
 
 
 def test_vital_sign_in_another_unit_is_refused(demo_courses, tmp_path) -> None:

@@ -66,7 +66,14 @@ def _valid_record(entity: str) -> object:
     value = getattr(co, ent.course_attr)
     recs = value if ent.many else (value,)
     if entity == "daily_assessments":
-        return dataclasses.replace(recs[0], ice_score=5, capd_score=None, oxygen_flow_l_min=None)
+        # a face mask: a flow may be given (room air with a flow is a contradiction, #12)
+        return dataclasses.replace(
+            recs[0],
+            ice_score=5,
+            capd_score=None,
+            oxygen_device="face_mask",
+            oxygen_flow_l_min=None,
+        )
     return recs[0]
 
 

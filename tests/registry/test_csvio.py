@@ -86,6 +86,11 @@ def test_reimport_with_a_correction_updates_and_audits(source: Path, sqlite_url:
         ("anthropometrics.csv", 2, "weight_kg", "251", "weight_kg"),
         ("daily_assessments.csv", 2, "hypotension", "maybe", "hypotension"),
         ("labs.csv", 2, "study_id", "RM-999", "study_id"),
+        ("infections.csv", 2, "ctcae_grade", "7", "ctcae_grade"),
+        ("infections.csv", 2, "organism_class", "prion", "organism_class"),
+        ("followup_visits.csv", 2, "visit", "M4", "visit"),
+        ("daily_assessments.csv", 2, "anakinra", "maybe", "anakinra"),
+        ("daily_assessments.csv", 2, "oxygen_flow_l_min", "3", "oxygen_flow_l_min"),
     ],
 )
 def test_import_error_is_precise_and_writes_nothing(
@@ -173,3 +178,39 @@ def test_import_adds_records_to_an_existing_patient(source: Path, sqlite_url: st
         stats = import_csv(reg, ADMIN, source, parser="thread")
         assert stats.total_updated == 1  # restored, audited as a restore
         assert reg.load_course(ADMIN, "RM-001") == small_course("RM-001")
+
+
+def test_blank_assessment_row_is_refused_naming_row(source: Path, sqlite_url: str) -> None:
+    """Issue #12 item 4: a blank day is "not assessed", refused on import like on the web."""
+    _edit(source, "daily_assessments.csv", 2, "temperature_max_c", "")
+    _edit(source, "daily_assessments.csv", 2, "ice_score", "")
+    with Registry(sqlite_url) as reg:
+        reg.add_site(ADMIN, "ROME", "Bambino Gesù")
+        before = reg.count_rows()
+        with pytest.raises(InvalidInput) as info:
+            import_csv(reg, ADMIN, source)
+        err = info.value
+        assert (err.file, err.row, err.field) == ("daily_assessments.csv", 2, "observations")
+        assert "blank assessment" in str(err) and reg.count_rows() == before
+
+
+def test_blank_assessment_is_refused_by_every_registry_writer(sqlite_url: str) -> None:
+    from immunoreset.course import DailyAssessment
+
+    with Registry(sqlite_url) as reg:
+        reg.add_site(ADMIN, "ROME", "Bambino Gesù")
+        reg.save_course(ADMIN, small_course(), reason="entry")
+        with pytest.raises(InvalidInput) as info:
+            reg.add_record(
+                ADMIN, "RM-001", "daily_assessments", DailyAssessment(date=day(5)), reason="web"
+            )
+        assert info.value.field == "observations"
+        with pytest.raises(InvalidInput):
+            reg.update_record(
+                ADMIN,
+                "RM-001",
+                "daily_assessments",
+                (day(1),),
+                {"temperature_max_c": None, "ice_score": None},
+                reason="edit",
+            )

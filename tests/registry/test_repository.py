@@ -47,7 +47,9 @@ def test_audit_records_every_change(registry: Registry) -> None:
     registry.save_course(ADMIN, small_course(), reason="entry")
     inserts = registry.audit_trail(ADMIN, study_id="RM-001", limit=1000)
     assert {e["action"] for e in inserts} == {"insert"}
-    assert len(inserts) == 1 + 18  # the patient and each of its 18 records
+    assert (
+        len(inserts) == 1 + 20
+    )  # the patient and each of its 20 records (incl. infection, LTFU visit)
     registry.update_record(
         ADMIN, "RM-001", "labs", (day(2), "anc"), {"value": 520.0}, reason="transcription error"
     )

@@ -116,7 +116,8 @@ def test_post_lab(client, bearer, registry: Registry) -> None:
     [
         ({"study_id": "RM-001", **DAY}, 2, 0, "ice"),
         ({"study_id": "RM-001", "date": "2023-12-01", "temperature_max_c": 37.9}, 0, 0, "ice"),
-        ({"study_id": "RM-003", "date": "2024-05-02", "capd_score": 9}, 0, 3, "capd"),  # ≥ 9 → 3
+        # CAPD ≥ 9 → 3; no temperature: CRS not gradable (Lee 2019, issue #12 item 4)
+        ({"study_id": "RM-003", "date": "2024-05-02", "capd_score": 9}, None, 3, "capd"),
         (
             {"age_years": 30, "date": "2024-01-01", "temperature_max_c": 38.0, "ice_score": 6},
             1,
@@ -137,7 +138,9 @@ def test_post_lab(client, bearer, registry: Registry) -> None:
         ),
     ],
 )
-def test_grade_endpoint(client, bearer, body: dict, crs: int, icans: int, instrument: str) -> None:
+def test_grade_endpoint(
+    client, bearer, body: dict, crs: int | None, icans: int, instrument: str
+) -> None:
     resp = client.post("/api/v1/grade", json=body, headers=bearer("mona"))
     assert resp.status_code == 200, resp.text
     out = resp.json()

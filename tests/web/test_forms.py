@@ -183,3 +183,52 @@ def test_disease_score_saved_and_validated(client, as_user, registry: Registry) 
     assert ok.status_code == 303
     course = registry.load_course(registry.actor_for("rosa"), "RM-001")
     assert any(d.score == 4 and str(d.date) == "2023-12-01" for d in course.disease_assessments)
+
+
+def test_blank_assessment_is_not_assessed_and_cannot_be_saved(
+    client, as_user, registry: Registry
+) -> None:
+    """Issue #12 item 4: a blank form shows "not assessed", never a green grade 0, and is
+    refused (the repository's rule, so every writer applies it)."""
+    csrf = as_user("rosa")
+    form = client.get("/patients/RM-001/assessments/new").text
+    assert "not assessed" in form and 'class="g g0"' not in form
+    before = registry.count_rows()
+    resp = client.post(
+        "/patients/RM-001/assessments", data={"date": "2023-12-01", "csrf_token": csrf}
+    )
+    assert resp.status_code == 422 and "blank assessment cannot be saved" in resp.text
+    assert registry.count_rows() == before
+    live = client.post(
+        "/api/v1/grade",
+        json={"study_id": "RM-001", "date": "2023-12-01"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert live.status_code == 200, live.text
+    body = live.json()
+    assert (body["crs_grade"], body["icans_grade"]) == (None, None)
+    assert "not assessed" in body["crs_reasons"][0]
+
+
+def test_capd_answered_item_by_item_is_reverse_scored(client, as_user, registry: Registry) -> None:
+    """Traube 2014 (issue #12 item 7): a calm child answering "always" to items 1–4 scores 0."""
+    from immunoreset.clinical.icans import CAPD_ITEMS
+
+    csrf = as_user("rosa")
+    calm = {f"capd_{i}": "always" for i in CAPD_ITEMS[:4]}
+    calm |= {f"capd_{i}": "never" for i in CAPD_ITEMS[4:]}
+    resp = client.post(
+        "/patients/RM-003/assessments",
+        data={"date": "2024-06-30", "temperature_max_c": "37.0", "csrf_token": csrf, **calm},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303, resp.text[:2000]
+    course = registry.load_course(registry.actor_for("rosa"), "RM-003")
+    day = next(a for a in course.daily_assessments if str(a.date) == "2024-06-30")
+    assert day.capd_score == 0
+    partial = client.post(
+        "/patients/RM-003/assessments",
+        data={"date": "2024-07-01", "temperature_max_c": "37.0", "csrf_token": csrf,
+              "capd_restless": "often"},
+    )  # fmt: skip
+    assert partial.status_code == 422 and "capd_eye_contact" in partial.text

@@ -196,3 +196,28 @@ def test_api_docs_and_schema(client, as_user) -> None:
     schema = client.get("/api/openapi.json").json()
     assert "/api/v1/grade" in schema["paths"]
     assert "GradeRequest" in client.get("/api/docs").text
+
+
+def test_patient_page_shows_the_safety_follow_up(client, as_user) -> None:
+    """Issue #12: IgG against the age-specific LLN, IVIG, infections, LTFU schedule."""
+    as_user("rosa")
+    html = client.get("/patients/RM-003").text
+    assert 'id="safety"' in html and 'id="igg"' in html and 'id="ltfu"' in html
+    assert "Mayo Clinic Laboratories" in html and "IVIG episodes" in html
+    assert 'id="infections"' in html and "upper respiratory" in html
+    assert "T-ICAHT" in html
+
+
+def test_dashboard_lists_overdue_ltfu_visits() -> None:
+    """An LTFU visit whose window closed without a visit is an alert on the dashboard."""
+    import datetime as dt
+
+    from immunoreset import demo
+    from immunoreset.web.views import dashboard_row
+
+    course = demo.published_cohort()[0]
+    late = course.followup.last_contact + dt.timedelta(days=400)
+    row = dashboard_row(course, today=late)
+    assert any(a.startswith("LTFU visit") and "overdue" in a for a in row.alerts)
+    on_time = dashboard_row(course, today=course.day0 + dt.timedelta(days=20))
+    assert not any(a.startswith("LTFU visit") for a in on_time.alerts)

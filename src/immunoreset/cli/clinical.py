@@ -1,4 +1,5 @@
-"""``immunoreset grades STUDY_ID``: the day-by-day CRS/ICANS grades with reasons, and episodes.
+"""``immunoreset grades STUDY_ID`` (daily CRS/ICANS grades with reasons, episodes) and
+``immunoreset followup due [--site]`` (long-term follow-up visits due and overdue).
 
 Grades are computed from the stored raw observations every time (never stored), so a corrected
 observation changes the grade at once.
@@ -12,7 +13,7 @@ import typer
 
 from immunoreset.cli import DbOption, UserOption, app, console, open_registry, user_errors
 
-__all__ = ["grades"]
+__all__ = ["followup_app", "followup_due", "grades"]
 
 
 @app.command("grades")
@@ -71,3 +72,77 @@ def grades(
 
 def _g(grade: int | None) -> str:
     return "not gradable" if grade is None else f"grade {grade}"
+
+
+followup_app = typer.Typer(
+    help="Long-term follow-up (15 years after a gene-modified cell product).", no_args_is_help=True
+)
+app.add_typer(followup_app, name="followup")
+
+
+@followup_app.command("due")
+def followup_due(
+    db: DbOption = None,
+    user: UserOption = None,
+    site: Annotated[
+        str | None, typer.Option("--site", help="Only patients of this site code")
+    ] = None,
+    today: Annotated[
+        str | None, typer.Option("--today", help="Reference date YYYY-MM-DD [default: today]")
+    ] = None,
+    vector: Annotated[
+        str,
+        typer.Option("--vector", help="Vector type: integrating, non_integrating or unknown"),
+    ] = "integrating",
+) -> None:
+    """List LTFU visits due now and overdue (window ± 14 days), with what each collects."""
+    import datetime as dt
+
+    from rich.table import Table
+
+    from immunoreset.clinical.course_safety import course_followup
+    from immunoreset.clinical.followup import VECTOR_TYPES
+    from immunoreset.errors import InvalidInput, check_choice
+
+    with user_errors():
+        check_choice("vector", vector, VECTOR_TYPES)
+        try:
+            when = dt.date.today() if today is None else dt.date.fromisoformat(today)
+        except ValueError:
+            raise InvalidInput("today", today, "a date YYYY-MM-DD") from None
+        registry, actor = open_registry(db, user)
+        if site is not None:
+            known = [code for code, _ in registry.list_sites()]
+            check_choice("site", site, known)
+        table = Table(
+            "study ID",
+            "site",
+            "visit",
+            "due",
+            "window",
+            "status",
+            "overdue (days)",
+            "collects",
+            title=f"Long-term follow-up on {when.isoformat()}",
+        )
+        n_due = n_over = 0
+        for course in registry.iter_courses(actor, site=site):
+            status = course_followup(course, today=when, vector_type=vector)
+            if status is None:
+                continue
+            for v in (*status.overdue, *status.due):
+                n_over += v.status == "overdue"
+                n_due += v.status == "due"
+                sv = v.visit
+                table.add_row(
+                    status.study_id,
+                    status.site,
+                    sv.code,
+                    sv.due.isoformat(),
+                    f"{sv.window_start.isoformat()} – {sv.window_end.isoformat()}",
+                    v.status,
+                    str(v.days_overdue) if v.status == "overdue" else "",
+                    ", ".join(sv.items),
+                )
+        console.print(table)
+        console.print(f"{n_over} overdue, {n_due} due")

@@ -16,17 +16,35 @@ Definition
 
   - hypotension without vasopressor → 2; one vasopressor (with or without vasopressin) → 3;
     several vasopressors, vasopressin **never** counted → 4. Any vasopressor implies hypotension.
-  - low-flow nasal cannula (≤ 6 L/min) or blow-by → 2; high-flow nasal cannula (> 6 L/min, or the
-    ``high_flow_nasal_cannula`` device), face mask, non-rebreather or Venturi mask → 3;
-    CPAP, BiPAP or mechanical ventilation → 4.
+    Dobutamine is an inotrope, not a vasopressor: it is not counted unless
+    ``ToxicitySettings(count_dobutamine_as_vasopressor=True)``.
+  - low-flow nasal cannula (≤ 6 L/min) or blow-by → 2; high-flow nasal cannula (> 6 L/min),
+    face mask, non-rebreather or Venturi mask → 3; CPAP, BiPAP or mechanical ventilation → 4.
 * Death due to CRS → 5. Organ toxicities never change the CRS grade.
+
+Reading of the hypoxia domain by flow
+-------------------------------------
+ASTCT defines low- and high-flow nasal cannula **by flow** (≤ 6 vs > 6 L/min), not by the
+hardware. So a ``nasal_cannula`` or ``high_flow_nasal_cannula`` with a flow is graded by the
+flow (a high-flow device running at 4 L/min is low-flow → 2); a ``high_flow_nasal_cannula``
+without a flow is taken as > 6 L/min (3); a ``nasal_cannula`` needs its flow. Contradictions
+are refused (``InvalidInput``): room air with a flow > 0, a nasal cannula at 0 L/min.
+
+Missing temperature
+-------------------
+Without a temperature (and without masked fever) CRS cannot be graded: fever decides whether
+there is CRS at all. The result is then ``grade=None`` with flags ``not_gradable``,
+``incomplete``, ``temperature_missing`` and a reason naming the grade the other domains would
+give (a day on BiPAP without a temperature is "0 or 4", never a confident 0).
 
 UNCONFIRMED
 -----------
 The numeric hypotension threshold is not in the ASTCT table. :func:`is_hypotensive` uses
 Mahadeo 2019 (SBP < 70 + 2 × age for ages 1–10 years, age in completed years; SBP < 90 mmHg
-above 10 years, adults too). Below age 1 no source gives a threshold: by default the function
-refuses (``InvalidInput``); ``ToxicitySettings(hypotension_under_1_year="use_70")`` uses 70 mmHg.
+above 10 years, adults too). Below age 1 Mahadeo gives no threshold: by default the function
+refuses (``InvalidInput``); ``ToxicitySettings(hypotension_under_1_year="use_70")`` uses the
+PALS definition of hypotension: SBP < 60 mmHg for neonates (0–28 days), < 70 mmHg from
+29 days to 1 year.
 """
 
 from __future__ import annotations
@@ -63,6 +81,10 @@ FEVER_C = 38.0
 #: Highest nasal-cannula flow that is still "low-flow" (L/min, inclusive).
 LOW_FLOW_MAX_L_MIN = 6.0
 TEMPERATURE_RANGE_C = (25.0, 45.0)
+#: PALS: neonates (0–28 days of age) are hypotensive below 60 mmHg systolic.
+NEONATE_LAST_DAY = 28
+NEONATE_SBP_BELOW = 60.0
+DAYS_PER_YEAR = 365.25
 FLOW_RANGE_L_MIN = (0.0, 80.0)
 
 #: Hypoxia-domain grade of each oxygen device (nasal cannula: by flow, see LOW_FLOW_MAX_L_MIN).
@@ -93,6 +115,8 @@ _DEVICE_WORDS: dict[str, str] = {
 #: Integer code of each oxygen device for :func:`grade_crs_array` (order of vocab.OXYGEN_DEVICES).
 OXYGEN_DEVICE_CODES: dict[str, int] = {name: i for i, name in enumerate(vocab.OXYGEN_DEVICES)}
 _NASAL_CANNULA = OXYGEN_DEVICE_CODES["nasal_cannula"]
+_HFNC = OXYGEN_DEVICE_CODES["high_flow_nasal_cannula"]
+_ROOM_AIR = OXYGEN_DEVICE_CODES["room_air"]
 _CODE_GRADES = np.array([OXYGEN_DEVICE_GRADES[name] for name in vocab.OXYGEN_DEVICES], np.int64)
 
 
@@ -102,18 +126,22 @@ class CrsResult:
 
     Attributes
     ----------
-    grade : int
-        ASTCT grade 0–5 (0 = criteria for CRS not met).
+    grade : int or None
+        ASTCT grade 0–5 (0 = criteria for CRS not met); None = not gradable (no temperature).
     reasons : tuple of str
         The criteria that set the grade (fever or masked fever, and the deciding domains).
     hypotension_grade, hypoxia_grade : int
         The grade each domain alone would give (0, 2, 3 or 4).
+    flags : tuple of str
+        ``not_gradable``, ``incomplete``, ``temperature_missing``, ``dobutamine_not_counted``,
+        ``flow_graded_device`` (high-flow device graded by its flow).
     """
 
-    grade: int
+    grade: int | None
     reasons: tuple[str, ...]
     hypotension_grade: int = 0
     hypoxia_grade: int = 0
+    flags: tuple[str, ...] = ()
 
 
 def _check_vasopressors(value: Any) -> tuple[str, ...]:
@@ -122,27 +150,48 @@ def _check_vasopressors(value: Any) -> tuple[str, ...]:
     return tuple(check_choice("vasopressors", v, vocab.VASOPRESSORS) for v in value)
 
 
-def _hypotension_domain(hypotension: bool, pressors: tuple[str, ...]) -> tuple[int, str]:
-    counted = sorted(set(pressors) - {"vasopressin"})
+def _hypotension_domain(
+    hypotension: bool, pressors: tuple[str, ...], dobutamine_counts: bool = False
+) -> tuple[int, str]:
+    given = set(pressors)
+    if not dobutamine_counts:
+        given.discard("dobutamine")
+    counted = sorted(given - {"vasopressin"})
     if len(counted) >= 2:
         return 4, f"hypotension requiring multiple vasopressors ({', '.join(counted)})"
-    if pressors:
-        names = ", ".join(sorted(set(pressors)))
+    if given:
+        names = ", ".join(sorted(given))
         return 3, f"hypotension requiring one vasopressor ({names}; vasopressin not counted)"
     if hypotension:
         return 2, "hypotension not requiring vasopressors"
     return 0, ""
 
 
+_FLOW_DEVICES = ("nasal_cannula", "high_flow_nasal_cannula")
+
+
 def _hypoxia_domain(device: str, flow: float | None) -> tuple[int, str]:
     grade = OXYGEN_DEVICE_GRADES[device]
     word = _DEVICE_WORDS[device]
-    if device == "nasal_cannula" and flow is not None:
+    if device in _FLOW_DEVICES and flow is not None:
+        via = "" if device == "nasal_cannula" else f"{word} at "
         if flow > LOW_FLOW_MAX_L_MIN:
-            return 3, f"hypoxia requiring high-flow nasal cannula ({flow:g} L/min > 6)"
-        return 2, f"hypoxia requiring low-flow nasal cannula ({flow:g} L/min ≤ 6)"
+            return 3, f"hypoxia requiring high-flow nasal cannula ({via}{flow:g} L/min > 6)"
+        return 2, f"hypoxia requiring low-flow nasal cannula ({via}{flow:g} L/min ≤ 6)"
     kind = {2: "low-flow oxygen", 3: "high-flow oxygen", 4: "positive pressure"}.get(grade, "")
+    if device == "high_flow_nasal_cannula":
+        word += ", no flow recorded: taken as > 6 L/min"
     return grade, f"hypoxia requiring {kind} ({word})" if grade else ""
+
+
+def _check_oxygen(device: str, flow: float | None) -> None:
+    """Refuse oxygen records that contradict themselves (clinical-addendum; issue #12 item 3)."""
+    if device == "nasal_cannula" and flow is None:
+        raise InvalidInput("oxygen_flow_l_min", None, "a flow in L/min for a nasal cannula")
+    if device == "room_air" and flow is not None and flow > 0:
+        raise InvalidInput("oxygen_flow_l_min", flow, "empty (or 0) on room air")
+    if device in _FLOW_DEVICES and flow is not None and flow <= 0:
+        raise InvalidInput("oxygen_flow_l_min", flow, f"> 0 L/min for {_DEVICE_WORDS[device]}")
 
 
 def grade_crs(
@@ -154,13 +203,15 @@ def grade_crs(
     oxygen_flow_l_min: float | None = None,
     fever_masked: bool = False,
     died_of_crs: bool = False,
+    settings: ToxicitySettings = DEFAULT_SETTINGS,
 ) -> CrsResult:
     """Grade CRS by the ASTCT 2019 consensus.
 
     Parameters
     ----------
     temperature_c : float or None
-        Highest temperature, °C, 25–45. ``None`` = not measured (no fever unless masked).
+        Highest temperature, °C, 25–45. ``None`` = not measured: not gradable unless the fever
+        is masked (``grade=None``, flag ``temperature_missing``).
     hypotension : bool
         Hypotension not attributable to another cause (see :func:`is_hypotensive`).
     vasopressors : sequence of str
@@ -168,17 +219,20 @@ def grade_crs(
     oxygen_device : str
         Most intensive oxygen support (:data:`immunoreset.vocab.OXYGEN_DEVICES`).
     oxygen_flow_l_min : float or None
-        Flow, L/min, 0–80; required for ``nasal_cannula`` (≤ 6 low-flow, > 6 high-flow).
+        Flow, L/min, 0–80; required for ``nasal_cannula``; grades both nasal cannulas by flow
+        (≤ 6 low-flow, > 6 high-flow). Refused on room air (> 0) and at 0 on a cannula.
     fever_masked : bool
         CRS already diagnosed and tocilizumab/corticosteroids/antipyretics given: fever no
         longer required.
     died_of_crs : bool
         Death due to CRS (grade 5).
+    settings : ToxicitySettings
+        ``count_dobutamine_as_vasopressor``.
 
     Returns
     -------
     CrsResult
-        ``.grade`` 0–5 and ``.reasons``.
+        ``.grade`` 0–5 (None when not gradable), ``.reasons`` and ``.flags``.
 
     Raises
     ------
@@ -192,36 +246,62 @@ def grade_crs(
     3
     >>> grade_crs(temperature_c=37.9).grade
     0
+    >>> grade_crs(temperature_c=38.5, oxygen_device="high_flow_nasal_cannula",
+    ...           oxygen_flow_l_min=4).grade
+    2
+    >>> grade_crs(temperature_c=None, oxygen_device="bipap").flags
+    ('not_gradable', 'incomplete', 'temperature_missing')
     """
     check_range("temperature_c", temperature_c, *TEMPERATURE_RANGE_C, "°C", allow_none=True)
     hypotension = _check_flag("hypotension", hypotension)
     pressors = _check_vasopressors(vasopressors)
     check_choice("oxygen_device", oxygen_device, vocab.OXYGEN_DEVICES)
     check_range("oxygen_flow_l_min", oxygen_flow_l_min, *FLOW_RANGE_L_MIN, "L/min", allow_none=True)
-    if oxygen_device == "nasal_cannula" and oxygen_flow_l_min is None:
-        raise InvalidInput("oxygen_flow_l_min", None, "a flow in L/min for a nasal cannula")
+    _check_oxygen(oxygen_device, oxygen_flow_l_min)
     fever_masked = _check_flag("fever_masked", fever_masked)
     died_of_crs = _check_flag("died_of_crs", died_of_crs)
+    settings = _check_settings(settings)
 
-    hypo_grade, hypo_reason = _hypotension_domain(hypotension, pressors)
+    dobutamine_counts = settings.count_dobutamine_as_vasopressor
+    hypo_grade, hypo_reason = _hypotension_domain(hypotension, pressors, dobutamine_counts)
     oxy_grade, oxy_reason = _hypoxia_domain(oxygen_device, oxygen_flow_l_min)
+    flags: list[str] = []
+    notes: list[str] = []
+    if "dobutamine" in pressors and not dobutamine_counts:
+        flags.append("dobutamine_not_counted")
+        notes.append("dobutamine is an inotrope, not counted as a vasopressor (setting)")
+    if oxygen_device == "high_flow_nasal_cannula" and oxygen_flow_l_min is not None:
+        flags.append("flow_graded_device")
     if died_of_crs:
-        return CrsResult(5, ("death due to CRS",), hypo_grade, oxy_grade)
+        return CrsResult(5, ("death due to CRS",), hypo_grade, oxy_grade, tuple(flags))
     fever = temperature_c is not None and temperature_c >= FEVER_C
     if fever:
         basis = f"fever {temperature_c:g} °C (≥ 38.0)"
     elif fever_masked:
         basis = "fever masked by anticytokine/antipyretic therapy after CRS diagnosis"
-    else:
-        measured = "not measured" if temperature_c is None else f"{temperature_c:g} °C"
+    elif temperature_c is None:
+        other = max(hypo_grade, oxy_grade)
+        span = "0 or 1" if other == 0 else f"0 or {other}"
         return CrsResult(
-            0, (f"no fever ({measured}; < 38.0) and fever not masked",), hypo_grade, oxy_grade
+            None,
+            (f"not gradable: no temperature recorded and fever not masked (grade {span})", *notes),
+            hypo_grade,
+            oxy_grade,
+            ("not_gradable", "incomplete", "temperature_missing", *flags),
+        )
+    else:
+        return CrsResult(
+            0,
+            (f"no fever ({temperature_c:g} °C < 38.0) and fever not masked", *notes),
+            hypo_grade,
+            oxy_grade,
+            tuple(flags),
         )
     grade = max(1, hypo_grade, oxy_grade)
     deciding = [r for g, r in ((hypo_grade, hypo_reason), (oxy_grade, oxy_reason)) if g == grade]
     if grade == 1:
         deciding = ["no hypotension or hypoxia"]
-    return CrsResult(grade, (basis, *deciding), hypo_grade, oxy_grade)
+    return CrsResult(grade, (basis, *deciding, *notes), hypo_grade, oxy_grade, tuple(flags))
 
 
 def is_hypotensive(
@@ -236,7 +316,8 @@ def is_hypotensive(
     age_years : float
         Age, years, 0–130. Ages 1–10: threshold 70 + 2 × completed years; above 10 (adults
         too): 90 mmHg. Below 1 year: refused unless ``settings.hypotension_under_1_year`` is
-        ``"use_70"`` (UNCONFIRMED, no source).
+        ``"use_70"``: then PALS, SBP < 60 mmHg for neonates (age ≤ 28 days, i.e.
+        ``age_years * 365.25 < 29``), < 70 mmHg up to age 1.
     settings : ToxicitySettings
         Documented choices (see :mod:`immunoreset.clinical.settings`).
 
@@ -251,6 +332,9 @@ def is_hypotensive(
     False
     >>> is_hypotensive(systolic_bp_mmhg=89, age_years=40)
     True
+    >>> infant = ToxicitySettings(hypotension_under_1_year="use_70")
+    >>> is_hypotensive(systolic_bp_mmhg=65, age_years=10 / 365.25, settings=infant)
+    False
     """
     check_range("systolic_bp_mmhg", systolic_bp_mmhg, 20, 300, "mmHg")
     check_range("age_years", age_years, 0, 130, "years")
@@ -261,6 +345,8 @@ def is_hypotensive(
             age_years,
             "≥ 1 year (no hypotension threshold is defined below age 1; see settings)",
         )
+    if age_years * DAYS_PER_YEAR < NEONATE_LAST_DAY + 1:
+        return systolic_bp_mmhg < NEONATE_SBP_BELOW
     years = min(math.floor(age_years), 10)
     return systolic_bp_mmhg < 70 + 2 * years
 
@@ -312,20 +398,22 @@ def grade_crs_array(
         °C, 25–45; NaN = not measured.
     hypotension : array of bool
     n_vasopressors : array of int
-        Number of distinct vasopressors other than vasopressin, 0–5.
+        Number of distinct vasopressors other than vasopressin (and other than dobutamine
+        unless the setting counts it), 0–5.
     vasopressin : array of bool
         Vasopressin given.
     oxygen_device : array of int
         Codes of :data:`OXYGEN_DEVICE_CODES`.
     oxygen_flow_l_min : array of float
-        L/min, 0–80; NaN = not given (not allowed for nasal cannula).
+        L/min, 0–80; NaN = not given (not allowed for nasal cannula; > 0 refused on room air;
+        0 refused on either nasal cannula).
     fever_masked, died_of_crs : array of bool, optional
         Default all False.
 
     Returns
     -------
     numpy.ndarray of int64
-        Grades 0–5.
+        Grades 0–5; -1 = not gradable (no temperature and fever not masked).
 
     Examples
     --------
@@ -357,13 +445,21 @@ def grade_crs_array(
     _check_bounds("oxygen_device", device, 0, len(vocab.OXYGEN_DEVICES) - 1, nan_ok=False)
     _check_bounds("oxygen_flow_l_min", flow, *FLOW_RANGE_L_MIN, nan_ok=True)
     is_nc = device == _NASAL_CANNULA
+    by_flow = (is_nc | (device == _HFNC)) & ~np.isnan(flow)
     if (is_nc & np.isnan(flow)).any():
         raise InvalidInput("oxygen_flow_l_min", float("nan"), "a flow in L/min for a nasal cannula")
+    if ((device == _ROOM_AIR) & (flow > 0)).any():
+        bad = flow[(device == _ROOM_AIR) & (flow > 0)][0].item()
+        raise InvalidInput("oxygen_flow_l_min", bad, "empty (or 0) on room air")
+    if (by_flow & (flow <= 0)).any():
+        raise InvalidInput("oxygen_flow_l_min", 0.0, "> 0 L/min for a nasal cannula")
 
     hypo_grade = np.where(npress >= 2, 4, np.where((npress == 1) | vaso, 3, np.where(hypo, 2, 0)))
     oxy_grade = _CODE_GRADES[device]
-    oxy_grade = np.where(is_nc & (flow > LOW_FLOW_MAX_L_MIN), 3, oxy_grade)
+    oxy_grade = np.where(by_flow, np.where(flow > LOW_FLOW_MAX_L_MIN, 3, 2), oxy_grade)
     with np.errstate(invalid="ignore"):
-        crs_present = (temp >= FEVER_C) | masked
+        fever = temp >= FEVER_C
+    crs_present = fever | masked
     grade = np.where(crs_present, np.maximum(1, np.maximum(hypo_grade, oxy_grade)), 0)
+    grade = np.where(np.isnan(temp) & ~masked, -1, grade)
     return np.where(died, 5, grade).astype(np.int64)

@@ -24,6 +24,9 @@ anemia (g/dL)                   LLN      10.0       8.0       —         5.0, 6
 ==============================  =======  =========  ========  ========  ==========
 
 Anemia grade 4 (life-threatening) and grade 5 are clinical, never from the value alone.
+Units: counts are cells/µL unless ``unit`` says otherwise (``"10^9/L"`` …, converted with pint
+by :mod:`immunoreset.units`); without a unit a count implausible in cells/µL (ANC 1.2,
+platelets 25) is refused rather than mis-graded (:mod:`immunoreset.clinical._counts`).
 Febrile neutropenia (grade 3): ANC < 1000/µL and a single temperature > 38.3 °C or a sustained
 temperature ≥ 38 °C for more than one hour.
 """
@@ -33,7 +36,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from immunoreset.clinical.settings import _check_flag
+from immunoreset.clinical._counts import PLAUSIBLE_FLOOR, check_plausible, count_factor
+from immunoreset.clinical.settings import (
+    DEFAULT_SETTINGS,
+    ToxicitySettings,
+    _check_flag,
+    _check_settings,
+)
 from immunoreset.errors import InvalidInput, check_choice, check_range
 
 __all__ = [
@@ -41,6 +50,7 @@ __all__ = [
     "CTCAE_VERSIONS",
     "FEBRILE_ANC_BELOW",
     "FEBRILE_TEMPERATURE_ABOVE_C",
+    "TERM_ANALYTES",
     "CtcaeResult",
     "grade_lab",
     "grade_lab_result",
@@ -73,6 +83,14 @@ CTCAE_TERMS: Mapping[str, tuple[str, float, Mapping[str, tuple[float, ...]]]] = 
     ),
     "anemia": ("g/dL", 25.0, {"5.0": (10.0, 8.0), "6.0": (10.0, 8.0)}),
 }
+#: CTCAE term -> registry analyte (for unit conversion).
+TERM_ANALYTES: Mapping[str, str] = {
+    "neutrophil_count_decreased": "anc",
+    "platelet_count_decreased": "platelets",
+    "lymphocyte_count_decreased": "lymphocytes",
+    "white_blood_cell_decreased": "wbc",
+    "anemia": "hemoglobin",
+}
 FEBRILE_ANC_BELOW = 1000.0
 FEBRILE_TEMPERATURE_ABOVE_C = 38.3
 
@@ -88,7 +106,13 @@ class CtcaeResult:
 
 
 def grade_lab_result(
-    term: str, value: float, *, lln: float | None = None, version: str = "5.0"
+    term: str,
+    value: float,
+    *,
+    lln: float | None = None,
+    version: str = "5.0",
+    unit: str | None = None,
+    settings: ToxicitySettings = DEFAULT_SETTINGS,
 ) -> CtcaeResult:
     """Grade a laboratory value by CTCAE, with the reason (see :func:`grade_lab`).
 
@@ -98,9 +122,23 @@ def grade_lab_result(
     ('neutrophil_count_decreased 499 cells/µL < 500 (CTCAE v5.0 grade 4)',)
     """
     check_choice("term", term, CTCAE_TERMS)
+    given_unit = unit
     unit, maximum, limits_by_version = CTCAE_TERMS[term]
+    settings = _check_settings(settings)
+    analyte = TERM_ANALYTES[term]
+    if given_unit is not None:
+        factor = count_factor("", analyte, given_unit)
+        check_range("value", value, 0, None, given_unit)
+        check_range("lln", lln, 0, None, given_unit, lo_open=True, allow_none=True)
+        value = value * factor
+        lln = None if lln is None else lln * factor
     check_range("value", value, 0, maximum, unit)
     check_range("lln", lln, 0, maximum, unit, lo_open=True, allow_none=True)
+    if given_unit is None and analyte in PLAUSIBLE_FLOOR:
+        refuse = settings.implausible_counts == "refuse"
+        check_plausible("value", analyte, value, refuse)
+        if lln is not None:
+            check_plausible("lln", analyte, lln, refuse)
     check_choice("version", version, CTCAE_VERSIONS)
     limits = limits_by_version[version]
     for grade in range(len(limits) + 1, 1, -1):
@@ -117,7 +155,15 @@ def grade_lab_result(
     return CtcaeResult(0, (f"{term} {value:g} {unit} ≥ LLN {lln:g}",), term, version)
 
 
-def grade_lab(term: str, value: float, *, lln: float | None = None, version: str = "5.0") -> int:
+def grade_lab(
+    term: str,
+    value: float,
+    *,
+    lln: float | None = None,
+    version: str = "5.0",
+    unit: str | None = None,
+    settings: ToxicitySettings = DEFAULT_SETTINGS,
+) -> int:
     """CTCAE grade (0–4; anemia 0–3) of a laboratory value.
 
     Parameters
@@ -130,6 +176,11 @@ def grade_lab(term: str, value: float, *, lln: float | None = None, version: str
         The lab's lower limit of normal in the same unit (> 0); needed for grade 1.
     version : str
         ``"5.0"`` or ``"6.0"`` (v6 platelets: grade 4 < 10,000/µL).
+    unit : str or None
+        Unit of ``value`` and ``lln`` (``"10^9/L"``, ``"g/L"`` …); None = cells/µL (g/dL for
+        anemia), with counts implausible in cells/µL refused.
+    settings : ToxicitySettings
+        ``implausible_counts``.
 
     Returns
     -------
@@ -138,7 +189,8 @@ def grade_lab(term: str, value: float, *, lln: float | None = None, version: str
     Raises
     ------
     InvalidInput
-        Unknown term or version, out-of-range or wrong-type value or LLN.
+        Unknown term, version or unit, out-of-range or wrong-type value or LLN, a count
+        implausible in cells/µL without a unit.
 
     Examples
     --------
@@ -146,8 +198,12 @@ def grade_lab(term: str, value: float, *, lln: float | None = None, version: str
     (2, 3)
     >>> grade_lab("platelet_count_decreased", 24_999, version="6.0")
     3
+    >>> grade_lab("neutrophil_count_decreased", 1.2, unit="10^9/L")
+    2
     """
-    return grade_lab_result(term, value, lln=lln, version=version).grade
+    return grade_lab_result(
+        term, value, lln=lln, version=version, unit=unit, settings=settings
+    ).grade
 
 
 def is_febrile_neutropenia(

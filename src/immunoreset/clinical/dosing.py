@@ -28,7 +28,17 @@ UNCONFIRMED (all explicit in the data and in every plan's flags and reasons)
 * CrCl is rounded half-up to a whole number before banding (values such as 79.5 fall between the
   label's bands; no source); the plan says when rounding changed the value.
 * DFCI/BWH defines no dose below 30 mL/min: status ``"undefined"`` (no dose proposed).
-* Paediatric renal estimates (e.g. bedside Schwartz) are an input, never computed here.
+* Bedside Schwartz eGFR (Schwartz GJ et al. *J Am Soc Nephrol* 2009;20(3):629–637, PMC2653687:
+  eGFR = 0.413 × height (cm) / creatinine (mg/dL), mL/min/1.73 m²; derived in children aged
+  1–16 y with CKD, median GFR 41): :func:`schwartz_bedside_egfr`. ``lymphodepletion`` accepts
+  ``creatinine`` + height and then uses it as the renal value — it is BSA-normalised, so with a
+  Cockcroft–Gault (mL/min) rule the plan says so (flag ``egfr_for_crcl_rule``). Validity bound
+  (> 90 flagged) and assay requirement (enzymatic, IDMS-traceable) are UNCONFIRMED.
+* Tocilizumab for CRS (Le RQ et al. *Oncologist* 2018;23(8):943–947, FDA approval summary;
+  tisagenlecleucel US label 2017 Table 1): 12 mg/kg if < 30 kg, 8 mg/kg if ≥ 30 kg, actual
+  body weight (obesity basis UNCONFIRMED), maximum 800 mg per dose, ≥ 8 h between doses,
+  at most 4 doses in total; "≤ 3 doses in 24 h" is from secondary tables only (setting
+  ``limit_3_in_24h``, default on). Approved from age 2 (younger: flag ``outside_label_age``).
 * Cyclophosphamide renal adjustment: no source found; cyclophosphamide is never adjusted.
 """
 
@@ -46,15 +56,19 @@ __all__ = [
     "REGIMENS",
     "RENAL_RULES",
     "DrugDose",
+    "EgfrResult",
     "LymphodepletionPlan",
     "Regimen",
     "RegimenDrug",
     "RenalBand",
     "RenalRule",
+    "TocilizumabDose",
     "bsa_mosteller",
     "car_t_dose",
     "flu_dose_reduced",
     "lymphodepletion",
+    "schwartz_bedside_egfr",
+    "tocilizumab_dose",
 ]
 
 #: Fludarabine counts as dose-reduced below this fraction of the reference dose (Wood 2022).
@@ -315,6 +329,8 @@ class LymphodepletionPlan:
     fludarabine_administer: bool
     flu_dose_reduced: bool | None
     reasons: tuple[str, ...]
+    renal_estimate: str | None = None
+    flags: tuple[str, ...] = ()
 
     def drug(self, agent: str) -> DrugDose:
         """Return the :class:`DrugDose` of ``agent`` (``fludarabine`` / ``cyclophosphamide``)."""
@@ -447,6 +463,9 @@ def lymphodepletion(
     regimen: str = "opbg_nicolai_2024",
     crcl_ml_min: float | None = None,
     renal_rule: str | None = None,
+    creatinine: float | None = None,
+    creatinine_unit: str = "mg/dL",
+    age_years: float | None = None,
 ) -> LymphodepletionPlan:
     """Plan lymphodepletion: per-drug mg/day, study days, totals, renal adjustment, flags.
 
@@ -465,6 +484,11 @@ def lymphodepletion(
     renal_rule : str, optional
         Key of :data:`RENAL_RULES`; required when ``crcl_ml_min`` is given (no silent default).
         Only fludarabine is adjusted.
+    creatinine, creatinine_unit : float, str, optional
+        Serum creatinine (``mg/dL`` or ``umol/L``) instead of ``crcl_ml_min``: the bedside
+        Schwartz eGFR from it and ``height_cm`` is used (needs ``renal_rule``).
+    age_years : float, optional
+        For the Schwartz validity flag (1–16 y).
 
     Returns
     -------
@@ -488,6 +512,17 @@ def lymphodepletion(
     """
     bsa = bsa_mosteller(height_cm=height_cm, weight_kg=weight_kg)
     reg = REGIMENS[check_choice("regimen", regimen, REGIMENS)]
+    egfr: EgfrResult | None = None
+    if creatinine is not None:
+        if crcl_ml_min is not None:
+            raise InvalidInput("creatinine", creatinine, "None when crcl_ml_min is given (one)")
+        egfr = schwartz_bedside_egfr(
+            height_cm=height_cm,
+            creatinine=creatinine,
+            creatinine_unit=creatinine_unit,
+            age_years=age_years,
+        )
+        crcl_ml_min = min(egfr.egfr, _CRCL_MAX)
     if renal_rule is not None:
         check_choice("renal_rule", renal_rule, RENAL_RULES)
     crcl = check_range("crcl_ml_min", crcl_ml_min, 0, _CRCL_MAX, "mL/min", allow_none=True)
@@ -506,6 +541,7 @@ def lymphodepletion(
     if not reg.confirmed:
         reasons.append(f"UNCONFIRMED regimen details: {reg.notes}")
 
+    plan_flags: list[str] = []
     flu_status: str = "full"
     flu_factor: float | None = 1.0
     banded: int | None = None
@@ -520,6 +556,15 @@ def lymphodepletion(
         band = _band(rule, banded)
         band_text = band.text
         flu_status, flu_factor = band.status, band.factor
+        if egfr is not None:
+            reasons.extend(egfr.reasons)
+            plan_flags.extend(egfr.flags)
+            if rule.unit != "mL/min/1.73 m²":
+                plan_flags.append("egfr_for_crcl_rule")
+                reasons.append(
+                    f"bedside Schwartz eGFR is mL/min/1.73 m² (BSA-normalised) but rule "
+                    f"{rule.name} expects {rule.unit}: used as given (flag egfr_for_crcl_rule)"
+                )
         reasons.append(f"renal rule {rule.name} ({rule.source}); CrCl {crcl:g} {unit}")
         if rounded:
             reasons.append(f"CrCl rounded to {banded} before banding (UNCONFIRMED handling)")
@@ -564,4 +609,160 @@ def lymphodepletion(
         fludarabine_administer=flu is not None and flu.administer,
         flu_dose_reduced=reduced,
         reasons=tuple(reasons),
+        renal_estimate=None if egfr is None else "schwartz_bedside",
+        flags=tuple(plan_flags),
+    )
+
+
+# ------------------------------------------------------------------------------ Schwartz eGFR
+SCHWARTZ_K = 0.413
+#: µmol/L per mg/dL of creatinine (molar mass 113.12 g/mol).
+CREATININE_UMOL_PER_MG_DL = 88.4
+SCHWARTZ_VALID_AGE = (1.0, 16.0)
+SCHWARTZ_FLAG_ABOVE = 90.0
+
+
+@dataclass(frozen=True, slots=True)
+class EgfrResult:
+    """A bedside Schwartz eGFR (mL/min/1.73 m²) with flags and reasons."""
+
+    egfr: float
+    creatinine_mg_dl: float
+    flags: tuple[str, ...]
+    reasons: tuple[str, ...]
+    unit: str = "mL/min/1.73 m²"
+
+
+def schwartz_bedside_egfr(
+    *,
+    height_cm: float,
+    creatinine: float,
+    creatinine_unit: str = "mg/dL",
+    age_years: float | None = None,
+) -> EgfrResult:
+    """Bedside Schwartz eGFR = 0.413 × height (cm) / creatinine (mg/dL) (Schwartz 2009).
+
+    Parameters
+    ----------
+    height_cm : float
+        30–250 cm.
+    creatinine : float
+        Serum creatinine, > 0 (0.05–30 mg/dL; µmol/L ÷ 88.4).
+    creatinine_unit : str
+        ``"mg/dL"`` or ``"umol/L"`` (``"µmol/L"``).
+    age_years : float, optional
+        Outside 1–16 years the value carries ``out_of_validated_range``.
+
+    Examples
+    --------
+    >>> round(schwartz_bedside_egfr(height_cm=150, creatinine=1.0).egfr, 2)
+    61.95
+    >>> r = schwartz_bedside_egfr(height_cm=120, creatinine=44.2, creatinine_unit="umol/L")
+    >>> round(r.egfr, 1), r.flags
+    (99.1, ('out_of_validated_range',))
+    """
+    h = check_range("height_cm", height_cm, *_HEIGHT_CM, "cm")
+    unit = check_choice("creatinine_unit", creatinine_unit, ("mg/dL", "umol/L", "µmol/L"))
+    if unit == "mg/dL":
+        cr = check_range("creatinine", creatinine, 0.05, 30, "mg/dL")
+    else:
+        cr = check_range("creatinine", creatinine, 4, 2700, "µmol/L") / CREATININE_UMOL_PER_MG_DL
+    age = check_range("age_years", age_years, 0, 130, "years", allow_none=True)
+    value = SCHWARTZ_K * h / cr
+    flags: list[str] = []
+    reasons = [
+        f"bedside Schwartz eGFR 0.413 × {h:g} cm / {cr:.3g} mg/dL = {value:.1f} "
+        "mL/min/1.73 m² (Schwartz 2009)"
+    ]
+    if value > SCHWARTZ_FLAG_ABOVE:
+        reasons.append(f"eGFR > {SCHWARTZ_FLAG_ABOVE:g}: above the derivation range (median 41)")
+    if age is not None and not SCHWARTZ_VALID_AGE[0] <= age <= SCHWARTZ_VALID_AGE[1]:
+        reasons.append(f"age {age:g} y outside the validated 1–16 y")
+    if value > SCHWARTZ_FLAG_ABOVE or (
+        age is not None and not SCHWARTZ_VALID_AGE[0] <= age <= SCHWARTZ_VALID_AGE[1]
+    ):
+        flags.append("out_of_validated_range")
+    return EgfrResult(value, cr, tuple(flags), tuple(reasons))
+
+
+# ------------------------------------------------------------------------------ tocilizumab
+TOCILIZUMAB_MAX_MG = 800.0
+TOCILIZUMAB_MIN_INTERVAL_H = 8.0
+TOCILIZUMAB_MAX_DOSES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class TocilizumabDose:
+    """A tocilizumab dose for CRS (IV over 1 h) and whether it may be given now."""
+
+    mg: float
+    mg_per_kg: float
+    capped: bool
+    allowed: bool
+    reasons: tuple[str, ...]
+    flags: tuple[str, ...]
+
+
+def tocilizumab_dose(
+    *,
+    weight_kg: float,
+    hours_since_prior_doses: tuple[float, ...] = (),
+    age_years: float | None = None,
+    limit_3_in_24h: bool = True,
+) -> TocilizumabDose:
+    """Tocilizumab dose for CRS: 12 mg/kg < 30 kg, 8 mg/kg ≥ 30 kg, max 800 mg (label).
+
+    Parameters
+    ----------
+    weight_kg : float
+        Actual body weight, 0.5–350 kg.
+    hours_since_prior_doses : tuple of float
+        Hours since each earlier dose of this CRS treatment (≥ 0).
+    age_years : float, optional
+        Below 2 years: outside the label (flag).
+    limit_3_in_24h : bool
+        Refuse a 4th dose within 24 h (secondary tables; default on).
+
+    Examples
+    --------
+    >>> tocilizumab_dose(weight_kg=29.9).mg, tocilizumab_dose(weight_kg=30).mg
+    (358.8, 240.0)
+    >>> tocilizumab_dose(weight_kg=110).mg, tocilizumab_dose(weight_kg=110).capped
+    (800.0, True)
+    >>> tocilizumab_dose(weight_kg=70, hours_since_prior_doses=(7.99,)).allowed
+    False
+    """
+    w = check_range("weight_kg", weight_kg, *_WEIGHT_KG, "kg")
+    if isinstance(hours_since_prior_doses, str) or not isinstance(
+        hours_since_prior_doses, tuple | list
+    ):
+        raise InvalidInput("hours_since_prior_doses", hours_since_prior_doses, "a list of hours")
+    prior = [
+        check_range("hours_since_prior_doses", h, 0, 24 * 365, "h") for h in hours_since_prior_doses
+    ]
+    age = check_range("age_years", age_years, 0, 130, "years", allow_none=True)
+    if not isinstance(limit_3_in_24h, bool):
+        raise InvalidInput("limit_3_in_24h", limit_3_in_24h, "true or false")
+    per_kg = 12.0 if w < 30 else 8.0
+    raw = per_kg * w
+    mg = min(raw, TOCILIZUMAB_MAX_MG)
+    reasons = [f"{per_kg:g} mg/kg ({'< 30' if w < 30 else '≥ 30'} kg) × {w:g} kg = {raw:g} mg"]
+    if raw > TOCILIZUMAB_MAX_MG:
+        reasons.append(f"capped at {TOCILIZUMAB_MAX_MG:g} mg per dose")
+    flags: list[str] = []
+    allowed = True
+    if age is not None and age < 2:
+        flags.append("outside_label_age")
+        reasons.append("age < 2 years: outside the label (approved from 2 years)")
+    if prior and min(prior) < TOCILIZUMAB_MIN_INTERVAL_H:
+        allowed = False
+        reasons.append(f"last dose {min(prior):g} h ago: minimum interval 8 h")
+    if len(prior) + 1 > TOCILIZUMAB_MAX_DOSES:
+        allowed = False
+        reasons.append(f"dose {len(prior) + 1}: at most {TOCILIZUMAB_MAX_DOSES} doses in total")
+    if limit_3_in_24h and sum(h < 24 for h in prior) >= 3:
+        allowed = False
+        reasons.append("3 doses already within 24 h (setting limit_3_in_24h)")
+    return TocilizumabDose(
+        round(mg, 6), per_kg, raw > TOCILIZUMAB_MAX_MG, allowed, tuple(reasons), tuple(flags)
     )

@@ -11,11 +11,21 @@ below are this project's operational choices (no source defines them); each is d
 Rules
 -----
 * Only assessments on study day ≥ 0 (infusion day onwards) are graded; earlier fevers are not CRS.
-* **Masked fever** (CRS): on a day, ``fever_masked`` is true when CRS was graded ≥ 1 on the
-  previous calendar day of the same episode, tocilizumab or corticosteroids were given on or
-  before that day (any day from day 0), **and** the day has hypotension, a vasopressor or oxygen
-  support. Without that last condition an afebrile, normotensive day on room air after
-  tocilizumab would stay "grade 1" forever and a treated episode could never end.
+* **Masked fever** (CRS; Lee 2019 footnote: "antipyretic or anticytokine therapy", naming
+  tocilizumab and steroids; clinical-addendum §7): on a day, ``fever_masked`` is true when CRS
+  was graded ≥ 1 on the previous calendar day of the same episode, a masking agent was given
+  **on or after the episode's onset day** (premedication before CRS does not waive fever), the
+  agent is in ``settings.fever_masking_agents`` (default the ASTCT class: tocilizumab,
+  corticosteroids, anakinra, siltuximab, other anti-cytokines, antipyretics — those not named by
+  ASTCT flag ``class_based_masking``), it is still within ``settings.fever_masking_days`` of the
+  last dose (default: until the episode ends), **and** the day has hypotension, a vasopressor or
+  oxygen support. Without that last condition an afebrile, normotensive day on room air after
+  tocilizumab would stay "grade 1" forever and a treated episode could never end. Agents come
+  from the day's flags and from medication records covering the date (by drug name, else by
+  class); a glucocorticoid started before infusion is maintenance: not masking, flag
+  ``baseline_steroid``. The reason names the agent, its class and the setting.
+* A day without a temperature (and not masked) is not gradable (``crs_grade=None``), listed in
+  :attr:`CourseToxicity.flags` as ``crs_not_gradable:day N``; it ends any episode.
 * **Episode** = run of consecutive study days with grade ≥ 1. A day without an assessment, or
   graded 0, ends it (a single missing day splits an episode in two).
 * ICANS uses the patient's age on each day (ICE from 12.0 years by default). A day whose record
@@ -25,7 +35,11 @@ Rules
 * CTCAE cytopenias: worst grade of labs on study day > 0 (lowest value per day; no lab LLN is
   stored, so grade 1 is not assessed). Febrile neutropenia day: ANC < 1000/µL and the day's
   highest temperature > 38.3 °C on the same study day.
-* ICAHT: the course's ANC series, censored at death when the follow-up says ``dead``.
+* T-ICAHT (Rejeski 2025, :mod:`~immunoreset.clinical.ticaht`): the platelet series, censored
+  at death, with the CTCAE nadir grade beside it.
+* ICAHT: the course's ANC series, censored at death when the follow-up says ``dead``; Liang's
+  never-recovered grade 4 only when follow-up ended (death, lost to follow-up, withdrawn)
+  before day 30 — a live patient's series that ends early is graded and flagged ``incomplete``.
 """
 
 from __future__ import annotations
@@ -33,9 +47,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from immunoreset.clinical import crs, ctcae, icaht, icans
-from immunoreset.clinical.settings import DEFAULT_SETTINGS, ToxicitySettings, _check_settings
-from immunoreset.course import Course, DailyAssessment
+from immunoreset import vocab
+from immunoreset.clinical import crs, ctcae, icaht, icans, ticaht
+from immunoreset.clinical.settings import (
+    ASTCT_NAMED_MASKING_AGENTS,
+    DEFAULT_SETTINGS,
+    FEVER_MASKING_AGENTS,
+    ToxicitySettings,
+    _check_settings,
+)
+from immunoreset.course import MASKING_FLAGS, Course, DailyAssessment
 from immunoreset.errors import InvalidInput, check_choice
 
 __all__ = [
@@ -50,6 +71,22 @@ __all__ = [
     "icans_episodes",
 ]
 
+#: Medication drug name (lower case) -> fever-masking agent.
+MEDICATION_AGENTS: dict[str, str] = {
+    "tocilizumab": "tocilizumab",
+    "anakinra": "anakinra",
+    "siltuximab": "siltuximab",
+    "paracetamol": "antipyretic",
+    "acetaminophen": "antipyretic",
+    "ibuprofen": "antipyretic",
+    "metamizole": "antipyretic",
+}
+#: Medication class -> fever-masking agent (for drugs not named above).
+CLASS_AGENTS: dict[str, str] = {
+    "glucocorticoid": "corticosteroid",
+    "anticytokine": "other_anticytokine",
+    "antipyretic": "antipyretic",
+}
 #: Lab analyte -> CTCAE term graded in the course summary.
 CYTOPENIA_TERMS: dict[str, str] = {
     "anc": "neutrophil_count_decreased",
@@ -61,7 +98,11 @@ CYTOPENIA_TERMS: dict[str, str] = {
 
 @dataclass(frozen=True, slots=True)
 class DailyGrade:
-    """One study day's CRS and ICANS grade (None = not gradable) with reasons."""
+    """One study day's CRS and ICANS grade (None = not gradable) with reasons and flags.
+
+    ``masking_agents`` are the agents that masked fever that day (empty when not masked);
+    ``agents`` every masking-capable agent given that day.
+    """
 
     study_day: int
     crs_grade: int | None
@@ -71,6 +112,10 @@ class DailyGrade:
     fever_masked: bool = False
     tocilizumab: bool = False
     corticosteroids: bool = False
+    crs_flags: tuple[str, ...] = ()
+    icans_flags: tuple[str, ...] = ()
+    agents: tuple[str, ...] = ()
+    masking_agents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +166,13 @@ class CourseToxicity:
     max_icans_grade: int | None
     max_icaht_grade: int | None
     flags: tuple[str, ...] = ()
+    early_ticaht: ticaht.TicahtResult | None = None
+    late_ticaht: ticaht.TicahtResult | None = None
+
+
+def vocab_unit(analyte: str) -> str:
+    """The canonical unit an analyte is stored in (course values are already converted)."""
+    return vocab.ANALYTES[analyte][0]
 
 
 def _check_course(course: object) -> Course:
@@ -152,6 +204,24 @@ def grade_icans_day(
     )
 
 
+def _agents_on(course: Course, a: DailyAssessment) -> tuple[set[str], bool]:
+    """Masking-capable agents given on the assessment's date, and whether a maintenance
+    glucocorticoid started before infusion is running (``baseline_steroid``)."""
+    given = {agent for flag, agent in MASKING_FLAGS.items() if getattr(a, flag)}
+    baseline = False
+    for m in course.medications:
+        if m.start > a.date or (m.stop is not None and m.stop < a.date):
+            continue
+        agent = MEDICATION_AGENTS.get(m.drug.lower()) or CLASS_AGENTS.get(m.drug_class)
+        if agent is None:
+            continue
+        if agent == "corticosteroid" and course.day0 is not None and m.start < course.day0:
+            baseline = True  # maintenance steroid from before CRS: ASTCT silent → not masking
+            continue
+        given.add(agent)
+    return given, baseline
+
+
 def daily_grades(
     course: Course, *, settings: ToxicitySettings = DEFAULT_SETTINGS
 ) -> list[DailyGrade]:
@@ -162,7 +232,7 @@ def daily_grades(
     course : Course
         A course with an infusion.
     settings : ToxicitySettings
-        Passed to the ICANS calculator (ICE/CAPD age cut).
+        ICE/CAPD age cut; fever-masking agents and duration; dobutamine.
 
     Returns
     -------
@@ -175,16 +245,31 @@ def daily_grades(
     """
     course = _check_course(course)
     settings = _check_settings(settings)
+    allowed = set(settings.fever_masking_agents)
     out: list[DailyGrade] = []
-    treated = False
-    prev_day, prev_crs = None, 0
+    prev_day: int | None = None
+    prev_crs: int | None = 0
+    onset: int | None = None  # first day of the running CRS episode
+    doses: dict[str, int] = {}  # masking agent -> last day given since the episode's onset
     for a in course.daily_assessments:
         day = course.study_day(a.date)
         if day < 0:
             continue
-        treated = treated or a.tocilizumab or a.corticosteroids
-        continuing = prev_day is not None and day == prev_day + 1 and prev_crs >= 1
-        masked = continuing and treated and _has_support(a)
+        given, baseline = _agents_on(course, a)
+        continuing = (
+            prev_day is not None and day == prev_day + 1 and prev_crs is not None and prev_crs >= 1
+        )
+        if not continuing:
+            onset, doses = None, {}
+        if onset is not None:  # doses count only after CRS onset (premedication does not)
+            for agent in given & allowed:
+                doses[agent] = day
+        live = {
+            agent: last
+            for agent, last in doses.items()
+            if settings.fever_masking_days is None or day - last <= settings.fever_masking_days
+        }
+        masked = continuing and bool(live) and _has_support(a)
         c = crs.grade_crs(
             temperature_c=a.temperature_max_c,
             hypotension=a.hypotension,
@@ -192,26 +277,68 @@ def daily_grades(
             oxygen_device=a.oxygen_device,
             oxygen_flow_l_min=a.oxygen_flow_l_min,
             fever_masked=masked,
+            settings=settings,
         )
+        crs_reasons, crs_flags = c.reasons, list(c.flags)
+        if masked:
+            crs_reasons += (_masking_reason(live, onset, settings),)
+            if set(live) - ASTCT_NAMED_MASKING_AGENTS:
+                crs_flags.append("class_based_masking")
+        elif continuing and doses and not live and _has_support(a):
+            crs_flags.append("masking_expired")
+            crs_reasons += (
+                f"fever masking expired ({settings.fever_masking_days} days after the last dose)",
+            )
+        if baseline:
+            crs_flags.append("baseline_steroid")
+            crs_reasons += ("maintenance glucocorticoid started before infusion: not masking",)
         try:
             i = grade_icans_day(course, a, settings)
-            icans_grade, icans_reasons = i.grade, i.reasons
+            icans_grade, icans_reasons, icans_flags = i.grade, i.reasons, i.flags
         except InvalidInput as err:
-            icans_grade, icans_reasons = None, (f"not gradable: {err}",)
+            icans_grade, icans_reasons, icans_flags = (
+                None,
+                (f"not gradable: {err}",),
+                ("not_gradable",),
+            )
         out.append(
             DailyGrade(
                 day,
                 c.grade,
-                c.reasons,
+                crs_reasons,
                 icans_grade,
                 icans_reasons,
                 masked,
                 a.tocilizumab,
                 a.corticosteroids,
+                tuple(crs_flags),
+                tuple(icans_flags),
+                tuple(sorted(given)),
+                tuple(sorted(live)) if masked else (),
             )
         )
+        if c.grade is not None and c.grade >= 1 and onset is None:
+            onset = day
+            for agent in given & allowed:  # a dose on the onset day counts
+                doses[agent] = day
         prev_day, prev_crs = day, c.grade
     return out
+
+
+def _masking_reason(live: dict[str, int], onset: int | None, settings: ToxicitySettings) -> str:
+    parts = []
+    for agent, last in sorted(live.items()):
+        how = "named by ASTCT" if agent in ASTCT_NAMED_MASKING_AGENTS else "by ASTCT class only"
+        parts.append(f"{agent} ({FEVER_MASKING_AGENTS[agent]}, {how}) last given day {last}")
+    until = (
+        "until the episode ends"
+        if settings.fever_masking_days is None
+        else f"for {settings.fever_masking_days} days after a dose"
+    )
+    return (
+        f"fever masked by {'; '.join(parts)} after CRS onset on day {onset} "
+        f"(setting fever_masking_agents; masking {until})"
+    )
 
 
 def _episodes(kind: str, days: Sequence[DailyGrade]) -> tuple[Episode, ...]:
@@ -289,16 +416,28 @@ def course_toxicity(
     check_choice("ctcae_version", ctcae_version, ctcae.CTCAE_VERSIONS)
     days = daily_grades(course, settings=settings)
     crs_eps, icans_eps = _episodes("crs", days), _episodes("icans", days)
-    flags = [f"icans_not_gradable:day {d.study_day}" for d in days if d.icans_grade is None]
+    flags = [f"crs_not_gradable:day {d.study_day}" for d in days if d.crs_grade is None]
+    flags += [f"icans_not_gradable:day {d.study_day}" for d in days if d.icans_grade is None]
 
     anc_days, anc_values = course.lab_series("anc")
-    censor = None
-    if course.followup is not None and course.followup.status == "dead":
-        censor = float(course.study_day(course.followup.last_contact))
+    censor, end_day, end = None, None, None
+    if course.followup is not None and course.followup.status != "alive":
+        end_day = float(course.study_day(course.followup.last_contact))
+        end = "death" if course.followup.status == "dead" else "end_of_follow_up"
+        censor = end_day if end == "death" else None
     early = icaht.grade_early_icaht(
-        anc_days, anc_values, duration_mode=duration_mode, censor_day=censor, settings=settings
+        anc_days,
+        anc_values,
+        duration_mode=duration_mode,
+        censor_day=censor,
+        followup_end_day=end_day,
+        followup_end=end,
+        unit="cells/uL",
+        settings=settings,
     )
-    late = icaht.grade_late_icaht(anc_days, anc_values, censor_day=censor, settings=settings)
+    late = icaht.grade_late_icaht(
+        anc_days, anc_values, censor_day=censor, unit="cells/uL", settings=settings
+    )
 
     worst: dict[str, int | None] = {}
     for analyte, term in CYTOPENIA_TERMS.items():
@@ -307,7 +446,9 @@ def course_toxicity(
         worst[analyte] = (
             None
             if after.size == 0
-            else ctcae.grade_lab(term, float(after.min()), version=ctcae_version)
+            else ctcae.grade_lab(
+                term, float(after.min()), version=ctcae_version, unit=vocab_unit(analyte)
+            )
         )
 
     anc_by_day = dict(zip(anc_days.astype(int).tolist(), anc_values.tolist(), strict=True))
@@ -320,6 +461,16 @@ def course_toxicity(
             anc_per_ul=anc_by_day[day], temperature_c=a.temperature_max_c
         ):
             febrile.append(day)
+
+    plt_days, plt_values = course.lab_series("platelets")
+    early_t, late_t = ticaht.grade_ticaht(
+        plt_days.tolist(),
+        plt_values.tolist(),
+        unit="cells/uL",
+        censor_day=censor,
+        ctcae_version=ctcae_version,
+        settings=settings,
+    )
 
     crs_known = [d.crs_grade for d in days if d.crs_grade is not None]
     icans_known = [d.icans_grade for d in days if d.icans_grade is not None]
@@ -339,4 +490,6 @@ def course_toxicity(
         max_icans_grade=max(icans_known) if icans_known else None,
         max_icaht_grade=max(icaht_known) if icaht_known else None,
         flags=tuple(flags),
+        early_ticaht=early_t,
+        late_ticaht=late_t,
     )

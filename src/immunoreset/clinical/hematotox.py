@@ -34,8 +34,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from immunoreset.clinical._counts import check_plausible, count_factor
 from immunoreset.clinical.settings import DEFAULT_SETTINGS, ToxicitySettings, _check_settings
-from immunoreset.errors import check_range
+from immunoreset.errors import InvalidInput, check_range
 
 __all__ = [
     "HEMATOTOX_VARIABLES",
@@ -53,6 +54,16 @@ HEMATOTOX_VARIABLES: Mapping[str, tuple[str, float, str, tuple[tuple[float, int]
     "crp_mg_dl": ("mg/dL", 100, "high", ((3.0, 1),)),
     "ferritin_ng_ml": ("ng/mL", 1_000_000, "high", ((650, 1), (2000, 2))),
 }
+#: variable -> registry analyte, for ``units=`` conversion.
+VARIABLE_ANALYTES: Mapping[str, str] = {
+    "platelets_per_ul": "platelets",
+    "anc_per_ul": "anc",
+    "hemoglobin_g_dl": "hemoglobin",
+    "crp_mg_dl": "crp",
+    "ferritin_ng_ml": "ferritin",
+}
+#: Flag carried by every result: the score's validation population (european-mcl.net).
+NOT_VALIDATED_FLAG = "not_validated_in_children_or_autoimmune_disease"
 #: Score from which the risk is "high" (0–1 low, ≥ 2 high).
 HIGH_RISK_FROM = 2
 _MAX_POINTS = {name: max(p for _, p in spec[3]) for name, spec in HEMATOTOX_VARIABLES.items()}
@@ -71,7 +82,9 @@ class HematotoxResult:
     reasons : tuple of str
         The variables that scored points.
     flags : tuple of str
-        ``on_cutoff:<variable>``, ``incomplete``, ``missing:<variable>``, ``cutoffs_unconfirmed``.
+        ``on_cutoff:<variable>``, ``incomplete``, ``missing:<variable>``, ``cutoffs_unconfirmed``,
+        and always ``not_validated_in_children_or_autoimmune_disease`` (validated in adult
+        LBCL, later MM and MCL only).
     points : tuple of (str, int)
         Points per variable that was given.
     min_score, max_score : int
@@ -105,9 +118,14 @@ def score_hematotox_partial(
     hemoglobin_g_dl: float | None,
     crp_mg_dl: float | None,
     ferritin_ng_ml: float | None,
+    units: Mapping[str, str] | None = None,
     settings: ToxicitySettings = DEFAULT_SETTINGS,
 ) -> HematotoxResult:
     """CAR-HEMATOTOX allowing missing variables (``None``): the result is then ``incomplete``.
+
+    ``units`` maps a variable name to the unit its value is in (``{"anc_per_ul": "10^9/L",
+    "crp_mg_dl": "mg/L"}``); unnamed variables are in the unit of their name, and counts
+    implausible in cells/µL are then refused.
 
     With missing variables the total is not computed (``score=None``); ``min_score`` and
     ``max_score`` bound it and ``risk`` is given only when both bounds agree (spec §4.1 case 6).
@@ -126,12 +144,13 @@ def score_hematotox_partial(
         "crp_mg_dl": crp_mg_dl,
         "ferritin_ng_ml": ferritin_ng_ml,
     }
+    settings = _check_settings(settings)
+    values = _convert(values, units, settings)
     for name, value in values.items():
         unit, maximum, _, _ = HEMATOTOX_VARIABLES[name]
         check_range(name, value, 0, maximum, unit, allow_none=True)
-    settings = _check_settings(settings)
     higher = settings.hematotox_on_cutoff == "higher_points"
-    flags: list[str] = ["cutoffs_unconfirmed"]
+    flags: list[str] = ["cutoffs_unconfirmed", NOT_VALIDATED_FLAG]
     reasons: list[str] = []
     points: list[tuple[str, int]] = []
     missing_max = 0
@@ -160,6 +179,7 @@ def score_hematotox_partial(
         risk = None
     if not reasons:
         reasons.append("no variable scored points")
+    reasons.append("not validated in children or autoimmune disease (adult LBCL, MM, MCL only)")
     return HematotoxResult(
         low if complete else None, risk, tuple(reasons), tuple(flags), tuple(points), low, high
     )
@@ -172,6 +192,7 @@ def score_hematotox(
     hemoglobin_g_dl: float,
     crp_mg_dl: float,
     ferritin_ng_ml: float,
+    units: Mapping[str, str] | None = None,
     settings: ToxicitySettings = DEFAULT_SETTINGS,
 ) -> HematotoxResult:
     """CAR-HEMATOTOX score (0–7) and risk group from the five pre-lymphodepletion values.
@@ -188,6 +209,9 @@ def score_hematotox(
         CRP, **mg/dL**, 0–100.
     ferritin_ng_ml : float
         Ferritin, ng/mL, 0–1,000,000.
+    units : mapping of str to str, optional
+        Unit of a variable given in another unit (``{"platelets_per_ul": "10^9/L"}``); without
+        it counts implausible in cells/µL are refused.
     settings : ToxicitySettings
         ``hematotox_on_cutoff``: band of a value exactly on a cut-off (UNCONFIRMED).
 
@@ -216,7 +240,33 @@ def score_hematotox(
         "crp_mg_dl": crp_mg_dl,
         "ferritin_ng_ml": ferritin_ng_ml,
     }
+    if units is not None and not isinstance(units, Mapping):
+        raise InvalidInput("units", units, "a mapping of variable name to unit")
     for name, value in values.items():
-        unit, maximum, _, _ = HEMATOTOX_VARIABLES[name]
-        check_range(name, value, 0, maximum, unit)
-    return score_hematotox_partial(**values, settings=settings)
+        check_range(name, value, 0, None, (units or {}).get(name, HEMATOTOX_VARIABLES[name][0]))
+    return score_hematotox_partial(**values, units=units, settings=settings)
+
+
+def _convert(
+    values: dict[str, float | None], units: Mapping[str, str] | None, settings: ToxicitySettings
+) -> dict[str, float | None]:
+    if units is not None and not isinstance(units, Mapping):
+        raise InvalidInput("units", units, "a mapping of variable name to unit")
+    units = dict(units or {})
+    for name in units:
+        if name not in HEMATOTOX_VARIABLES:
+            raise InvalidInput("units", name, "keys among: " + ", ".join(HEMATOTOX_VARIABLES))
+    out: dict[str, float | None] = {}
+    refuse = settings.implausible_counts == "refuse"
+    for name, value in values.items():
+        analyte = VARIABLE_ANALYTES[name]
+        if name in units:
+            check_range(name, value, 0, None, units[name], allow_none=True)
+            factor = count_factor(name.rsplit("_", 2)[0], analyte, units[name])
+            out[name] = None if value is None else value * factor
+        else:
+            if value is not None and analyte in ("platelets", "anc"):
+                check_range(name, value, 0, HEMATOTOX_VARIABLES[name][1], "cells/µL")
+                check_plausible(name, analyte, value, refuse)
+            out[name] = value
+    return out

@@ -14,18 +14,26 @@ Early ICAHT (days 0–30)
 ====================  ==========  ==========  ===============  ==================================
 ANC duration          grade 1     grade 2     grade 3          grade 4
 ====================  ==========  ==========  ===============  ==================================
-≤ 500/µL              1–6 days    7–13 days   14–30 days       ≥ 31 days, or never recovered
+≤ 500/µL              1–6 days    7–13 days   14–30 days       ≥ 31 days (> 30)
 ≤ 100/µL              —           —           7–13 days        ≥ 14 days
 ====================  ==========  ==========  ===============  ==================================
 
+Grade 4 is given only for > 30 days ≤ 500/µL or ≥ 14 days ≤ 100/µL (Rejeski 2023), and by
+Liang's never-recovered rule, which applies **only** to death or end of follow-up before day 30
+after a day 0–3 nadir without recovery (``followup_end_day``/``followup_end``). A series that
+simply ends early while the patient is followed is graded on what was observed and flagged
+``incomplete`` (a lower bound; also ``not_recovered_at_last_value``). ``incomplete`` is set
+whenever days 0–30 lack data, whatever the grade.
+
 Counting rules: one value per day (the lowest); thresholds inclusive (ANC = 500 counts as
-≤ 500); gaps between measurements of ≤ 7 days are linearly interpolated (longer gaps stay
-missing); stable recovery = ANC above the threshold on ≥ 3 consecutive days, so fewer than 3
-days above between two days below are joined and counted. ``duration_mode="cumulative"``
+≤ 500); runs of up to 7 consecutive missing days are linearly interpolated (Liang,
+``zoo::na.approx(maxgap = 7)``; setting ``icaht_max_gap_days``), longer gaps stay missing;
+stable recovery = ANC above the threshold on ≥ 3 consecutive days, so fewer than 3 days
+above between two days below are joined and counted. ``duration_mode="cumulative"``
 (default, the consensus authors' logic) sums all counted days in days 0–30;
-``"longest_joined"`` (Liang) takes the longest joined episode. Grade 4 also when an ANC ≤ 500
-episode present on day 0–3 is still ongoing at the last available ANC (Liang). Values after
-``censor_day`` (progression, next line of therapy, death) are ignored.
+``"longest_joined"`` (Liang) takes the longest joined episode. Values after ``censor_day``
+(progression, next line of therapy, death) are ignored. ANC is in cells/µL unless ``unit``
+is given (:mod:`immunoreset.clinical._counts`).
 
 Late ICAHT (day 31 to day 100)
 ------------------------------
@@ -40,7 +48,7 @@ UNCONFIRMED
 The 2023 table text was not retrieved: early grade 4 as "> 30" (used: ≥ 31 days) vs "≥ 30"; the
 ANC ≤ 100 row (used: ≥ 7 → 3, ≥ 14 → 4); the never-recovered rule (on by default, setting
 ``icaht_never_recovered``); the late window end (setting ``late_icaht_last_day``, 100).
-Gap length = difference between measurement days.
+The batch path :func:`grade_icaht_many` has no follow-up end, so never applies that rule.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from typing import Any
 
 import numpy as np
 
+from immunoreset.clinical._counts import check_plausible, count_factor
 from immunoreset.clinical.settings import (
     DEFAULT_SETTINGS,
     ICAHT_DURATION_MODES,
@@ -62,6 +71,7 @@ from immunoreset.errors import InvalidInput, check_choice, check_range
 
 __all__ = [
     "EARLY_LAST_DAY",
+    "FOLLOWUP_ENDS",
     "LATE_FIRST_DAY",
     "IcahtBatch",
     "IcahtResult",
@@ -72,13 +82,17 @@ __all__ = [
 ]
 
 EARLY_LAST_DAY = 30
+#: Why follow-up ended before day 30 (the only case of Liang's "never recovered" grade 4).
+FOLLOWUP_ENDS: tuple[str, ...] = ("death", "end_of_follow_up")
 LATE_FIRST_DAY = 31
 DAY_RANGE = (-3650.0, 36500.0)
 ANC_MAX = 200_000.0
 #: Early grid is limited to these study days (enough for days 0–30 and their neighbours).
 _GRID_LO, _GRID_HI = -100, 130
 # Indices of the core's output vector.
-_EARLY, _D500, _D100, _NEVER, _MISSING, _N_EARLY, _LATE, _NADIR, _SECOND, _N_LATE = range(10)
+_EARLY, _D500, _D100, _NEVER, _MISSING, _N_EARLY, _LATE, _NADIR, _SECOND, _N_LATE, _ONGOING = range(
+    11
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +109,8 @@ class IcahtResult:
         The criteria that set the grade.
     flags : tuple of str
         ``no_values``, ``incomplete`` (days of the window without data: the grade is a lower
-        bound), ``never_recovered``, ``single_value``, ``transient``.
+        bound; never suppressed), ``never_recovered`` (death/end of follow-up before day 30),
+        ``not_recovered_at_last_value``, ``single_value``, ``transient``.
     duration_mode : str or None
         Early: ``cumulative`` or ``longest_joined``.
     days_anc_le_500, days_anc_le_100 : int or None
@@ -160,14 +175,16 @@ def _core(
     never_rule: bool,
     late_last: int,
     grade_single: bool,
+    end_day: int,
 ) -> np.ndarray:
     """Grade one patient's series (sorted unique integer days, lowest value per day).
 
     Plain Python that numba can compile: the scalar functions run it as is, the batch path
-    compiles it. Returns the vector indexed by the ``_EARLY`` … ``_N_LATE`` constants
+    compiles it. ``end_day`` is the day of death or end of follow-up (-1 = none: the patient
+    is followed on). Returns the vector indexed by the ``_EARLY`` … ``_ONGOING`` constants
     (-1 = not gradable / not applicable).
     """
-    out = np.full(10, -1.0)
+    out = np.full(11, -1.0)
     n = days.shape[0]
     # ---------------------------------------------------------------- early: daily grid
     first, last = -1, -1
@@ -189,7 +206,7 @@ def _core(
             grid[days[i] - start] = vals[i]
             if i > first:
                 gap = days[i] - days[i - 1]
-                if 1 < gap <= max_gap:
+                if 1 < gap <= max_gap + 1:  # up to max_gap consecutive missing days
                     for k in range(1, gap):
                         grid[days[i - 1] - start + k] = vals[i - 1] + (vals[i] - vals[i - 1]) * (
                             k / gap
@@ -233,11 +250,13 @@ def _core(
                     else:
                         run = 0
                 durations[t] = best if longest else total
-                if t == 0 and never_rule and state[length - 1] == 1:
+                if t == 0 and state[length - 1] == 1 and length - 1 + start >= 0:
                     s = length - 1
                     while s > 0 and counted[s - 1]:
                         s -= 1
-                    if s + start <= 3 and length - 1 + start >= 0:
+                    out[_ONGOING] = s + start  # onset of the episode still open at the end
+                    ended = 0 <= end_day < EARLY_LAST_DAY
+                    if never_rule and ended and s + start <= 3:
                         never = True
             d500, d100 = durations[0], durations[1]
             out[_D500], out[_D100] = d500, d100
@@ -289,7 +308,7 @@ def _compiled() -> Any:
 
 def _run_many(offsets: np.ndarray, days: np.ndarray, vals: np.ndarray, *params: Any) -> np.ndarray:
     core = _compiled()
-    out = np.empty((offsets.shape[0] - 1, 10))
+    out = np.empty((offsets.shape[0] - 1, 11))
     for p in range(offsets.shape[0] - 1):
         a, b = offsets[p], offsets[p + 1]
         out[p] = core(days[a:b], vals[a:b], *params)
@@ -318,9 +337,18 @@ def _series(field: str, value: Any, lo: float, hi: float, n: int | None) -> np.n
     return arr
 
 
-def _prepare(days: Any, anc: Any, censor_day: float | None) -> tuple[np.ndarray, np.ndarray]:
+def _prepare(
+    days: Any, anc: Any, censor_day: float | None, unit: str | None, settings: ToxicitySettings
+) -> tuple[np.ndarray, np.ndarray]:
     d = _series("days", days, *DAY_RANGE, None)
-    v = _series("anc_per_ul", anc, 0.0, ANC_MAX, d.shape[0])
+    v = _series("anc_per_ul", anc, 0.0, np.inf if unit is not None else ANC_MAX, d.shape[0])
+    if unit is None:
+        check_plausible("anc_per_ul", "anc", v, settings.implausible_counts == "refuse")
+    else:
+        v = v * count_factor("anc", "anc", unit)
+        bad = v > ANC_MAX
+        if bad.any():
+            raise InvalidInput("anc_per_ul", v[bad][0].item(), f"within 0–{ANC_MAX:g} cells/µL")
     check_range("censor_day", censor_day, *DAY_RANGE, "study day", allow_none=True)
     di = np.floor(d).astype(np.int64)
     if censor_day is not None:
@@ -333,10 +361,28 @@ def _prepare(days: Any, anc: Any, censor_day: float | None) -> tuple[np.ndarray,
     return di[first], v[first]
 
 
-def _run(days: Any, anc: Any, mode: str, censor_day: float | None, settings: Any) -> np.ndarray:
+def _end_day(followup_end_day: float | None, followup_end: str | None) -> int:
+    check_range("followup_end_day", followup_end_day, *DAY_RANGE, "study day", allow_none=True)
+    if followup_end is not None:
+        check_choice("followup_end", followup_end, FOLLOWUP_ENDS)
+    if (followup_end_day is None) != (followup_end is None):
+        missing = "followup_end" if followup_end is None else "followup_end_day"
+        raise InvalidInput(missing, None, "given together with the other follow-up end field")
+    return -1 if followup_end_day is None else int(np.floor(followup_end_day))
+
+
+def _run(
+    days: Any,
+    anc: Any,
+    mode: str,
+    censor_day: float | None,
+    settings: Any,
+    unit: str | None = None,
+    end_day: int = -1,
+) -> np.ndarray:
     check_choice("duration_mode", mode, ICAHT_DURATION_MODES)
     settings = _check_settings(settings)
-    di, v = _prepare(days, anc, censor_day)
+    di, v = _prepare(days, anc, censor_day, unit, settings)
     return _core(
         di,
         v,
@@ -345,6 +391,7 @@ def _run(days: Any, anc: Any, mode: str, censor_day: float | None, settings: Any
         settings.icaht_never_recovered,
         settings.late_icaht_last_day,
         settings.late_icaht_single_value == "grade",
+        end_day,
     )
 
 
@@ -355,6 +402,9 @@ def grade_early_icaht(
     *,
     duration_mode: str = "cumulative",
     censor_day: float | None = None,
+    followup_end_day: float | None = None,
+    followup_end: str | None = None,
+    unit: str | None = None,
     settings: ToxicitySettings = DEFAULT_SETTINGS,
 ) -> IcahtResult:
     """Early ICAHT grade (days 0–30) from an ANC series.
@@ -364,11 +414,20 @@ def grade_early_icaht(
     days : sequence of float
         Study days of the values (day 0 = infusion); fractions are floored to the day.
     anc_per_ul : sequence of float
-        ANC, cells/µL, 0–200,000, same length as ``days``.
+        ANC, cells/µL, 0–200,000, same length as ``days`` (or in ``unit``).
     duration_mode : str
         ``"cumulative"`` (default) or ``"longest_joined"`` (Liang).
     censor_day : float or None
         Progression, next line of therapy or death: later values are ignored.
+    followup_end_day, followup_end : float or None, str or None
+        Study day and kind (:data:`FOLLOWUP_ENDS`: ``death`` or ``end_of_follow_up``) when
+        follow-up ended; needed for Liang's never-recovered grade 4, which applies only to
+        death or end of follow-up **before day 30** after a day 0–3 nadir without recovery.
+        A patient still followed whose data stop early is graded on the observed days and
+        flagged ``incomplete`` (a lower bound), never promoted to 4.
+    unit : str or None
+        Unit of ``anc_per_ul`` (``"10^9/L"``, ``"cells/uL"`` …, :mod:`immunoreset.units`).
+        None = cells/µL, and values implausible in cells/µL (1.2) are refused.
     settings : ToxicitySettings
         Interpolation gap and the never-recovered rule.
 
@@ -379,7 +438,8 @@ def grade_early_icaht(
     Raises
     ------
     InvalidInput
-        Non-numeric, NaN, out-of-range (negative ANC) values, unequal lengths, unknown mode.
+        Non-numeric, NaN, out-of-range (negative ANC) values, unequal lengths, unknown mode,
+        unknown unit, a count implausible in cells/µL without a unit.
 
     Examples
     --------
@@ -387,14 +447,19 @@ def grade_early_icaht(
     >>> anc = [1500] + [300] * 7 + [2000] * 23          # ≤ 500 on days 1–7
     >>> grade_early_icaht(days, anc).grade
     2
+    >>> grade_early_icaht([2], [480]).grade, grade_early_icaht([2], [480]).flags
+    (1, ('incomplete', 'not_recovered_at_last_value'))
+    >>> grade_early_icaht([0, 1, 2], [1.2, 0.4, 0.3], unit="10^9/L").days_anc_le_500
+    2
     """
-    out = _run(days, anc_per_ul, duration_mode, censor_day, settings)
+    end = _end_day(followup_end_day, followup_end)
+    out = _run(days, anc_per_ul, duration_mode, censor_day, settings, unit, end)
     if out[_EARLY] < 0:
         return IcahtResult(
             "early",
             None,
             ("no ANC value within days 0–30",),
-            ("no_values",),
+            ("no_values", "incomplete"),
             duration_mode,
             n_values=int(out[_N_EARLY]),
         )
@@ -403,20 +468,31 @@ def grade_early_icaht(
     what = "cumulative" if duration_mode == "cumulative" else "longest joined episode"
     g500 = 4 if d500 >= 31 else 3 if d500 >= 14 else 2 if d500 >= 7 else 1 if d500 >= 1 else 0
     g100 = 4 if d100 >= 14 else 3 if d100 >= 7 else 0
+    word = "death" if followup_end == "death" else "end of follow-up"
     candidates = [
         (g500, f"ANC ≤ 500/µL on {d500} days ({what}, days 0–30) → {g500}"),
         (g100, f"ANC ≤ 100/µL on {d100} days ({what}, days 0–30) → {g100}"),
-        (4 if never else 0, "ANC ≤ 500/µL from day 0–3 never recovered by the last ANC → 4"),
+        (
+            4 if never else 0,
+            f"ANC ≤ 500/µL from day {int(out[_ONGOING])} without recovery until {word} on "
+            f"day {end} (before day 30; Liang's never-recovered rule) → 4",
+        ),
     ]
     reasons = tuple(r for g, r in candidates if g == grade and g > 0)
     if grade == 0:
         reasons = ("ANC never ≤ 500/µL in days 0–30",)
     flags = []
+    missing = int(out[_MISSING])
+    if missing:
+        flags.append("incomplete")
+        reasons += (
+            f"{missing} of the 31 days 0–30 without an ANC value (not interpolated): graded "
+            "on the observed days, a lower bound",
+        )
     if never:
         flags.append("never_recovered")
-    missing = int(out[_MISSING])
-    if missing and grade < 4:
-        flags.append("incomplete")
+    elif out[_ONGOING] >= 0:
+        flags.append("not_recovered_at_last_value")
     return IcahtResult(
         "early",
         grade,
@@ -435,13 +511,14 @@ def grade_late_icaht(
     anc_per_ul: Sequence[float],
     *,
     censor_day: float | None = None,
+    unit: str | None = None,
     settings: ToxicitySettings = DEFAULT_SETTINGS,
 ) -> IcahtResult:
     """Late ICAHT grade (day 31 to ``settings.late_icaht_last_day``) from an ANC series.
 
     Parameters
     ----------
-    days, anc_per_ul, censor_day
+    days, anc_per_ul, censor_day, unit
         As :func:`grade_early_icaht`.
     settings : ToxicitySettings
         ``late_icaht_single_value`` and ``late_icaht_last_day``.
@@ -458,11 +535,13 @@ def grade_late_icaht(
     ('single_value', 'incomplete')
     """
     settings = _check_settings(settings)
-    out = _run(days, anc_per_ul, "cumulative", censor_day, settings)
+    out = _run(days, anc_per_ul, "cumulative", censor_day, settings, unit)
     window = f"days {LATE_FIRST_DAY}–{settings.late_icaht_last_day}"
     n = int(out[_N_LATE])
     if n == 0:
-        return IcahtResult("late", None, (f"no ANC value within {window}",), ("no_values",))
+        return IcahtResult(
+            "late", None, (f"no ANC value within {window}",), ("no_values", "incomplete")
+        )
     nadir = float(out[_NADIR])
     second = float(out[_SECOND]) if n >= 2 else None
     flags: list[str] = ["single_value"] if n == 1 else []
@@ -530,6 +609,7 @@ def grade_icaht_many(
         raise InvalidInput("patient", pid.dtype, "a one-dimensional integer array")
     d = _series("days", np.asarray(days), *DAY_RANGE, pid.shape[0])
     v = _series("anc_per_ul", np.asarray(anc_per_ul), 0.0, ANC_MAX, pid.shape[0])
+    check_plausible("anc_per_ul", "anc", v, settings.implausible_counts == "refuse")
     di = np.floor(d).astype(np.int64)
     order = np.lexsort((v, di, pid))
     pid, di, v = pid[order], di[order], v[order]
@@ -547,6 +627,7 @@ def grade_icaht_many(
         settings.icaht_never_recovered,
         settings.late_icaht_last_day,
         settings.late_icaht_single_value == "grade",
+        -1,
     )
     return IcahtBatch(
         patient=pid[starts],

@@ -41,7 +41,7 @@ refused.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,7 @@ from immunoreset.clinical.settings import (
 from immunoreset.errors import InvalidInput, check_choice, check_range
 
 __all__ = [
+    "CAPD_ANSWERS",
     "CAPD_ITEMS",
     "CEREBRAL_EDEMA_CODES",
     "CEREBRAL_EDEMA_GRADES",
@@ -73,6 +74,8 @@ __all__ = [
     "grade_icans",
     "grade_icans_array",
     "ice_domain_grade",
+    "score_capd_answers",
+    "score_capd_item",
 ]
 
 #: ICE tasks and their maximum points (total 10).
@@ -135,7 +138,8 @@ class IcansResult:
         ``"ice"`` or ``"capd"`` (None when neither was assessed).
     flags : tuple of str
         ``age_12_ambiguous`` (ICE/CAPD cut differs between sources), ``encephalopathy_not_assessed``
-        (no ICE/CAPD and not ``unable_to_assess``: the grade is a lower bound).
+        and ``incomplete`` (no ICE/CAPD and not ``unable_to_assess``: the grade is a lower
+        bound).
     """
 
     grade: int
@@ -187,8 +191,63 @@ def compute_ice(
     return sum(int(v) for v in values.values())  # type: ignore[arg-type]
 
 
+#: CAPD answers as the form asks them (Traube 2014; CHOP CAPD page).
+CAPD_ANSWERS: tuple[str, ...] = ("never", "rarely", "sometimes", "often", "always")
+#: Items 1–4 are reverse-scored (never = 4 … always = 0); items 5–8 never = 0 … always = 4.
+CAPD_REVERSED: frozenset[str] = frozenset(CAPD_ITEMS[:4])
+
+
+def score_capd_item(item: str, answer: str) -> int:
+    """Points of one CAPD answer: items 1–4 reverse-scored (Traube 2014; clinical.md §2.2).
+
+    Examples
+    --------
+    >>> score_capd_item("eye_contact", "always"), score_capd_item("restless", "always")
+    (0, 4)
+    """
+    check_choice("item", item, CAPD_ITEMS)
+    check_choice(item, answer.lower() if isinstance(answer, str) else answer, CAPD_ANSWERS)
+    rank = CAPD_ANSWERS.index(answer.lower())
+    return 4 - rank if item in CAPD_REVERSED else rank
+
+
+def score_capd_answers(answers: Mapping[str, str | None]) -> int | None:
+    """CAPD total, 0–32, from the Never…Always answers item by item (items 1–4 reversed).
+
+    Parameters
+    ----------
+    answers : mapping of item (:data:`CAPD_ITEMS`) to answer (:data:`CAPD_ANSWERS`)
+        All 8 items; an answer of None leaves the total uncomputed (no proration).
+
+    Returns
+    -------
+    int or None
+
+    Examples
+    --------
+    >>> calm = dict.fromkeys(CAPD_ITEMS[:4], "always") | dict.fromkeys(CAPD_ITEMS[4:], "never")
+    >>> score_capd_answers(calm)
+    0
+    """
+    if not isinstance(answers, Mapping):
+        raise InvalidInput("answers", answers, "a mapping of CAPD item to answer")
+    for key in answers:
+        check_choice("answers", key, CAPD_ITEMS)
+    missing = [i for i in CAPD_ITEMS if i not in answers]
+    if missing:
+        raise InvalidInput(missing[0], None, "an answer (" + ", ".join(CAPD_ANSWERS) + ")")
+    points = [
+        None if answers[i] is None else score_capd_item(i, answers[i])  # type: ignore[arg-type]
+        for i in CAPD_ITEMS
+    ]
+    return None if any(p is None for p in points) else sum(points)  # type: ignore[misc]
+
+
 def compute_capd(items: Sequence[int | None]) -> int | None:
     """CAPD total, 0–32, from the 8 item scores in form order (each 0–4, as scored).
+
+    To enter the form's Never…Always answers, use :func:`score_capd_answers`, which applies
+    the reverse scoring of items 1–4.
 
     Parameters
     ----------
@@ -268,7 +327,7 @@ def grade_icans(
         CAPD 0–32 (any age: below the cut, or developmental delay).
     unable_to_assess : bool
         Unarousable and unable to perform ICE/CAPD (ICE, if given, must then be 0; CAPD must be
-        None) → 4.
+        None; refused with ``consciousness="awake"``) → 4.
     consciousness : str
         :data:`immunoreset.vocab.CONSCIOUSNESS`.
     seizure : str
@@ -318,6 +377,10 @@ def grade_icans(
         raise InvalidInput("ice_score", ice_score, "0 or None when unable_to_assess")
     if unable and capd_score is not None:
         raise InvalidInput("capd_score", capd_score, "None when unable_to_assess")
+    if unable and consciousness == "awake":
+        raise InvalidInput(
+            "unable_to_assess", True, "false while awake (unable to assess = unarousable)"
+        )
 
     flags: list[str] = []
     if math.floor(age_years) == 12:
@@ -337,7 +400,7 @@ def grade_icans(
             domains.append((capd_domain_grade(capd_score), f"CAPD {capd_score}"))  # type: ignore[arg-type]
     else:
         instrument = None
-        flags.append("encephalopathy_not_assessed")
+        flags.extend(("encephalopathy_not_assessed", "incomplete"))
     domains.append(
         (CONSCIOUSNESS_GRADES[consciousness], _CONSCIOUSNESS_WORDS.get(consciousness, ""))
     )
@@ -432,12 +495,12 @@ def grade_icans_array(
         ("ice_score", has_ice & (age < settings.capd_age_cut), "None below the CAPD age cut"),
         ("ice_score", unable & has_ice & (ice != 0), "0 or None when unable_to_assess"),
         ("capd_score", unable & has_capd, "None when unable_to_assess"),
+        ("unable_to_assess", unable & (cons == CONSCIOUSNESS_CODES["awake"]), "false while awake"),
     )
     for field, bad, allowed in checks:
         if bad.any():
-            raise InvalidInput(
-                field, float((ice if field == "ice_score" else capd)[bad][0]), allowed
-            )
+            source = {"ice_score": ice, "capd_score": capd}.get(field, unable)
+            raise InvalidInput(field, source[bad][0].item(), allowed)
 
     ice_i = np.where(has_ice, ice, 10)
     ice_g = np.where(ice_i == 10, 0, np.where(ice_i >= 7, 1, np.where(ice_i >= 3, 2, 3)))

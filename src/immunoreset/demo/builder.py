@@ -33,6 +33,7 @@ from immunoreset.demo.plan import (
 )
 from immunoreset.demo.qc import BatchQC, _qc
 from immunoreset.demo.records import _Calendar
+from immunoreset.demo.safety import safety_records
 from immunoreset.demo.scores import _disease
 
 
@@ -180,6 +181,9 @@ def _build(plan: _Plan, rng: np.random.Generator) -> tuple[Course, tuple[BatchQC
                     related=False,
                 )
             )
+    labs, ivig, infection_records, visits = safety_records(
+        patient, plan.day0, fu_days, labs, plan.infections
+    )
     course = Course(
         patient=patient,
         anthropometrics=tuple(anthro),
@@ -191,8 +195,10 @@ def _build(plan: _Plan, rng: np.random.Generator) -> tuple[Course, tuple[BatchQC
         daily_assessments=tuple(daily),
         labs=tuple(labs),
         disease_assessments=tuple(disease),
-        medications=tuple(meds),
+        medications=tuple(meds + ivig),
         adverse_events=tuple(aes),
+        infections=tuple(infection_records),
+        followup_visits=tuple(visits),
         followup=FollowUp(cal(fu_days), plan.status),
     )
     return course, tuple(qcs)

@@ -421,6 +421,9 @@ def _daily(b: _Bundle, co: c.Course) -> None:
             _medication_admin(b, ("toci", d.date), "tocilizumab", "daily", d.date)
         if d.corticosteroids:
             _medication_admin(b, ("steroid", d.date), "corticosteroid", "daily", d.date)
+        for flag in _EXTRA_DAILY_DRUGS:  # fever-masking drugs of issue #12
+            if getattr(d, flag):
+                _medication_admin(b, (flag, d.date), flag, "daily", d.date)
 
 
 def _lab_templates() -> dict[str, tuple[str, str]]:
@@ -545,6 +548,16 @@ def _followup(b: _Bundle, co: c.Course) -> None:
 
 
 _LAB_TEMPLATES = _lab_templates()
+#: Daily flags of fever-masking drugs beyond tocilizumab/corticosteroids (local drug codes).
+_EXTRA_DAILY_DRUGS: tuple[str, ...] = (
+    "anakinra",
+    "siltuximab",
+    "other_anticytokine",
+    "antipyretic",
+)
+#: Course collections a FHIR bundle does not carry yet (issue #12 records; see docs/interop.md):
+#: an export states it in the bundle's meta tag and an import leaves them untouched.
+NOT_CARRIED: tuple[str, ...] = ("infections", "followup_visits")
 
 #: The writers, in bundle order. A new record type adds one function here.
 _WRITERS: tuple[Callable[[_Bundle, c.Course], None], ...] = (
@@ -1192,6 +1205,8 @@ def _read_administration(r: _Reader, w: _Where, res: Mapping[str, Any], d: _Draf
         d.daily.setdefault(when, {})["tocilizumab"] = True
     elif drug == "corticosteroid":
         d.daily.setdefault(when, {})["corticosteroids"] = True
+    elif drug in _EXTRA_DAILY_DRUGS:
+        d.daily.setdefault(when, {})[drug] = True
     elif drug in c.LYMPHODEPLETION_DRUGS:
         dose = (res.get("dosage") or {}).get("dose")
         try:
@@ -1204,7 +1219,8 @@ def _read_administration(r: _Reader, w: _Where, res: Mapping[str, Any], d: _Draf
         raise w.error(
             "medicationCodeableConcept",
             drug,
-            "tocilizumab, corticosteroid or one of: " + ", ".join(c.LYMPHODEPLETION_DRUGS),
+            "tocilizumab, corticosteroid or one of: "
+            + ", ".join((*_EXTRA_DAILY_DRUGS, *c.LYMPHODEPLETION_DRUGS)),
         )
 
 

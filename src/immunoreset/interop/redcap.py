@@ -135,6 +135,8 @@ FORMS: tuple[Form, ...] = (
     Form("disease_scores", "Disease activity score", "disease_assessments", "ds_"),
     Form("medications", "Medication", "medications", "med_"),
     Form("adverse_events", "Adverse event", "adverse_events", "ae_"),
+    Form("infections", "Infection", "infections", "ifx_"),
+    Form("ltfu_visits", "Long-term follow-up visit", "followup_visits", "ltfu_"),
     Form("follow_up", "Follow-up", "followup", "fu_", repeating=False),
 )
 _FORMS = {f.name: f for f in FORMS}
@@ -163,6 +165,7 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("disease_assessments", "score"): (0, max(v[1] for v in vocab.INSTRUMENTS.values())),
     ("medications", "dose"): (0, 100_000),
     ("adverse_events", "grade"): (1, 5),
+    ("infections", "ctcae_grade"): (1, 5),
 }
 
 #: (entity, field) -> the allowed words (dropdown; checkbox for tuple fields).
@@ -183,6 +186,11 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("medications", "dose_unit"): c.DOSE_UNITS,
     ("adverse_events", "category"): vocab.AE_CATEGORIES,
     ("followup", "status"): vocab.FOLLOWUP_STATUS,
+    ("infections", "site"): c.INFECTION_SITES,
+    ("infections", "organism_class"): vocab.ORGANISM_CLASSES,
+    ("infections", "bmtctn_severity"): vocab.BMTCTN_SEVERITY,
+    ("followup_visits", "contact"): ("visit", "remote"),
+    ("followup_visits", "items"): vocab.LTFU_ITEMS,
 }
 
 #: Units shown as field notes.

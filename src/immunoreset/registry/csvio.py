@@ -332,6 +332,11 @@ def _entity_batches(
                 rec = parse(cells)
             except Exception:
                 rec = _build(ent, dict(zip(header, cells, strict=True)), lineno, path.name)
+            if ent.record is c.DailyAssessment and rec.is_blank:
+                try:
+                    c.check_not_blank(rec)
+                except InvalidInput as err:
+                    raise err.located(row=lineno, column="date", file=path.name) from None
             key = key_of(rec) if ent.global_key else (sid, *key_of(rec))
             if key in seen:
                 raise InvalidInput(

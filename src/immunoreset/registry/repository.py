@@ -585,6 +585,9 @@ class Registry:
         now: dt.datetime,
     ) -> dict[str, int]:
         """Insert/update records of one entity; returns study_id -> patient row id (patients)."""
+        if ent.record is c.DailyAssessment:
+            for _, _, record in items:
+                c.check_not_blank(record)
         t = ent.table
         is_patient = ent is s.PATIENT_ENTITY
         keycols = [t.c[k] for k in ent.key]

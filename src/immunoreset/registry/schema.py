@@ -326,6 +326,8 @@ for _name, _record, _key, _attr, _many, _global in (
     ),
     ("medications", c.Medication, ("drug", "start"), "medications", True, False),
     ("adverse_events", c.AdverseEvent, ("term", "onset"), "adverse_events", True, False),
+    ("infections", c.Infection, ("onset", "site", "organism_class"), "infections", True, False),
+    ("followup_visits", c.FollowUpVisit, ("visit",), "followup_visits", True, False),
     ("followup", c.FollowUp, (), "followup", False, False),
 ):
     _table = _record_table(_name, _record, _key, global_key=_global)

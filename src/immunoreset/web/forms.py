@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from immunoreset import course as c
+from immunoreset.clinical.icans import CAPD_ITEMS, score_capd_answers
 from immunoreset.errors import InvalidInput
 from immunoreset.manufacturing.spec import ReleaseSpec
 
@@ -113,6 +114,10 @@ ASSESSMENT_FIELDS: dict[str, str] = {
     "cerebral_edema": "text",
     "tocilizumab": "bool",
     "corticosteroids": "bool",
+    "anakinra": "bool",
+    "siltuximab": "bool",
+    "other_anticytokine": "bool",
+    "antipyretic": "bool",
 }
 LAB_FIELDS: dict[str, str] = {
     "date": "date",
@@ -135,6 +140,21 @@ def parse_assessment(form: FormData) -> c.DailyAssessment:
     for name in ("oxygen_device", "consciousness", "seizure", "cerebral_edema"):
         if not values[name]:
             del values[name]  # the record's default
+    answers = {item: _one(form, f"capd_{item}") or None for item in CAPD_ITEMS}
+    if any(answers.values()):
+        # the CAPD as the form asks it, item by item (items 1–4 reverse-scored)
+        for item, answer in answers.items():
+            if answer is None:
+                raise InvalidInput(f"capd_{item}", "", "an answer (never … always)")
+        try:
+            total = score_capd_answers(answers)
+        except InvalidInput as err:
+            raise InvalidInput(f"capd_{err.field}", err.value, err.allowed) from None
+        if values["capd_score"] is not None and values["capd_score"] != total:
+            raise InvalidInput(
+                "capd_score", values["capd_score"], f"empty or {total} (the items' total)"
+            )
+        values["capd_score"] = total
     return c.DailyAssessment(**values)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from immunoreset import course as c
+from immunoreset.errors import InvalidInput
 
 __all__ = [
     "AssessmentCreate",
@@ -69,10 +70,29 @@ class AssessmentCreate(_Strict):
     cerebral_edema: str = "none"
     tocilizumab: bool = False
     corticosteroids: bool = False
+    anakinra: bool = False
+    siltuximab: bool = False
+    other_anticytokine: bool = False
+    antipyretic: bool = False
+    capd_answers: dict[str, str] | None = Field(
+        None,
+        description="CAPD answered item by item (never … always; items 1–4 reverse-scored); "
+        "sets capd_score",
+    )
 
     def to_record(self) -> c.DailyAssessment:
+        from immunoreset.clinical.icans import score_capd_answers
+
         values = self.model_dump()
         values["vasopressors"] = tuple(values["vasopressors"])
+        answers = values.pop("capd_answers")
+        if answers:
+            total = score_capd_answers(answers)
+            if values["capd_score"] is not None and values["capd_score"] != total:
+                raise InvalidInput(
+                    "capd_score", values["capd_score"], f"empty or {total} (the items' total)"
+                )
+            values["capd_score"] = total
         return c.DailyAssessment(**values)
 
 

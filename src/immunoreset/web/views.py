@@ -13,6 +13,8 @@ grades and "today":
 * ``he_report_overdue`` — a hospital-exemption report not submitted and past its due date (the
   caller passes the patient's overdue reports, from
   :meth:`immunoreset.registry.gmp.Gmp.overdue_reports`).
+* ``ltfu_overdue`` — a long-term follow-up visit whose window (± 14 days) closed without a
+  visit recorded (:func:`immunoreset.clinical.course_safety.course_followup`).
 """
 
 from __future__ import annotations
@@ -123,11 +125,26 @@ def _he_report_overdue(course: c.Course, _: Sequence[DailyGrade], ctx: AlertCont
     return f"HE report overdue: {first.label}, due {first.due.isoformat()}{more}"
 
 
+def _ltfu_overdue(course: c.Course, _: Sequence[DailyGrade], ctx: AlertContext) -> str | None:
+    from immunoreset.clinical.course_safety import course_followup
+
+    status = course_followup(course, today=ctx.today)
+    if status is None or not status.overdue:
+        return None
+    first = status.overdue[0]
+    more = f" (+{len(status.overdue) - 1} more)" if len(status.overdue) > 1 else ""
+    return (
+        f"LTFU visit {first.visit.code} overdue: due {first.visit.due.isoformat()}, "
+        f"{first.days_overdue} days past its window{more}"
+    )
+
+
 #: Alert name -> rule(course, daily grades, context) -> message or None.
 ALERTS: Mapping[str, Callable[[c.Course, Sequence[DailyGrade], AlertContext], str | None]] = {
     "crs_today": _crs_today,
     "he_report_overdue": _he_report_overdue,
     "bag_expiring": _bag_expiring,
+    "ltfu_overdue": _ltfu_overdue,
 }
 
 
@@ -234,6 +251,15 @@ class LiveGrade:
     fever_masked: bool = False
 
 
+#: Reasons of a blank day: nothing entered is "not assessed", never a grade 0.
+NOT_ASSESSED: tuple[str, ...] = ("not assessed: no observation entered",)
+
+
+def _not_assessed(a: c.DailyAssessment, age: float, instrument: str, course: c.Course) -> LiveGrade:
+    day = course.study_day(a.date) if course.day0 is not None else None
+    return LiveGrade(day, None, NOT_ASSESSED, None, NOT_ASSESSED, instrument, age)
+
+
 def grade_day(course: c.Course, a: c.DailyAssessment) -> LiveGrade:
     """Grade ``a`` in the context of the course (masked fever after treatment, age on the day).
 
@@ -242,9 +268,11 @@ def grade_day(course: c.Course, a: c.DailyAssessment) -> LiveGrade:
     InvalidInput
         ICANS not gradable (e.g. an ICE score below the CAPD age cut).
     """
-    check_icans_gradable(course, a)
     age = course.age_on(a.date)
     instrument = "ice" if uses_ice(course, a.date) else "capd"
+    if a.is_blank:
+        return _not_assessed(a, age, instrument, course)
+    check_icans_gradable(course, a)
     if course.day0 is not None and course.study_day(a.date) >= 0:
         others = tuple(x for x in course.daily_assessments if x.date != a.date)
         trial = dataclasses.replace(course, daily_assessments=(*others, a))
@@ -279,6 +307,9 @@ def grade_observations(
     from immunoreset.errors import check_range
 
     check_range("age_years", age_years, 0, 120, "years")
+    if a.is_blank:
+        instrument = "ice" if age_years >= DEFAULT_SETTINGS.capd_age_cut else "capd"
+        return LiveGrade(study_day, None, NOT_ASSESSED, None, NOT_ASSESSED, instrument, age_years)
     r = crs.grade_crs(
         temperature_c=a.temperature_max_c,
         hypotension=a.hypotension,
@@ -382,3 +413,46 @@ def chain_view(course: c.Course) -> Any:
     from immunoreset.manufacturing.chain import trace_course
 
     return trace_course(course)
+
+
+# --------------------------------------------------------------------------- safety follow-up
+def safety_view(course: c.Course, today: dt.date) -> dict[str, Any]:
+    """IgG series, infections by period, IEC-HS screen, T-ICAHT and LTFU status for the page."""
+    from immunoreset.clinical import course_safety as cs
+    from immunoreset.clinical.infections import assign_window
+
+    out: dict[str, Any] = {"igg": None, "igg_days": [], "infections": [], "iec_hs": None}
+    out["ticaht"] = None
+    out["followup"] = cs.course_followup(course, today=today)
+    if course.day0 is None:
+        return out
+    s = cs.course_igg(course)
+    if s is not None:
+        days, values = course.lab_series("igg")  # lowest value per day, as course_igg
+        out["igg"] = s
+        out["igg_days"] = [
+            {"day": int(d), "value": v, "lln": lln, "below": below, "on_rep": rep}
+            for d, v, lln, below, rep in zip(
+                days.tolist(),
+                values.tolist(),
+                s.lln_mg_dl,
+                s.below_lln,
+                s.on_replacement,
+                strict=True,
+            )
+        ]
+    for i in course.infections:
+        day = course.study_day(i.onset)
+        out["infections"].append(
+            {
+                "onset": i.onset.isoformat(),
+                "day": day,
+                "window": assign_window(day) if day >= -365 else None,
+                "site": i.site,
+                "organism": " ".join(x for x in (i.organism_class, i.organism or "") if x),
+                "grade": i.ctcae_grade,
+            }
+        )
+    out["iec_hs"] = cs.course_iec_hs(course)
+    out["ticaht"] = cs.course_ticaht(course)
+    return out

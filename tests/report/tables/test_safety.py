@@ -34,3 +34,22 @@ def test_safety_crs_ci_is_exact(analysis):
 def test_no_grade_2_crsrow(analysis):
     df = t.table_safety(analysis)
     assert not ((df["item"] == "CRS (ASTCT)") & (df["level"] == "grade 2")).any()
+
+
+def test_safety_rows_of_issue_12(analysis):
+    """T-ICAHT, IEC-HS, infections by period (Hill 2018 windows, density) and IgG/IVIG rows."""
+    df = t.table_safety(analysis)
+    items = set(df["item"])
+    assert {
+        "Early T-ICAHT (platelets, days 0–30)",
+        "IEC-HS (Hines 2023, provisional)",
+        "Infections by period (Hill 2018)",
+        "IgG / hypogammaglobulinaemia",
+    } <= items
+    hill = df[df["item"] == "Infections by period (Hill 2018)"]
+    assert list(hill["level"]) == ["days 0–28", "days 29–90"]
+    assert all("per 100 patient-days" in note for note in hill["note"])
+    ivig = row(df, "IgG / hypogammaglobulinaemia", "IVIG replacement")
+    assert ivig["total"] == 8 and ivig["n"] >= 1  # the series reports IVIG use
+    severe = row(df, "Infection (CTCAE)", "grade ≥ 3")
+    assert severe["n"] == 0

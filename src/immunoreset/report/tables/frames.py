@@ -85,9 +85,15 @@ def _toxicity_frames(
             row[f"{kind}_tocilizumab"] = any(e.tocilizumab for e in episodes)
             row[f"{kind}_corticosteroids"] = any(e.corticosteroids for e in episodes)
             eps.extend((co.study_id, kind, e.onset_day, e.last_day, e.max_grade) for e in episodes)
-        for phase, res in (("early_icaht", t.early_icaht), ("late_icaht", t.late_icaht)):
-            row[f"{phase}_grade"] = np.nan if res.grade is None else res.grade
+        for phase, res in (
+            ("early_icaht", t.early_icaht),
+            ("late_icaht", t.late_icaht),
+            ("early_ticaht", t.early_ticaht),
+            ("late_ticaht", t.late_ticaht),
+        ):
+            row[f"{phase}_grade"] = np.nan if res is None or res.grade is None else res.grade
         infections = [a.grade for a in co.adverse_events if a.category == "infection"]
+        infections += [i.ctcae_grade for i in co.infections]
         row["infection_grade"] = max(infections) if infections else 0
         row["febrile_neutropenia"] = bool(t.febrile_neutropenia_days)
         rows.append(row)

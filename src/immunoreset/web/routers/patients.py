@@ -19,12 +19,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from immunoreset import course as c
 from immunoreset import vocab
 from immunoreset.clinical.episodes import daily_grades
+from immunoreset.clinical.icans import CAPD_ANSWERS, CAPD_ITEMS
 from immunoreset.clinical.settings import DEFAULT_SETTINGS
 from immunoreset.errors import InvalidInput
 from immunoreset.web import forms
 from immunoreset.web.deps import CsrfChecked, RegistryDep, SettingsDep, SiteScope
 from immunoreset.web.rendering import render
-from immunoreset.web.views import chain_view, check_icans_gradable, figures, uses_ice
+from immunoreset.web.views import (
+    chain_view,
+    check_icans_gradable,
+    figures,
+    safety_view,
+    uses_ice,
+)
 
 __all__ = ["router"]
 
@@ -68,8 +75,22 @@ def patient_page(
             "chain": chain,
             "chain_error": chain_error,
             "today": settings.current_date(),
+            "safety": safety_view(course, settings.current_date()),
         },
     )
+
+
+#: CAPD item questions as the form asks them (Traube 2014; CHOP CAPD page).
+CAPD_LABELS: dict[str, str] = {
+    "eye_contact": "1. Does the child make eye contact with the caregiver?",
+    "purposeful_actions": "2. Are the child's actions purposeful?",
+    "aware_of_surroundings": "3. Is the child aware of his/her surroundings?",
+    "communicates_needs": "4. Does the child communicate needs and wants?",
+    "restless": "5. Is the child restless?",
+    "inconsolable": "6. Is the child inconsolable?",
+    "underactive": "7. Is the child underactive — very little movement while awake?",
+    "slow_to_respond": "8. Does it take the child a long time to respond to interactions?",
+}
 
 
 def _form_context(course: c.Course, kind: str, today: dt.date) -> dict[str, Any]:
@@ -83,6 +104,9 @@ def _form_context(course: c.Course, kind: str, today: dt.date) -> dict[str, Any]
         "capd_age_cut": DEFAULT_SETTINGS.capd_age_cut,
         "analytes": vocab.ANALYTES,
         "instruments": vocab.INSTRUMENTS,
+        "capd_items": CAPD_ITEMS,
+        "capd_labels": CAPD_LABELS,
+        "capd_answers": ("", *CAPD_ANSWERS),
     }
 
 

@@ -39,6 +39,16 @@
     return isNaN(n) ? v : n;  // a non-number is sent as text so the server names the field
   }
 
+  function capdAnswers() {
+    // the CAPD items as asked (Never … Always); the server scores them (items 1–4 reversed)
+    var out = {};
+    var any = false;
+    form.querySelectorAll("select[name^=capd_]").forEach(function (el) {
+      if (el.value) { out[el.name.slice(5)] = el.value; any = true; }
+    });
+    return any ? out : null;
+  }
+
   function payload() {
     var vaso = [];
     form.querySelectorAll("input[name=vasopressors]:checked").forEach(function (el) { vaso.push(el.value); });
@@ -58,14 +68,21 @@
       motor_weakness: form.elements.motor_weakness.checked,
       cerebral_edema: form.elements.cerebral_edema.value,
       tocilizumab: form.elements.tocilizumab.checked,
-      corticosteroids: form.elements.corticosteroids.checked
+      corticosteroids: form.elements.corticosteroids.checked,
+      anakinra: form.elements.anakinra.checked,
+      siltuximab: form.elements.siltuximab.checked,
+      other_anticytokine: form.elements.other_anticytokine.checked,
+      antipyretic: form.elements.antipyretic.checked,
+      capd_answers: capdAnswers()
     };
   }
 
   function setGrade(kind, grade, reasons) {
     var badge = document.getElementById("live-" + kind + "-grade");
-    badge.textContent = grade === null || grade === undefined ? "–" : "grade " + grade;
-    badge.className = "g g" + (grade === null || grade === undefined ? "–" : grade);
+    var none = grade === null || grade === undefined;
+    // nothing gradable is "not assessed" (grey), never a green grade 0
+    badge.textContent = none ? "not assessed" : "grade " + grade;
+    badge.className = "g " + (none ? "gna" : "g" + grade);
     var list = document.getElementById("live-" + kind + "-reasons");
     list.textContent = "";
     (reasons || []).forEach(function (r) {
