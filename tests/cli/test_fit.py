@@ -138,3 +138,28 @@ def test_forecast_registry_patient(db: str, immune_fit_dir: Path, tmp_path: Path
     assert result.exit_code == 1 and "CMT=VALUE" in result.output
     result = run("forecast", "RM-404", "--fit", immune_fit_dir, "--db", db)
     assert result.exit_code == 1 and "RM-404" in result.output
+
+
+def test_fit_from_registry(db: str, tmp_path: Path) -> None:
+    """The --db path: registry → data set → fit (a tiny Stein fit of the CAR T flow data)."""
+    out = tmp_path / "reg"
+    result = run(
+        "fit",
+        "--db",
+        db,
+        "--model",
+        "stein2019",
+        "--estimate",
+        "r0",
+        "--out",
+        out,
+        "--max-iter",
+        "2",
+        "--vpc-reps",
+        "0",
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 individuals" in result.output
+    assert pd.read_csv(out / "parameters.csv").name.tolist()[0] == "r0"
+    result = run("fit", "--db", db, "--model", "pk_1cmt_oral", "--out", out)
+    assert result.exit_code == 1 and "Traceback" not in result.output

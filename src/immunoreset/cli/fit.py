@@ -72,6 +72,11 @@ def fit(
         if data is not None:
             frame = read_nonmem(data, allow_predose=allow_predose)
         else:
+            if model == "pk_1cmt_oral":
+                fail(
+                    "pk_1cmt_oral describes drug concentrations, not registry data: use "
+                    "--data FILE.csv, or --model immune_reset / stein2019"
+                )
             registry, actor = open_registry(db, user)
             export = dataset_from_courses(registry.iter_courses(actor))
             if not len(export.frame):
