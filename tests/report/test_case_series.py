@@ -71,15 +71,18 @@ def test_self_contained_with_banner(built_report):
     o = _outline(built_report.html)
     assert o.banner
     assert o.fetches == []
-    assert len(o.images) >= 7 and all(s.startswith("data:image/png;base64,") for s in o.images)
+    assert len(o.images) >= 7 and all(s.startswith("data:image/svg+xml;base64,") for s in o.images)
 
 
 def test_no_names_or_birth_dates(built_report, published):
     text = built_report.html.read_text(encoding="utf-8")
-    stripped = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
+    stripped = re.sub(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+", "", text)
+    cutoff = re.search(r"data cut-off (\d{4}-\d\d-\d\d)", stripped).group(1)
+    generated = re.search(r"generated (\d{4}-\d\d-\d\d)", stripped).group(1)
+    # the only calendar dates: the data cut-off (the latest last contact) and today
+    assert cutoff == max(co.last_contact for co in published).isoformat()
     assert not re.search(
-        r"\b(19|20)\d\d-\d\d-\d\d\b",
-        stripped.replace(re.search(r"generated (\d{4}-\d\d-\d\d)", stripped).group(1), ""),
+        r"\b(19|20)\d\d-\d\d-\d\d\b", stripped.replace(generated, "").replace(cutoff, "")
     )
     for co in published:
         assert f"{co.patient.birth_year}-{co.patient.birth_month:02d}" not in stripped
@@ -91,15 +94,21 @@ def test_no_names_or_birth_dates(built_report, published):
     [
         "ASTCT 2019",
         "CAPD score below it",
-        "counted 'cumulative'",
+        "counted as days below each threshold added up",
         "CTCAE v5.0",
         "< 1 cells/µL",
         "≥ 10 cells/µL",
         "linear-up/log-down",
-        "keep_first_last",
+        "the PKNCA default",
+        "106.5 (95 % CI 91 to not reached) days, n = 8",
+        "not confirmed by the source",
+        "Data cut-off",
+        "Settings used",
+        "Table 2.",
+        "Figure 4.",
         "30.4375",
         "Clopper–Pearson",
-        "6/8 (75.0 %; 95 % CI 34.9–96.8 %)",
+        "6/8 (75 %; 95 % CI 35–97 %)",
     ],
 )
 def test_methods_and_values_in_report(built_report, phrase):
@@ -134,6 +143,24 @@ def test_patient_report_fits_one_page(published, tmp_path):
     paths = build_report(published, out_dir=tmp_path, patient="RM-003", pdf=False)
     assert paths.pdf is None
     assert len(weasyprint.HTML(filename=str(paths.html)).render().pages) == 1
+    text = paths.html.read_text(encoding="utf-8")
+    assert "ICD-10 M33.09" in text  # as stored, not the chapter M33.0
+    assert "Autoantibodies</h" not in text and "anti_" not in text  # no empty panel or keys
+
+
+def test_patient_report_not_yet_reached(published, tmp_path):
+    paths = build_report(published, out_dir=tmp_path, patient="ER-003", pdf=False)
+    text = paths.html.read_text(encoding="utf-8")
+    assert "M12 not yet reached" in text  # followed 9 months
+    assert "md_global" not in text and "Physician global (0–10)" in text
+
+
+def test_patients_table(built_report, published):
+    text = built_report.html.read_text(encoding="utf-8")
+    assert "Characteristics, toxicity and outcome of each patient (n = 8)" in text
+    for co in published:
+        assert f"<td>{co.study_id}</td>" in text
+        assert f"({co.patient.icd10})" in text
 
 
 def test_filters(published, tmp_path):

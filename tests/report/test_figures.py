@@ -19,7 +19,7 @@ FIGURES = [
     (f.plot_autoantibodies, 1),
     (f.plot_disease_scores, 6),
     (f.plot_swimmer, 1),
-    (f.plot_km, 1),
+    (f.plot_km, 2),  # the curve and its number-at-risk table
 ]
 
 
@@ -56,11 +56,30 @@ def test_large_cohort_draws_bands(published):
 
 
 def test_patient_figure(analysis, published):
-    plot = f.plot_patient(published[2], analysis)
-    assert len(plot.figure.axes) == 4
+    plot = f.plot_patient(published[2], analysis)  # RM-003, JDM: no autoantibody measured
+    shown = [ax for ax in plot.figure.axes if ax.axison]
+    titles = [ax.get_title() for ax in shown]
+    assert titles == [
+        "CAR T cells (flow cytometry)",
+        "CD19⁺ B cells",
+        "CMAS (0–52)",
+        "MMT8 (0–80)",
+        "Physician global (0–10)",
+    ]
+    assert all(ax.get_ylabel() for ax in shown)  # a y label on every panel
+    assert [t.get_text() for ax in shown for t in ax.texts if t.get_fontweight() == "bold"] == [
+        "A",
+        "B",
+        "C",
+        "D",
+        "E",
+    ]
+    assert "E, Physician global (points, 0–10)" in plot.caption
     assert plot.png(dpi=40).startswith(PNG)
     alone = f.plot_patient(published[2])
-    assert len(alone.figure.axes) == 4
+    assert len(alone.figure.axes) == len(plot.figure.axes)
+    sle = f.plot_patient(published[1], analysis)  # RM-002, SLE: anti-dsDNA panel
+    assert "Autoantibodies" in [ax.get_title() for ax in sle.figure.axes]
 
 
 def test_patient_figure_bad_input(analysis, published):
@@ -98,3 +117,24 @@ def test_plotly_scores(analysis):
 def test_data_uri(analysis):
     uri = f.plot_km(analysis).data_uri(dpi=40)
     assert uri.startswith("data:image/png;base64,")
+
+
+def test_svg_is_vector(analysis):
+    p = f.plot_km(analysis)
+    svg = p.svg().decode()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "<path" in svg
+    assert "<image" not in svg  # no raster embedded
+    assert p.data_uri().startswith("data:image/svg+xml;base64,")
+
+
+def test_km_has_number_at_risk_table(analysis):
+    p = f.plot_km(analysis)
+    main, risk = p.figure.axes
+    assert risk.get_yticklabels()[0].get_text() == "At risk"
+    counts = [int(t.get_text()) for t in risk.texts]
+    km = analysis.km
+    times = risk.get_xticks()
+    assert counts == km.at_risk(times)
+    assert counts[0] == km.n and counts == sorted(counts, reverse=True)
+    assert "number still at risk" in p.caption
+    assert main.get_ylabel() == "Proportion still B-cell aplastic"

@@ -25,9 +25,10 @@ def test_report_from_registry_shows_qc(tmp_path: Path) -> None:
         paths = build_report(reg, out_dir=tmp_path / "rep", actor=actor, pdf=False)
     assert paths.analysis is not None and paths.analysis.n == 8  # reusable by the CLI summary
     html = paths.html.read_text()
-    assert "Release testing: QC attributes" in html
-    for attribute in ("cd3_viability", "car_transduction", "vcn", "endotoxin"):
+    assert "Release testing" in html
+    for attribute in ("Viability (%)", "CAR transduction (%)", "Vector copy number", "Endotoxin"):
         assert attribute in html
+    assert "released_with_deviation" not in html and "released with a deviation 0" in html
     assert "success 8/8" in html
 
 

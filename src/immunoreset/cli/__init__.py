@@ -31,8 +31,11 @@ from immunoreset.errors import ImmunoresetError
 
 __all__ = [
     "DbOption",
+    "JsonOption",
     "UserOption",
     "app",
+    "check_db",
+    "choose",
     "console",
     "err_console",
     "export_app",
@@ -40,20 +43,80 @@ __all__ = [
     "import_app",
     "main",
     "open_registry",
+    "print_json",
     "progress_bar",
     "user_errors",
 ]
 
 app = typer.Typer(
+    rich_markup_mode=None,
     name="immunoreset",
     help="Registry, grading, kinetics, manufacturing, modelling and reports for CD19 CAR T "
     "programs in autoimmune disease.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    add_completion=True,
 )
-import_app = typer.Typer(help="Import data into the registry.", no_args_is_help=True)
-export_app = typer.Typer(help="Export the registry.", no_args_is_help=True)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from immunoreset import __version__
+
+        console.print(f"immunoreset {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Registry, grading, kinetics, manufacturing, modelling and reports for CD19 CAR T
+    programs in autoimmune disease."""
+
+
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON (for scripts) instead of a table.")
+]
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output: plain JSON on stdout (dates as ISO text)."""
+    import json
+
+    sys.stdout.write(json.dumps(data, indent=2, default=str, ensure_ascii=False) + "\n")
+
+
+def choose(field: str, value: str | None, allowed: Any) -> str | None:
+    """``value`` matched case-insensitively to one of ``allowed``; a miss fails with
+    "did you mean" (``--site rome`` → ``ROME``)."""
+    import difflib
+
+    if value is None:
+        return None
+    options = list(allowed)
+    for option in options:
+        if option.casefold() == value.casefold():
+            return option
+    close = difflib.get_close_matches(
+        value.casefold(), [o.casefold() for o in options], n=1, cutoff=0.5
+    )
+    hint = ""
+    if close:
+        hint = f"; did you mean {next(o for o in options if o.casefold() == close[0])}?"
+    fail(f"unknown {field} '{value}'{hint} (one of: {', '.join(options) or 'none defined'})")
+    return None
+
+
+import_app = typer.Typer(
+    rich_markup_mode=None, help="Import data into the registry.", no_args_is_help=True
+)
+export_app = typer.Typer(rich_markup_mode=None, help="Export the registry.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 app.add_typer(export_app, name="export")
 
@@ -94,12 +157,69 @@ def user_errors() -> Iterator[None]:
         fail(str(err))
     except FileNotFoundError as err:
         fail(f"file not found: {err.filename}")
+    except PermissionError as err:
+        fail(f"permission denied: {err.filename or err}")
+    except IsADirectoryError as err:
+        fail(f"{err.filename} is a folder, not a file")
+    except Exception as err:  # the database driver's errors: one line, never a traceback
+        if type(err).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "sqlite3"):
+            first = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+            fail(f"cannot use the registry database: {first}")
+        raise
 
 
-def open_registry(db: str | None, user: str | None) -> tuple[Any, Any]:
-    """The registry at ``db`` and the actor to use (the named user, or the local admin)."""
+_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_db(db: str | None, *, create: bool = False) -> str:
+    """Refuse, in one line, a ``--db`` that cannot be a registry — before anything is written.
+
+    An unsupported URL scheme, a missing folder, a folder or a non-SQLite file (a CSV passed
+    as ``--db``), and — unless ``create`` — a registry file that does not exist yet (instead
+    of silently creating an empty one). Returns the resolved URL.
+    """
+    from pathlib import Path
+
+    from immunoreset.registry.db import resolve_url
+
+    url = resolve_url(db)
+    scheme = url.split("://", 1)[0]
+    if scheme not in _SCHEMES:
+        fail(
+            f"unsupported database URL scheme '{scheme}': use a SQLite file path or "
+            "postgresql://user@host/name"
+        )
+    if scheme != "sqlite":
+        return url
+    path = Path(url.removeprefix("sqlite:///"))
+    shown = db if db is not None else os.environ.get("IMMUNORESET_DB_URL") or path.name
+    if path.is_dir():
+        fail(f"--db {shown} is a folder; give the registry file, e.g. --db {shown}/demo.db")
+    if not path.parent.is_dir():
+        fail(f"--db {shown}: the folder {path.parent} does not exist")
+    if path.exists():
+        with path.open("rb") as fh:
+            head = fh.read(16)
+        if head and head != _SQLITE_MAGIC:
+            fail(f"--db {shown} is not a registry (not an SQLite database file)")
+    elif not create:
+        fail(
+            f"no registry at {path} — pass --db demo.db (build it with `immunoreset demo`) "
+            "or create one with `immunoreset db upgrade --db FILE`"
+        )
+    return url
+
+
+def open_registry(db: str | None, user: str | None, *, create: bool = False) -> tuple[Any, Any]:
+    """The registry at ``db`` and the actor to use (the named user, or the local admin).
+
+    ``create`` allows a new SQLite file (commands that set a registry up); otherwise a missing
+    file is refused with a hint instead of being created empty.
+    """
     from immunoreset.registry import Registry, system_actor
 
+    check_db(db, create=create)
     registry = Registry(db)
     if user:
         return registry, registry.actor_for(user)

@@ -11,7 +11,16 @@ from typing import Annotated
 
 import typer
 
-from immunoreset.cli import DbOption, UserOption, app, console, open_registry, user_errors
+from immunoreset.cli import (
+    DbOption,
+    JsonOption,
+    UserOption,
+    app,
+    console,
+    open_registry,
+    print_json,
+    user_errors,
+)
 
 __all__ = ["followup_app", "followup_due", "grades"]
 
@@ -24,6 +33,7 @@ def grades(
     all_days: Annotated[
         bool, typer.Option("--all-days", help="Also list days with grade 0")
     ] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Grade CRS and ICANS (ASTCT 2019) day by day, then episodes, ICAHT and CTCAE cytopenias."""
     from rich.table import Table
@@ -34,6 +44,26 @@ def grades(
         registry, actor = open_registry(db, user)
         course = registry.load_course(actor, study_id)
         days = daily_grades(course)
+        if as_json:
+            from dataclasses import asdict
+
+            tox = course_toxicity(course)
+            print_json(
+                {
+                    "study_id": study_id,
+                    "days": [asdict(d) for d in days if all_days or d.crs_grade or d.icans_grade],
+                    "episodes": [asdict(e) for e in (*tox.crs_episodes, *tox.icans_episodes)],
+                    "early_icaht": {
+                        "grade": tox.early_icaht.grade,
+                        "reasons": list(tox.early_icaht.reasons),
+                    },
+                    "late_icaht": {
+                        "grade": tox.late_icaht.grade,
+                        "reasons": list(tox.late_icaht.reasons),
+                    },
+                }
+            )
+            return
         table = Table("day", "CRS", "why", "ICANS", "why", title=f"{study_id}: daily grades")
         for d in days:
             if not all_days and not (d.crs_grade or d.icans_grade):

@@ -31,12 +31,18 @@ __all__ = [
     "trace_cmd",
 ]
 
-batch_app = typer.Typer(help="Manufacturing batches: QC results and release.", no_args_is_help=True)
-spec_app = typer.Typer(help="Release specifications.", no_args_is_help=True)
-he_app = typer.Typer(
-    help="Hospital-exemption authorisations and required reports.", no_args_is_help=True
+batch_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Manufacturing batches: QC results and release.",
+    no_args_is_help=True,
 )
-gmp_app = typer.Typer(help="Manufacturing program.", no_args_is_help=True)
+spec_app = typer.Typer(rich_markup_mode=None, help="Release specifications.", no_args_is_help=True)
+he_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Hospital-exemption authorisations and required reports.",
+    no_args_is_help=True,
+)
+gmp_app = typer.Typer(rich_markup_mode=None, help="Manufacturing program.", no_args_is_help=True)
 batch_app.add_typer(spec_app, name="spec")
 app.add_typer(batch_app, name="batch")
 app.add_typer(he_app, name="he")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from immunoreset.cli import app, user_errors
+from immunoreset.cli import app, err_console, fail, user_errors
 
 __all__ = ["simulate", "simulate_command"]
 
@@ -145,6 +145,18 @@ def simulate(
 ) -> None:
     """Simulate a virtual cohort; print median and 5–95 % of each endpoint."""
     with user_errors():
+        from immunoreset.errors import check_range
+
+        check_range("dose", dose, 0.0, 1e9, "CAR+ T cells/kg")
+        if out is not None:
+            _check_writable("--out", out, (".parquet", ".csv"))
+        if plot is not None:
+            _check_writable("--plot", plot, (".png", ".svg", ".pdf"))
+        if not _solver_compiled():
+            err_console.print(
+                "compiling the model solver (first run only; about a minute, then cached)…",
+                highlight=False,
+            )
         simulate_command(
             patients=patients,
             dose=dose,
@@ -161,3 +173,33 @@ def simulate(
             rtol=rtol,
             atol=atol,
         )
+
+
+def _check_writable(option: str, path: Path, suffixes: tuple[str, ...]) -> None:
+    """Refuse an output path before a long run rather than after it."""
+    if path.suffix.lower() not in suffixes:
+        fail(f"{option} {path}: the file must end in {' or '.join(suffixes)}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        fail(f"{option} {path}: the folder {folder} does not exist")
+    if path.is_dir():
+        fail(f"{option} {path} is a folder; give a file name")
+    existed = path.exists()
+    try:  # the only sure test (permissions, read-only or virtual file systems): open it
+        with path.open("ab"):
+            pass
+    except OSError as err:
+        fail(f"{option} {path}: cannot write there ({err.strerror or err})")
+    if not existed:
+        path.unlink(missing_ok=True)
+
+
+def _solver_compiled() -> bool:
+    """Whether numba's on-disk cache of the solver exists (``cache=True`` writes *.nbi)."""
+    from importlib.util import find_spec
+
+    spec = find_spec("immunoreset.model.solver")
+    if spec is None or spec.origin is None:
+        return False
+    cache = Path(spec.origin).parent / "__pycache__"
+    return any(cache.glob("solver.*.nbi"))

@@ -11,19 +11,24 @@ from rich.table import Table
 
 from immunoreset.cli import (
     DbOption,
+    JsonOption,
     UserOption,
     app,
+    choose,
     console,
     export_app,
     import_app,
     open_registry,
+    print_json,
     progress_bar,
     user_errors,
 )
 
-site_app = typer.Typer(help="Treating sites.", no_args_is_help=True)
-user_app = typer.Typer(help="Registry users, roles and site memberships.", no_args_is_help=True)
-db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+site_app = typer.Typer(rich_markup_mode=None, help="Treating sites.", no_args_is_help=True)
+user_app = typer.Typer(
+    rich_markup_mode=None, help="Registry users, roles and site memberships.", no_args_is_help=True
+)
+db_app = typer.Typer(rich_markup_mode=None, help="Database maintenance.", no_args_is_help=True)
 app.add_typer(site_app, name="site")
 app.add_typer(user_app, name="user")
 app.add_typer(db_app, name="db")
@@ -39,7 +44,7 @@ def site_add(
 ) -> None:
     """Add a treating site."""
     with user_errors():
-        registry, actor = open_registry(db, user)
+        registry, actor = open_registry(db, user, create=True)
         registry.add_site(actor, code, name)
         console.print(f"site {code} added")
 
@@ -77,7 +82,7 @@ def user_add(
 ) -> None:
     """Add a registry user with a role and site memberships (admin only)."""
     with user_errors():
-        registry, actor = open_registry(db, user)
+        registry, actor = open_registry(db, user, create=True)
         if password is None:
             password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
         registry.add_user(actor, name, role, site or (), password=password)
@@ -107,7 +112,7 @@ def import_csv_cmd(
     from immunoreset.registry.csvio import import_csv
 
     with user_errors():
-        registry, actor = open_registry(db, user)
+        registry, actor = open_registry(db, user, create=True)
         total = _count_rows(folder)
         with progress_bar("importing rows", total) as advance:
             stats = import_csv(registry, actor, folder, reason=reason, progress=advance)
@@ -160,13 +165,36 @@ def export_csv_cmd(
 def patients_cmd(
     db: DbOption = None,
     user: UserOption = None,
-    site: Annotated[str | None, typer.Option(help="Only this site")] = None,
-    diagnosis: Annotated[str | None, typer.Option(help="Only this diagnosis")] = None,
+    site: Annotated[str | None, typer.Option(help="Only this site (any case)")] = None,
+    diagnosis: Annotated[
+        str | None, typer.Option(help="Only this diagnosis: SLE, JDM, DM, SSc, ASyS, other")
+    ] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List the patients you may see."""
     with user_errors():
+        from immunoreset import vocab
+
         registry, actor = open_registry(db, user)
+        site = choose("site", site, [code for code, _ in registry.list_sites()])
+        diagnosis = choose("diagnosis", diagnosis, vocab.DIAGNOSES)
         rows = registry.list_patients(actor, site=site, diagnosis=diagnosis)
+        if as_json:
+            print_json(
+                [
+                    {
+                        "study_id": p.study_id,
+                        "site": p.site,
+                        "sex": p.sex,
+                        "birth_year": p.birth_year,
+                        "diagnosis": p.diagnosis,
+                        "icd10": p.icd10,
+                        "synthetic": p.synthetic,
+                    }
+                    for p in rows
+                ]
+            )
+            return
         table = Table("study ID", "site", "sex", "born", "diagnosis", "ICD-10", title="Patients")
         for p in rows:
             flag = " [dim](synthetic)[/]" if p.synthetic else ""
@@ -186,6 +214,7 @@ def show_cmd(
     study_id: Annotated[str, typer.Argument(help="Pseudonymous study ID, e.g. RM-003")],
     db: DbOption = None,
     user: UserOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Show one patient's course: records per type, study days and key dates."""
     with user_errors():
@@ -194,6 +223,26 @@ def show_cmd(
         registry, actor = open_registry(db, user)
         course = registry.load_course(actor, study_id)
         p = course.patient
+        if as_json:
+            print_json(
+                {
+                    "study_id": p.study_id,
+                    "site": p.site,
+                    "sex": p.sex,
+                    "diagnosis": p.diagnosis,
+                    "icd10": p.icd10,
+                    "prior_therapy_lines": p.prior_therapy_lines,
+                    "synthetic": p.synthetic,
+                    "infusion_date": course.day0,
+                    "dose_cells_per_kg": course.infusion.dose_cells_per_kg
+                    if course.infusion
+                    else None,
+                    "records": {attr: len(getattr(course, attr)) for attr in COLLECTIONS},
+                    "last_contact": course.last_contact,
+                    "followup_status": course.followup.status if course.followup else None,
+                }
+            )
+            return
         console.print(
             f"[bold]{p.study_id}[/] {'(SYNTHETIC) ' if p.synthetic else ''}site {p.site}, "
             f"{p.sex}, {p.diagnosis} ({p.icd10}), prior therapy lines {p.prior_therapy_lines}"
@@ -233,10 +282,14 @@ def audit_cmd(
     db: DbOption = None,
     user: UserOption = None,
     limit: Annotated[int, typer.Option(help="How many entries, newest first")] = 50,
+    as_json: JsonOption = False,
 ) -> None:
     """Show the audit trail: who changed what, when, from which value to which, and why."""
     with user_errors():
         registry, actor = open_registry(db, user)
+        if as_json:
+            print_json(list(registry.audit_trail(actor, study_id=study_id, limit=limit)))
+            return
         table = Table("time", "user", "action", "record", "field", "old", "new", "reason")
         for e in registry.audit_trail(actor, study_id=study_id, limit=limit):
             table.add_row(
@@ -262,8 +315,10 @@ def _short(v: str | None, n: int = 40) -> str:
 def db_upgrade(db: DbOption = None) -> None:
     """Create the registry or bring its schema to the newest migration."""
     with user_errors():
+        from immunoreset.cli import check_db
         from immunoreset.registry.db import make_engine, resolve_url
 
+        check_db(db, create=True)
         make_engine(db)
         url = resolve_url(db)
         console.print(f"registry schema up to date: {url.split('@')[-1]}")
@@ -301,15 +356,16 @@ def demo_cmd(
 
     from immunoreset import demo
     from immunoreset.demo.gmp import seed_demo_qc
-    from immunoreset.registry.db import resolve_url
 
     with user_errors():
-        url = resolve_url(db)
+        from immunoreset.cli import check_db
+
+        url = check_db(db, create=True)  # never delete a file that is not a registry
         if url.startswith("sqlite:///") and not keep:
             path = Path(url.removeprefix("sqlite:///"))
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
-        registry, actor = open_registry(db, None)
+        registry, actor = open_registry(db, None, create=True)
         for code, name in demo.SITE_NAMES.items():
             registry.add_site(actor, code, name)
         if patients is None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from immunoreset.cli import app
+from immunoreset.cli import app, check_db, user_errors
 
 __all__ = ["report", "report_command"]
 
@@ -93,14 +93,8 @@ def report(
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also write the PDF."),
 ) -> None:
     """Write the case-series report (HTML and PDF) or one patient's summary."""
-    from rich.console import Console
-
-    from immunoreset.errors import ImmunoresetError
-
-    try:
+    with user_errors():
+        check_db(db)
         report_command(
             out=out, db=db, user=user, site=site, diagnosis=diagnosis, patient=patient, pdf=pdf
         )
-    except ImmunoresetError as err:
-        Console(stderr=True).print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-        raise typer.Exit(1) from None

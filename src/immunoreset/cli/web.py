@@ -18,7 +18,9 @@ from immunoreset.cli import app
 
 __all__ = ["NO_USERS_MESSAGE", "check_can_serve", "serve", "token_app", "token_create"]
 
-token_app = typer.Typer(help="API tokens for site systems.", no_args_is_help=True)
+token_app = typer.Typer(
+    rich_markup_mode=None, help="API tokens for site systems.", no_args_is_help=True
+)
 app.add_typer(token_app, name="token")
 
 NO_USERS_MESSAGE = (
@@ -30,12 +32,17 @@ NO_USERS_MESSAGE = (
 
 def check_can_serve(db: str | None) -> str:
     """The registry URL to serve; raises ``typer.Exit(1)`` (with a message) when unusable."""
+    from immunoreset.cli import check_db, user_errors
     from immunoreset.registry import Registry
     from immunoreset.registry.db import resolve_url
 
-    url = resolve_url(db)
+    with user_errors():
+        check_db(db, create=True)  # a new registry: serve asks for its first administrator
+        url = resolve_url(db)
+        with Registry(url) as registry:
+            users = registry.user_count()
     with Registry(url) as registry:
-        if registry.user_count() == 0:
+        if users == 0:
             if not sys.stdin.isatty():
                 typer.echo(NO_USERS_MESSAGE, err=True)
                 raise typer.Exit(1)
@@ -119,13 +126,16 @@ def token_create(
     ] = None,
 ) -> None:
     """Create an API token for USERNAME and print it once (only its hash is stored)."""
+    from immunoreset.cli import check_db, user_errors
     from immunoreset.errors import ImmunoresetError
     from immunoreset.registry import Registry
     from immunoreset.web.security import issue_api_token
 
     try:
-        with Registry(db) as registry:
-            token = issue_api_token(registry, username, label)
+        with user_errors():
+            check_db(db)
+            with Registry(db) as registry:
+                token = issue_api_token(registry, username, label)
     except ImmunoresetError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(1) from None

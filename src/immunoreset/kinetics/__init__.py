@@ -6,7 +6,8 @@
 * :mod:`~immunoreset.kinetics.bcells` — B-cell clearance, reconstitution, aplasia duration.
 * :mod:`~immunoreset.kinetics.titres` — autoantibody percent change, seroconversion, time off
   immunosuppressants and glucocorticoids.
-* :mod:`~immunoreset.kinetics.survival` — Kaplan–Meier time to B-cell reconstitution (lifelines).
+* :mod:`~immunoreset.kinetics.survival` — Kaplan–Meier time to B-cell reconstitution (median by R
+  survfit's convention).
 
 Every analysis has a per-patient form and a cohort form over long-format arrays (one compiled
 pass over all patients).

@@ -3,9 +3,17 @@
 Source
 ------
 Kaplan EL, Meier P. "Nonparametric estimation from incomplete observations." *J Am Stat Assoc*
-1958;53(282):457–481 (the product-limit estimator Ŝ(t) = ∏_{t_i ≤ t} (1 − d_i / n_i)), computed
-with lifelines' ``KaplanMeierFitter`` (Davidson-Pilon C. *J Open Source Softw* 2019;4(40):1317),
-whose default pointwise confidence interval is the exponential Greenwood ("log(−log)") interval.
+1958;53(282):457–481 (the product-limit estimator Ŝ(t) = ∏_{t_i ≤ t} (1 − d_i / n_i)), with
+Greenwood's variance and the pointwise log(−log) ("exponential Greenwood") confidence interval
+(Kalbfleisch JD, Prentice RL. *The Statistical Analysis of Failure Time Data*, 2nd ed. 2002,
+§4.3.1).
+
+The median and its confidence interval follow R's ``survival`` package (Therneau T, version 3.5,
+``quantile.survfit``; the Brookmeyer–Crowley construction of reading the pointwise bounds at
+0.5, *Biometrics* 1982;38:29–41): the first time Ŝ ≤ 0.5, except on a plateau at exactly 0.5,
+where it is the midpoint of the plateau; a bound whose curve never reaches 0.5 is "not
+reached". Tested against ``survfit(conf.type = "log-log")`` outputs kept in
+tests/fixtures/survfit (R 4.2.2, survival 3.5.3).
 
 Patients still aplastic at their last sample are right-censored there (issue 5). Durations can be
 measured from the infusion (``reconstitution_day``, or ``last_day`` when censored) or from
@@ -59,6 +67,14 @@ class KMResult:
         """A one-line account of the estimate."""
         med = "not reached" if self.median is None else f"{self.median:g} d"
         return (f"{self.n_events} of {self.n} reconstituted; median {med}",)
+
+    def at_risk(self, times: Sequence[float] | np.ndarray) -> list[int]:
+        """Number still at risk (neither reconstituted nor censored before) at each time, days."""
+        t = self.table
+        return [
+            int(t.loc[t["time"] >= x, "at_risk"].max()) if (t["time"] >= x).any() else 0
+            for x in np.asarray(times, dtype=float)
+        ]
 
 
 def _finite(x: Any) -> float | None:
@@ -117,31 +133,99 @@ def km_reconstitution(
         raise InvalidInput("events", ev_raw.tolist()[:10], "booleans or 0/1")
     ev = ev_raw.astype(bool)
 
-    from lifelines import KaplanMeierFitter  # heavy: imported on first use only
-    from lifelines.utils import median_survival_times
-
-    kmf = KaplanMeierFitter(alpha=a).fit(t, event_observed=ev)
-    et = kmf.event_table
-    et = et[(et["observed"] > 0) | (et["censored"] > 0)]
-    times = et.index.to_numpy(dtype=float)
-    ci = kmf.confidence_interval_survival_function_.loc[times]
-    table = pd.DataFrame(
-        {
-            "time": times,
-            "at_risk": et["at_risk"].to_numpy(dtype=int),
-            "events": et["observed"].to_numpy(dtype=int),
-            "censored": et["censored"].to_numpy(dtype=int),
-            "survival": kmf.survival_function_.loc[times].iloc[:, 0].to_numpy(),
-            "ci_lower": ci.iloc[:, 0].to_numpy(),
-            "ci_upper": ci.iloc[:, 1].to_numpy(),
-        }
-    )
-    mci = median_survival_times(kmf.confidence_interval_survival_function_)
+    table = _product_limit(t, ev, a)
+    surv = table["survival"].to_numpy()
+    times = table["time"].to_numpy()
+    # R leaves a bound undefined where Ŝ = 1; the quantile search must see the same gaps
+    lower = np.where(surv == 1, np.nan, table["ci_lower"].to_numpy())
+    upper = np.where(surv == 1, np.nan, table["ci_upper"].to_numpy())
     return KMResult(
         table=table,
-        median=_finite(kmf.median_survival_time_),
-        median_ci=(_finite(mci.iloc[0, 0]), _finite(mci.iloc[0, 1])),
+        median=_quantile(times, surv, 0.5),
+        median_ci=(_quantile(times, lower, 0.5), _quantile(times, upper, 0.5)),
         n=int(t.size),
         n_events=int(ev.sum()),
         alpha=a,
     )
+
+
+def _product_limit(t: np.ndarray, ev: np.ndarray, alpha: float) -> pd.DataFrame:
+    """The product-limit table with Greenwood variance and the log(−log) pointwise CI.
+
+    ``var(log Ŝ) = Σ d_i / (n_i (n_i − d_i))`` (Greenwood 1926); the bounds are
+    ``exp(−exp(log(−log Ŝ) ± z·se/log Ŝ))``, undefined (NaN) where Ŝ is 0 or 1, as in R's
+    ``survfit(conf.type = "log-log")``.
+    """
+    from scipy.stats import norm
+
+    times, inverse = np.unique(t, return_inverse=True)
+    events = np.bincount(inverse, weights=ev.astype(float), minlength=times.size).astype(int)
+    total = np.bincount(inverse, minlength=times.size)
+    censored = total - events
+    at_risk = t.size - np.concatenate([[0], np.cumsum(total)[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surv = np.cumprod(1.0 - events / at_risk)
+        greenwood = np.cumsum(np.where(events > 0, events / (at_risk * (at_risk - events)), 0.0))
+        se = np.sqrt(greenwood)
+        inside = (surv > 0) & (surv < 1)
+        s_in = np.where(inside, surv, 0.5)
+        z = norm.ppf(1 - alpha / 2)
+        shift = z * se / np.log(s_in)
+        loglog = np.log(-np.log(s_in))
+        lower = np.where(inside, np.exp(-np.exp(loglog - shift)), np.nan)
+        upper = np.where(inside, np.exp(-np.exp(loglog + shift)), np.nan)
+    # where Ŝ = 1 nothing has happened yet: the band is the point itself
+    lower = np.where(surv == 1, 1.0, lower)
+    upper = np.where(surv == 1, 1.0, upper)
+    return pd.DataFrame(
+        {
+            "time": times.astype(float),
+            "at_risk": at_risk.astype(int),
+            "events": events,
+            "censored": censored.astype(int),
+            "survival": surv,
+            "ci_lower": lower,
+            "ci_upper": upper,
+        }
+    )
+
+
+def _quantile(
+    times: np.ndarray, surv: np.ndarray, p: float, tol: float = 1.4901161193847656e-08
+) -> float | None:
+    """The time where the curve ``surv`` first falls to ``1 − p``, by R's convention.
+
+    A port of ``survival:::findq`` (survival 3.5, used by ``quantile.survfit``): on a plateau
+    at exactly ``1 − p`` (within ``tol`` = √machine-ε) the quantile is the midpoint between the
+    plateau's start and the next time the curve drops — or, when the curve ends on that
+    plateau, the last follow-up time. ``None`` when the curve never reaches ``1 − p``
+    ("not reached"); NaN points of a confidence bound are skipped.
+    """
+    x = np.concatenate([[0.0], times])
+    y = np.concatenate([[0.0], 1.0 - surv])
+    if np.all(np.isnan(y)) or np.nanmax(y) < p:
+        return None
+    xmax = x[-1]
+    # drop repeated values, the first of a run kept (R's duplicated(): NaN repeats NaN)
+    keep = ~pd.Series(y).duplicated().to_numpy()
+    x, y = x[keep], y[keep]
+    last_is_value = not np.isnan(y[-1])
+    ok = ~np.isnan(y)
+    xs, ys = x[ok], y[ok]
+    order = np.argsort(ys, kind="stable")
+
+    def first_at_or_above(level: np.ndarray) -> int | None:
+        # approx(level, 1:n, p, method = "constant", f = 1): the first point at or past p,
+        # NA outside the range (approx sorts its x first)
+        lv = level[order]
+        if p < lv[0] or p > lv[-1]:
+            return None
+        return int(order[np.argmax(lv >= p)])
+
+    i1 = first_at_or_above(ys + tol)
+    i2 = first_at_or_above(ys - tol)
+    if last_is_value and abs(p - y[-1]) < tol and i1 is not None:
+        return float((xs[i1] + xmax) / 2)
+    if i1 is None or i2 is None:
+        return None
+    return float((xs[i1] + xs[i2]) / 2)

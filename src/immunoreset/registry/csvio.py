@@ -28,6 +28,7 @@ from immunoreset.errors import InvalidInput
 from immunoreset.registry import fast
 from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor
+from immunoreset.registry.csvdialect import open_csv
 from immunoreset.registry.repository import (
     ANALYZE_AFTER_ROWS,
     Registry,
@@ -123,7 +124,7 @@ def _format_value(kind: str, value: Any) -> str:
 
 
 def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    with open_csv(path) as fh:
         reader = csv.DictReader(fh)
         if reader.fieldnames is None:
             return
@@ -136,7 +137,7 @@ def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
 
 
 def _check_header(path: Path, expected: Iterable[str], optional: Iterable[str] = ()) -> None:
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    with open_csv(path) as fh:
         header = next(csv.reader(fh), [])
     missing = [col for col in expected if col not in header]
     if missing:
@@ -305,7 +306,7 @@ def _entity_batches(
     seen: set[tuple[Any, ...]] = set()
     key_of = ent.key_of
     batch: list[tuple[str, Any]] = []
-    with path.open(newline="", encoding="utf-8-sig") as fh:
+    with open_csv(path) as fh:
         reader = csv.reader(fh)
         header = next(reader)
         isid = header.index("study_id")

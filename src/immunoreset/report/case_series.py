@@ -30,9 +30,10 @@ from typing import Any
 
 import pandas as pd
 
-from immunoreset import vocab
+from immunoreset import __version__, vocab
 from immunoreset.course import STUDY_ID_PATTERN, Course
 from immunoreset.errors import InvalidInput, NotFound, check_choice
+from immunoreset.report.labels import describe_setting, label
 from immunoreset.report.tables import (
     DAYS_PER_MONTH,
     DEFAULT_ANALYSIS,
@@ -48,11 +49,20 @@ from immunoreset.report.tables import (
     table_safety,
 )
 
-__all__ = ["SECTION_HEADINGS", "ReportPaths", "build_report", "methods_items", "sources"]
+__all__ = [
+    "SECTION_HEADINGS",
+    "ReportPaths",
+    "build_report",
+    "data_cutoff",
+    "methods_items",
+    "settings_items",
+    "sources",
+]
 
 #: Section id -> heading, in report order (the title comes first, methods last).
 SECTION_HEADINGS: dict[str, str] = {
     "cohort": "Cohort",
+    "patients": "Patients",
     "manufacturing": "Manufacturing and dosing",
     "safety": "Safety",
     "kinetics": "CAR T kinetics",
@@ -101,8 +111,10 @@ def sources() -> tuple[str, ...]:
         "Denney W, Duvvuri S, Buckeridge C. Simple, automatic noncompartmental analysis: the "
         "PKNCA R package. J Pharmacokinet Pharmacodyn 2015;42(1):11–107.",
         "Kaplan EL, Meier P. Nonparametric estimation from incomplete observations. J Am Stat "
-        "Assoc 1958;53(282):457–481; Davidson-Pilon C. lifelines. J Open Source Softw "
-        "2019;4(40):1317.",
+        "Assoc 1958;53(282):457–481.",
+        "Brookmeyer R, Crowley J. A confidence interval for the median survival time. "
+        "Biometrics 1982;38(1):29–41; median and its CI computed as R survival 3.5 "
+        "(Therneau T) quantile.survfit.",
         "Clopper CJ, Pearson ES. The use of confidence or fiducial limits illustrated in the case "
         "of the binomial. Biometrika 1934;26:404–413.",
         "van Vollenhoven RF, et al. 2021 DORIS definition of remission in SLE. Lupus Sci Med "
@@ -139,7 +151,8 @@ def methods_items(settings: AnalysisSettings = DEFAULT_ANALYSIS) -> list[tuple[s
         (
             "Study day",
             "Day 0 is the day of the (first) CAR T infusion; negative days are before it. "
-            "No calendar dates, names or birth dates appear in this report; ages are in years at "
+            "No names or birth dates appear in this report and no calendar date but the data "
+            "cut-off and the day it was generated; ages are in years at "
             "infusion (birth taken as the middle of the birth month).",
         ),
         ("Months", f"Months = days / {DAYS_PER_MONTH:g} (365.25 / 12)."),
@@ -154,16 +167,19 @@ def methods_items(settings: AnalysisSettings = DEFAULT_ANALYSIS) -> list[tuple[s
         (
             "ICANS",
             "ASTCT 2019 consensus grade from the ICE score from age "
-            f"{tox.capd_age_cut:g} years and the CAPD score below it (rule "
-            f"'{tox.capd_age_rule}'), depressed consciousness, seizures, motor findings and "
+            f"{tox.capd_age_cut:g} years and the CAPD score below it (a setting: "
+            f"{describe_setting('capd_age_rule', tox.capd_age_rule)}), depressed consciousness, "
+            "seizures, motor findings and "
             "cerebral oedema; episodes as for CRS.",
         ),
         (
             "ICAHT",
             f"EHA/EBMT consensus (Rejeski et al. 2023). Early (days 0–30): days with ANC "
-            f"≤ 500 and ≤ 100/µL counted '{s.icaht_duration_mode}'; gaps of at most "
+            f"≤ 500 and ≤ 100/µL counted as "
+            f"{describe_setting('icaht_duration_mode', s.icaht_duration_mode)}; gaps of at most "
             f"{tox.icaht_max_gap_days} days interpolated; late: day 31 to day "
-            f"{tox.late_icaht_last_day}, single values '{tox.late_icaht_single_value}'.",
+            f"{tox.late_icaht_last_day}; "
+            f"{describe_setting('late_icaht_single_value', tox.late_icaht_single_value)}.",
         ),
         (
             "Cytopenias and infections",
@@ -172,13 +188,14 @@ def methods_items(settings: AnalysisSettings = DEFAULT_ANALYSIS) -> list[tuple[s
         ),
         (
             "Proportions",
-            f"n/N with the exact (Clopper–Pearson) two-sided {s.confidence:.0%} "
-            "confidence interval, scipy.stats.binomtest(k, n).proportion_ci(method='exact'). "
+            f"n/N (%) with the exact (Clopper–Pearson) two-sided {s.confidence:.0%} "
+            "confidence interval; percentages are whole numbers below 100 patients. "
             "Denominator: infused patients (or those assessable, stated in the row).",
         ),
         (
             "Continuous values",
-            "Median (minimum to maximum) and the number of patients with a value.",
+            "Median (range), n: the median, minimum to maximum, and the number of patients "
+            "with a value.",
         ),
         (
             "B-cell clearance",
@@ -189,7 +206,11 @@ def methods_items(settings: AnalysisSettings = DEFAULT_ANALYSIS) -> list[tuple[s
             f"First sample after clearance with CD19⁺ B cells ≥ "
             f"{s.reconstitution_threshold:g} cells/µL (absolute count; one sample suffices). "
             "Kaplan–Meier time from infusion among patients who cleared, censored at the last "
-            f"B-cell sample; pointwise {s.confidence:.0%} CI by the exponential Greenwood formula.",
+            f"B-cell sample; pointwise {s.confidence:.0%} CI by the log(−log) transform with "
+            "Greenwood's variance. The median is the first day the estimate falls to 0.5 or "
+            "below — on a plateau at exactly 0.5, the midpoint of the plateau — and its CI is "
+            "read where the pointwise bounds cross 0.5 (Brookmeyer–Crowley); a bound that never "
+            "crosses is 'not reached'. Same convention as R survival's quantile.survfit.",
         ),
         (
             "CAR T kinetics (NCA)",
@@ -197,10 +218,11 @@ def methods_items(settings: AnalysisSettings = DEFAULT_ANALYSIS) -> list[tuple[s
             f"samples from day 0: Cmax and Tmax (first day of Cmax), AUC0–{s.auc_end:g} by the "
             "linear-up/log-down trapezoid (PKNCA), never extrapolated (missing when the samples do "
             "not reach the window end); level 0 imputed at day 0; persistence = last day with a "
-            f"quantifiable value. Below-LLOQ rule '{s.blq_rule}' (PKNCA default: BLQ before the "
-            "first and after the last quantifiable value count as 0, BLQ in between are dropped); "
-            "results reported '< LLOQ' are BLQ. LLOQ assumed when a result carries none "
-            f"(UNCONFIRMED, a setting): {lloq}. Same-day repeats: the lowest value.",
+            f"quantifiable value. Below the LLOQ (a setting): "
+            f"{describe_setting('blq_rule', s.blq_rule)}; results reported '< LLOQ' count as "
+            "below it. LLOQ assumed when a result carries none — a setting, default "
+            f"{lloq}, not confirmed by an assay specification. Same-day repeats: the lowest "
+            "value.",
         ),
         (
             "Autoantibodies",
@@ -231,9 +253,11 @@ def methods_items(settings: AnalysisSettings = DEFAULT_ANALYSIS) -> list[tuple[s
             "2016 ACR/EULAR TIS at months "
             f"{', '.join(map(str, s.score_months))} from absolute percent improvement of physician "
             "global, patient/parent global, CMAS (else MMT8), CHAQ (else HAQ-DI), creatine kinase "
-            f"and extramuscular activity; JDM thresholds 30/45/70, adult 20/40/60. Enzyme formula "
-            f"'{s.enzyme_method}' (UNCONFIRMED; ULN {s.ck_uln:g} U/L). Any measure missing: not "
-            "assessable.",
+            f"and extramuscular activity; JDM thresholds 30/45/70, adult 20/40/60. Muscle-enzyme "
+            f"improvement — a setting, default "
+            f"{describe_setting('enzyme_method', s.enzyme_method)} with an upper limit of normal "
+            f"of {s.ck_uln:g} U/L, not confirmed by the source. Any measure missing: not "
+            "assessable; a month not yet reached in follow-up: not yet reached.",
         ),
         (
             "Immunosuppressant-free",
@@ -247,6 +271,100 @@ def methods_items(settings: AnalysisSettings = DEFAULT_ANALYSIS) -> list[tuple[s
             "patients.",
         ),
     ]
+
+
+def settings_items(settings: AnalysisSettings = DEFAULT_ANALYSIS) -> list[tuple[str, str]]:
+    """Every setting the analysis ran with, as (name in words, value) pairs, defaults marked.
+
+    Examples
+    --------
+    >>> dict(settings_items())["B-cell reconstitution threshold"]
+    '10 cells/µL (default)'
+    """
+    from dataclasses import fields
+
+    if not isinstance(settings, AnalysisSettings):
+        raise InvalidInput("settings", settings, "an AnalysisSettings")
+    default = AnalysisSettings()
+
+    def mark(name: str, text: str, obj: Any = settings, ref: Any = default) -> str:
+        return f"{text} (default)" if getattr(obj, name) == getattr(ref, name) else text
+
+    s, tox = settings, settings.toxicity
+    rows = [
+        (
+            "B-cell clearance threshold",
+            mark("clearance_threshold", f"< {s.clearance_threshold:g} cells/µL"),
+        ),
+        (
+            "B-cell reconstitution threshold",
+            mark("reconstitution_threshold", f"{s.reconstitution_threshold:g} cells/µL"),
+        ),
+        ("Below-LLOQ rule (NCA)", mark("blq_rule", describe_setting("blq_rule", s.blq_rule))),
+        ("AUC window", mark("auc_end", f"days 0–{s.auc_end:g}")),
+        (
+            "LLOQ when a CAR T result carries none",
+            mark(
+                "default_lloq",
+                f"flow cytometry {s.default_lloq['flow']:g} cells/µL, "
+                f"qPCR {s.default_lloq['qpcr']:g} copies/µg DNA",
+            ),
+        ),
+        ("CTCAE version", mark("ctcae_version", s.ctcae_version)),
+        (
+            "Early-ICAHT duration",
+            mark(
+                "icaht_duration_mode",
+                describe_setting("icaht_duration_mode", s.icaht_duration_mode),
+            ),
+        ),
+        ("Confidence level", mark("confidence", f"{s.confidence:.0%}")),
+        (
+            "Titre time points",
+            mark("titre_months", "months " + ", ".join(map(str, s.titre_months))),
+        ),
+        (
+            "Disease-score time points",
+            mark("score_months", "months " + ", ".join(map(str, s.score_months))),
+        ),
+        ("Creatine kinase upper limit of normal", mark("ck_uln", f"{s.ck_uln:g} U/L")),
+        (
+            "TIS muscle-enzyme improvement",
+            mark("enzyme_method", describe_setting("enzyme_method", s.enzyme_method)),
+        ),
+        ("Lines per figure before bands", mark("max_lines", f"{s.max_lines} patients")),
+        ("Patients in the swimmer plot", mark("max_swimmers", f"at most {s.max_swimmers}")),
+    ]
+    words = {
+        "capd_age_rule": "Delirium score by age (ICANS)",
+        "hypotension_under_1_year": "Hypotension under 1 year of age (CRS)",
+        "icaht_max_gap_days": "Largest gap interpolated between ANC values (ICAHT)",
+        "icaht_never_recovered": "Never-recovered ANC counts as grade 4 (ICAHT)",
+        "late_icaht_single_value": "A single low value after day 30 (late ICAHT)",
+        "late_icaht_last_day": "Last day of the late-ICAHT window",
+        "hematotox_on_cutoff": "A value on a CAR-HEMATOTOX cut-off",
+    }
+    for f in fields(tox):
+        value = getattr(tox, f.name)
+        if isinstance(value, bool):
+            text = "yes" if value else "no"
+        elif f.name.endswith("_days") or f.name.endswith("_day"):
+            text = f"day {value}" if f.name.endswith("_day") else f"{value} days"
+        else:
+            text = describe_setting(f.name, str(value))
+        rows.append(
+            (
+                words.get(f.name, f.name.replace("_", " ").capitalize()),
+                mark(f.name, text, tox, default.toxicity),
+            )
+        )
+    return rows
+
+
+def data_cutoff(courses: Sequence[Course]) -> dt.date | None:
+    """The data cut-off: the latest last contact (or observation) of any course."""
+    dates = [c.last_contact for c in courses if c.last_contact is not None]
+    return max(dates) if dates else None
 
 
 # ------------------------------------------------------------------------------ loading
@@ -335,12 +453,38 @@ def _rows(table: pd.DataFrame, sections: Sequence[str] | None = None) -> list[di
     return shown[["characteristic", "value"]].to_dict("records")
 
 
-def _fig(plot: Any, alt: str) -> dict[str, str]:
-    return {"kind": "figure", "uri": plot.data_uri(), "caption": plot.caption, "alt": alt}
+def _fig(plot: Any, title: str) -> dict[str, str]:
+    return {
+        "kind": "figure",
+        "uri": plot.data_uri(),
+        "caption": plot.caption,
+        "title": title,
+        "alt": title,
+    }
 
 
-def _tbl(rows: list[dict[str, str]], title: str = "") -> dict[str, Any]:
-    return {"kind": "table", "rows": rows, "title": title}
+_STATS_NOTE = (
+    "Values are n/N (%; exact 95 % confidence interval) or median (range), n = patients "
+    "with a value; units as stated in each row."
+)
+
+
+def _tbl(rows: list[dict[str, str]], title: str, caption: str = _STATS_NOTE) -> dict[str, Any]:
+    return {"kind": "table", "rows": rows, "title": title, "caption": caption}
+
+
+def _number(sections: list[dict[str, Any]]) -> None:
+    """Number tables and figures in reading order (Table 1, Figure 1 …)."""
+    counts = {"table": 0, "wide_table": 0, "figure": 0}
+    for section in sections:
+        for block in section["blocks"]:
+            kind = block["kind"]
+            if kind in ("table", "wide_table"):
+                counts["table"] += 1
+                block["number"] = f"Table {counts['table']}"
+            elif kind == "figure":
+                counts["figure"] += 1
+                block["number"] = f"Figure {counts['figure']}"
 
 
 def _add_release_testing(
@@ -372,7 +516,7 @@ def _add_release_testing(
             )
             rows.append(
                 {
-                    "characteristic": f"{r.attribute}",
+                    "characteristic": label(r.attribute),
                     "value": f"{value}; pass {r.n_pass}, fail {r.n_fail}, pending {r.n_pending}",
                 }
             )
@@ -381,8 +525,19 @@ def _add_release_testing(
             if (site or diagnosis)
             else ""
         )
-        rows.append({"characteristic": "Release decisions", "value": "; ".join(metrics.reasons)})
-        block = _tbl(rows, f"Release testing: QC attributes, median (range){note}")
+        rows.append(
+            {
+                "characteristic": "Release decisions",
+                "value": "; ".join(_humanise(x) for x in metrics.reasons),
+            }
+        )
+        block = _tbl(
+            rows,
+            f"Release testing{note}",
+            "Quality-control attributes of the manufactured batches: median (range) of "
+            "numeric results with their unit, and the number of results passing, failing and "
+            "pending against the release specification.",
+        )
     else:
         block = {
             "kind": "text",
@@ -392,6 +547,34 @@ def _add_release_testing(
     for section in sections:
         if section["id"] == "manufacturing":
             section["blocks"].append(block)
+
+
+def _humanise(text: str) -> str:
+    """Registry keys inside a sentence, in words (``released_with_deviation 0``)."""
+    import re
+
+    return re.sub(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b", lambda m: label(m.group(0)), text)
+
+
+def _safety_extras(a: CohortAnalysis) -> list[dict[str, Any]]:
+    """Blocks that follow the safety table: the place for IgG/IVIG and infections by type
+    (issue 12 adds those records; until then there is nothing more to show)."""
+    del a
+    return []
+
+
+def _patients_block(a: CohortAnalysis) -> dict[str, Any]:
+    from immunoreset.report.tables.patients import PATIENT_COLUMNS, table_patients
+
+    df = table_patients(a)
+    legend = "; ".join(f"{k}: {v}" for k, v in PATIENT_COLUMNS.items() if k != "Patient")
+    return {
+        "kind": "wide_table",
+        "title": f"Characteristics, toxicity and outcome of each patient (n = {len(df)})",
+        "columns": list(df.columns),
+        "rows": df.values.tolist(),
+        "caption": f"{legend}. n/a: not assessable; —: not measured.",
+    }
 
 
 def _cohort_sections(a: CohortAnalysis, timings: dict[str, float]) -> list[dict[str, Any]]:
@@ -415,27 +598,35 @@ def _cohort_sections(a: CohortAnalysis, timings: dict[str, float]) -> list[dict[
         "scores": f.plot_disease_scores(a),
         "swimmer": f.plot_swimmer(a),
     }
+    n = f"n = {a.n:,} infused patients"
     blocks: dict[str, list[dict[str, Any]]] = {
-        "cohort": [_tbl(_rows(tables["cohort"]))],
-        "manufacturing": [_tbl(_rows(tables["manufacturing"]))],
-        "safety": [_tbl(_rows(tables["safety"]))],
-        "kinetics": [_tbl(_rows(eff, ["CAR T kinetics"]))]
-        + [_fig(p, "CAR T cells over study days") for p in figs["car_t"]],
+        "cohort": [_tbl(_rows(tables["cohort"]), f"Patient characteristics at infusion ({n})")],
+        "patients": [_patients_block(a)],
+        "manufacturing": [_tbl(_rows(tables["manufacturing"]), f"Manufacturing and dosing ({n})")],
+        "safety": [
+            _tbl(
+                _rows(tables["safety"]),
+                f"Adverse events of special interest, maximum grade per patient ({n})",
+            ),
+            *_safety_extras(a),
+        ],
+        "kinetics": [_tbl(_rows(eff, ["CAR T kinetics"]), f"CAR T-cell kinetics, NCA ({n})")]
+        + [_fig(p, "CAR T cells in blood over study days") for p in figs["car_t"]],
         "bcells": [
-            _tbl(_rows(eff, ["B cells"])),
-            _fig(figs["bcells"], "CD19+ B cells over study days"),
-            _fig(figs["km"], "Kaplan-Meier time to B-cell reconstitution"),
+            _tbl(_rows(eff, ["B cells"]), f"B-cell aplasia and reconstitution ({n})"),
+            _fig(figs["bcells"], "CD19⁺ B cells in blood over study days"),
+            _fig(figs["km"], "Time to B-cell reconstitution (Kaplan–Meier)"),
         ],
         "autoantibodies": [
-            _tbl(_rows(eff, ["Autoantibodies"]), "Autoantibodies"),
+            _tbl(_rows(eff, ["Autoantibodies"]), "Autoantibodies, % change from baseline"),
             _fig(figs["titres"], "Autoantibody titres as % of baseline"),
             _tbl(_rows(eff, ["Disease activity"]), "Disease activity and response"),
-            _fig(figs["scores"], "Disease activity scores over study days"),
-            _tbl(_rows(eff, ["Therapy"]), "Immunosuppressive therapy"),
+            _fig(figs["scores"], "Disease-activity scores over study days"),
+            _tbl(_rows(eff, ["Therapy"]), f"Immunosuppressive therapy after infusion ({n})"),
         ],
         "followup": [
-            _tbl(_rows(tables["followup"])),
-            _fig(figs["swimmer"], "Swimmer plot of follow-up"),
+            _tbl(_rows(tables["followup"]), f"Follow-up ({n})"),
+            _fig(figs["swimmer"], "Follow-up, events and therapy stop per patient"),
         ],
     }
     if not a.nca:
@@ -469,7 +660,12 @@ def _patient_sections(a: CohortAnalysis, sid: str) -> list[dict[str, Any]]:
         ("Study ID", sid),
         ("Site", p["site"]),
         ("Sex", p["sex"]),
-        ("Diagnosis", f"{p['diagnosis']} — {vocab.DIAGNOSES[p['diagnosis']]}"),
+        (
+            "Diagnosis",
+            # the code as stored (M33.09), not the vocabulary's chapter (M33.0)
+            f"{p['diagnosis']} — {vocab.DIAGNOSES[p['diagnosis']].split(' (')[0]}; "
+            f"ICD-10 {p['icd10']}",
+        ),
         ("Age at infusion", _fmt(p["age_years"], "years")),
         ("Disease duration", _fmt(p["disease_duration_years"], "years")),
         ("Prior therapy lines", _fmt(p["prior_therapy_lines"])),
@@ -487,21 +683,22 @@ def _patient_sections(a: CohortAnalysis, sid: str) -> list[dict[str, Any]]:
     tox = a.toxicity.loc[sid] if sid in a.toxicity.index else None
     kv["safety"] = []
     if tox is not None:
-        for kind, label in (("crs", "CRS"), ("icans", "ICANS")):
+        for kind, name in (("crs", "CRS"), ("icans", "ICANS")):
             g = tox[f"{kind}_grade"]
             text = "not assessable" if g != g else f"grade {int(g)}"
             if g == g and g >= 1:
                 text += (
                     f", onset day {int(tox[f'{kind}_onset_day'])}, {int(tox[f'{kind}_days'])} days"
                 )
-            kv["safety"].append((f"{label} (max, ASTCT)", text))
-        for col, label in (
+            kv["safety"].append((f"{name} (max, ASTCT)", text))
+        for col, name in (
             ("early_icaht_grade", "Early ICAHT"),
             ("late_icaht_grade", "Late ICAHT"),
         ):
             g = tox[col]
-            kv["safety"].append((label, "not assessable" if g != g else f"grade {int(g)}"))
-        kv["safety"].append(("Infection (max CTCAE grade)", _fmt(int(tox["infection_grade"]))))
+            kv["safety"].append((name, "not assessable" if g != g else f"grade {int(g)}"))
+        inf = int(tox["infection_grade"])
+        kv["safety"].append(("Infection (max CTCAE grade)", f"grade {inf}" if inf else "none"))
     kv["kinetics"] = []
     for assay, df in a.nca.items():
         if sid in df.index:
@@ -525,18 +722,30 @@ def _patient_sections(a: CohortAnalysis, sid: str) -> list[dict[str, Any]]:
             ),
         ]
     kv["autoantibodies"] = []
+    followup = p["followup_days"]
+
+    def at(month: int, value: float, unit: str = "", digits: int = 1) -> str:
+        window = 14 if month == 1 else 30
+        if (
+            value != value
+            and followup == followup
+            and followup < round(DAYS_PER_MONTH * month) - window
+        ):
+            return f"M{month} not yet reached"
+        return f"M{month} {_fmt(value, unit, digits)}"
+
     for analyte, df in a.titres.items():
         if sid in df.index:
             r = df.loc[sid]
-            parts = [f"M{m} {_fmt(r[f'pct_m{m}'], '%', 0)}" for m in a.settings.titre_months]
-            kv["autoantibodies"].append((f"{analyte} change", "; ".join(parts)))
+            parts = [at(m, r[f"pct_m{m}"], "%", 0) for m in a.settings.titre_months]
+            kv["autoantibodies"].append((f"{label(analyte)}, change", "; ".join(parts)))
     for inst, df in a.score_changes.items():
         if sid in df.index:
             r = df.loc[sid]
             parts = [f"baseline {_fmt(r['baseline_value'])}"] + [
-                f"M{m} {_fmt(r[f'value_m{m}'])}" for m in a.settings.score_months
+                at(m, r[f"value_m{m}"]) for m in a.settings.score_months
             ]
-            kv["autoantibodies"].append((inst, "; ".join(parts)))
+            kv["autoantibodies"].append((label(inst), "; ".join(parts)))
     if sid in a.sle_response.index:
         r = a.sle_response.loc[sid]
         if r["note"]:
@@ -672,15 +881,27 @@ def _build(
     filters = [f"site {site}" if site else "", f"diagnosis {diagnosis}" if diagnosis else ""]
     scope = ", ".join(x for x in filters if x) or "all visible patients"
     today = dt.date.today().isoformat()
+    cut = data_cutoff(courses)
+    cutoff = cut.isoformat() if cut else "no observation recorded"
     env = _env()
     out.mkdir(parents=True, exist_ok=True)
     if patient is None:
         sections = _cohort_sections(a, timings)
         _add_release_testing(sections, registry_or_courses, actor, site, diagnosis)
+        _number(sections)
         t0 = time.perf_counter()
         html = env.get_template("case_series.html").render(
             title="CD19 CAR T cell therapy in autoimmune disease: case series",
-            subtitle=f"{a.n:,} infused patients ({scope}); report generated {today}.",
+            subtitle=f"{a.n:,} infused patients ({scope}); data cut-off {cutoff}; report "
+            f"generated {today} by immunoreset {__version__}.",
+            settings_rows=[
+                {"characteristic": k, "value": v}
+                for k, v in [
+                    ("Software", f"immunoreset {__version__}"),
+                    ("Data cut-off", cutoff),
+                    *settings_items(settings),
+                ]
+            ],
             synthetic=a.synthetic,
             css=_css(),
             sections=sections,
@@ -701,7 +922,8 @@ def _build(
         t0 = time.perf_counter()
         html = env.get_template("patient.html").render(
             title=f"Patient summary: {patient}",
-            subtitle=f"One-page summary; report generated {today}.",
+            subtitle=f"One-page summary; data cut-off {cutoff}; report generated {today} by "
+            f"immunoreset {__version__}.",
             synthetic=a.synthetic,
             css=_css(),
             sections=_patient_sections(a, patient),
@@ -709,8 +931,8 @@ def _build(
             footer="Definitions as in the case-series report's methods: ASTCT 2019 CRS/ICANS, "
             f"EHA/EBMT ICAHT, CTCAE v{settings.ctcae_version}, B-cell clearance < "
             f"{settings.clearance_threshold:g} and reconstitution ≥ "
-            f"{settings.reconstitution_threshold:g} cells/µL, NCA lin-up/log-down "
-            f"({settings.blq_rule}), months = days / 30.4375. Study IDs only, no dates.",
+            f"{settings.reconstitution_threshold:g} cells/µL, NCA lin-up/log-down, "
+            "months = days / 30.4375. Study IDs only.",
         )
         stem = f"patient-{patient}"
     html_path = out / f"{stem}.html"

@@ -16,7 +16,7 @@ same numbers.
   at most ``AnalysisSettings.max_swimmers`` patients, chosen evenly across the follow-up
   distribution (the caption says so).
 * Kaplan–Meier estimate of time to B-cell reconstitution with its pointwise 95 % CI
-  (exponential Greenwood, lifelines; Kaplan EL, Meier P. *J Am Stat Assoc* 1958;53:457–481).
+  (log(−log) Greenwood; Kaplan EL, Meier P. *J Am Stat Assoc* 1958;53:457–481).
 
 Colours are the Okabe–Ito colour-blind-safe palette (Okabe M, Ito K. *Color Universal Design*,
 2008).
@@ -34,8 +34,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from immunoreset import vocab
 from immunoreset.course import Course
 from immunoreset.errors import InvalidInput, check_choice
+from immunoreset.report.labels import label
 from immunoreset.report.tables import (
     DAYS_PER_MONTH,
     TITRE_ANALYTES,
@@ -79,6 +81,10 @@ SCORE_INSTRUMENTS: dict[str, str] = {
     "mrss": "mRSS (0–51)",
     "md_global": "Physician global (0–10)",
 }
+#: Analyte -> its unit as a reader writes it.
+ANALYTE_UNITS: dict[str, str] = {
+    k: v[0].replace("uL", "µL").replace("ug", "µg") for k, v in vocab.ANALYTES.items()
+}
 _ASSAYS = {
     "flow": ("car_t_flow", "CAR T cells (cells/µL)"),
     "qpcr": ("car_t_qpcr", "CAR transgene (copies/µg DNA)"),
@@ -100,15 +106,24 @@ class Plot:
     figure: Any
     caption: str
 
-    def png(self, dpi: int = 110) -> bytes:
-        """The figure as PNG bytes."""
+    def png(self, dpi: int = 300) -> bytes:
+        """The figure as PNG bytes (300 dpi by default, a journal's minimum for raster)."""
         buf = io.BytesIO()
         self.figure.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
         return buf.getvalue()
 
-    def data_uri(self, dpi: int = 110) -> str:
-        """The PNG as a ``data:`` URI for a self-contained HTML page."""
-        return "data:image/png;base64," + base64.b64encode(self.png(dpi)).decode("ascii")
+    def svg(self) -> bytes:
+        """The figure as SVG (vector; text as outlines so it renders the same everywhere)."""
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+        return buf.getvalue()
+
+    def data_uri(self, dpi: int | None = None) -> str:
+        """The figure as a ``data:`` URI for a self-contained page: SVG (vector, for the HTML
+        and — through WeasyPrint — the PDF), or a PNG at ``dpi`` when one is given."""
+        if dpi is not None:
+            return "data:image/png;base64," + base64.b64encode(self.png(dpi)).decode("ascii")
+        return "data:image/svg+xml;base64," + base64.b64encode(self.svg()).decode("ascii")
 
 
 def _figure(ncols: int = 1, nrows: int = 1, *, width: float = 7.0, height: float = 3.6) -> Any:
@@ -175,7 +190,8 @@ def _how(a: CohortAnalysis, series: list[dict[str, Any]]) -> str:
             f"day 28, weekly to day 98, then every 4 weeks) — {a.n:,} patients, more than "
             f"{a.settings.max_lines} lines would be unreadable."
         )
-    return "One line per patient, coloured by diagnosis."
+    n = len({s["label"] for s in series})
+    return f"One line per patient (n = {n:,}), coloured by diagnosis."
 
 
 def _draw(ax: Any, series: list[dict[str, Any]]) -> None:
@@ -316,7 +332,7 @@ def plot_autoantibodies(cohort: CohortAnalysis | Sequence[Course]) -> Plot:
     ax.set_xlabel("Days after infusion")
     ax.set_ylabel("Titre, % of baseline")
     ax.set_title("Autoantibodies")
-    names = ", ".join(a.titres) or "none recorded"
+    names = ", ".join(label(x) for x in a.titres) or "none recorded"
     caption = (
         f"{_how(a, series)} Each titre ({names}) divided by the patient's baseline (last value "
         f"on or before day 0); log scale; dashed line 100 %."
@@ -334,14 +350,29 @@ def plot_disease_scores(cohort: CohortAnalysis | Sequence[Course]) -> Plot:
     fig, axes = _figure(ncols, nrows, width=7.0, height=2.6 * nrows + 0.4)
     for ax, (inst, series) in zip(axes, per.items(), strict=False):
         _draw(ax, series)
+        lo, hi, _ = vocab.INSTRUMENTS[inst]
+        ax.set_ylim(lo, hi + (hi - lo) * 0.04 if inst != "sledai2k" else None)
         ax.set_title(SCORE_INSTRUMENTS[inst], fontsize=9)
         ax.set_xlabel("Days after infusion", fontsize=8)
+        ax.set_ylabel("Score (points)", fontsize=8)
     for ax in axes[len(per) :]:
         ax.set_axis_off()
     if not per:
         axes[0].text(0.5, 0.5, "no disease assessments", ha="center", va="center")
-    how = _how(a, next(iter(per.values()))) if per else ""
-    return Plot(fig, f"{how} Panels: {', '.join(SCORE_INSTRUMENTS[i] for i in per) or 'none'}.")
+        return Plot(fig, "No disease assessments recorded.")
+    _letter(axes[: len(per)])
+    how = _how(a, next(iter(per.values())))
+    panels = []
+    for i, inst in enumerate(per):
+        lo, hi, _ = vocab.INSTRUMENTS[inst]
+        n = a.scores.loc[a.scores["instrument"] == inst, "study_id"].nunique()
+        name = SCORE_INSTRUMENTS[inst].split(" (")[0]
+        panels.append(f"{chr(ord('A') + i)}, {name} (range {lo:g}–{hi:g}; n = {n})")
+    return Plot(
+        fig,
+        f"{how} Each instrument on its own scale, in points; higher is more active disease "
+        f"except CMAS and MMT8 (higher is stronger). {'; '.join(panels)}.",
+    )
 
 
 def _swimmer_rows(a: CohortAnalysis) -> tuple[pd.DataFrame, str]:
@@ -443,8 +474,10 @@ def _km_curve(a: CohortAnalysis) -> dict[str, np.ndarray] | None:
     t = a.km.table
     x = np.concatenate([[0.0], t["time"].to_numpy()])
     y = np.concatenate([[1.0], t["survival"].to_numpy()])
-    lo = np.concatenate([[1.0], t["ci_lower"].to_numpy()])
-    hi = np.concatenate([[1.0], t["ci_upper"].to_numpy()])
+    # where Ŝ = 0 the log(−log) bounds are undefined: draw the band down to 0 under the last
+    # defined upper bound
+    lo = np.concatenate([[1.0], np.nan_to_num(t["ci_lower"].to_numpy(), nan=0.0)])
+    hi = pd.Series(np.concatenate([[1.0], t["ci_upper"].to_numpy()])).ffill().to_numpy()
     cens = t[t["censored"] > 0]
     return {
         "x": x,
@@ -456,78 +489,159 @@ def _km_curve(a: CohortAnalysis) -> dict[str, np.ndarray] | None:
     }
 
 
+def _risk_times(t_max: float) -> np.ndarray:
+    """Round time points (days) for the number-at-risk table: 6–10 columns to ``t_max``."""
+    for step in (7, 14, 28, 30, 60, 90, 180, 365, 730):
+        if t_max / step <= 9:
+            break
+    return np.arange(0, t_max + 1e-9, step, dtype=float)
+
+
 def plot_km(cohort: CohortAnalysis | Sequence[Course]) -> Plot:
-    """Kaplan–Meier estimate of the proportion still B-cell aplastic after infusion."""
+    """Kaplan–Meier estimate of the proportion still B-cell aplastic after infusion, with the
+    number at risk under it."""
     a = _as_analysis(cohort)
     c = _km_curve(a)
-    fig, (ax,) = _figure(height=3.2)
     if c is None:
+        fig, (ax,) = _figure(height=3.2)
         ax.text(0.5, 0.5, "no patient cleared B cells", ha="center", va="center")
+        ax.set_axis_off()
         return Plot(fig, "No Kaplan–Meier estimate: no patient cleared B cells.")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.0, 3.9), layout="constrained")
+    ax, risk = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [5, 1]})
     ax.fill_between(c["x"], c["lo"], c["hi"], step="post", color="#0072B2", alpha=0.2, lw=0)
     ax.step(c["x"], c["y"], where="post", color="#0072B2", linewidth=1.6)
     ax.scatter(c["cx"], c["cy"], marker="|", s=60, color="#0072B2")
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("Days after infusion")
-    ax.set_ylabel("Still B-cell aplastic")
-    med = "not reached" if a.km.median is None else f"{a.km.median:g} days"
-    ax.set_title(f"Time to B-cell reconstitution (median {med})")
+    ax.set_ylabel("Proportion still B-cell aplastic")
+    km = a.km
+    med = "not reached" if km.median is None else f"{km.median:g} days"
+    ax.set_title(f"Time to B-cell reconstitution (median {med})", fontsize=10)
     ax.grid(alpha=0.25, linewidth=0.5)
+    t_max = float(km.table["time"].max())
+    times = _risk_times(t_max)
+    for x, n in zip(times, km.at_risk(times), strict=True):
+        risk.text(x, 0.5, f"{n}", ha="center", va="center", fontsize=8)
+    risk.set_ylim(0, 1)
+    risk.set_yticks([0.5], ["At risk"], fontsize=8)
+    risk.tick_params(axis="y", length=0)
+    for side in ("top", "right", "left"):
+        risk.spines[side].set_visible(False)
+    risk.set_xticks(times)
+    risk.set_xlim(-0.03 * t_max, t_max * 1.05 if t_max else 1)
+    risk.set_xlabel("Days after infusion")
     s = a.settings
+    ci = "not reached" if km.median_ci[1] is None else f"{km.median_ci[1]:g}"
+    lo = "not reached" if km.median_ci[0] is None else f"{km.median_ci[0]:g}"
     caption = (
-        f"Kaplan–Meier estimate among the {a.km.n:,} patients who cleared B cells "
-        f"(< {s.clearance_threshold:g} cells/µL); event: first value ≥ "
-        f"{s.reconstitution_threshold:g} cells/µL; patients still aplastic are censored at their "
-        f"last B-cell sample (ticks). Band: pointwise {s.confidence:.0%} CI (exponential "
-        f"Greenwood)."
+        f"Kaplan–Meier estimate among the {km.n:,} patients who cleared B cells "
+        f"(< {s.clearance_threshold:g} cells/µL), {km.n_events:,} reconstitution events; event: "
+        f"first value ≥ {s.reconstitution_threshold:g} cells/µL; patients still aplastic are "
+        f"censored at their last B-cell sample (ticks). Band: pointwise {s.confidence:.0%} "
+        f"confidence interval (log(−log) transform, Greenwood variance). Median {med} "
+        f"({s.confidence:.0%} CI {lo} to {ci}). Below: number still at risk (neither "
+        f"reconstituted nor censored) at each time."
     )
     return Plot(fig, caption)
 
 
+def _letter(axes: Sequence[Any]) -> None:
+    """Panel letters A, B, … at the top left of each panel (journal style)."""
+    for i, ax in enumerate(axes):
+        ax.text(
+            -0.02,
+            1.04,
+            chr(ord("A") + i),
+            transform=ax.transAxes,
+            fontsize=10,
+            fontweight="bold",
+            ha="right",
+            va="bottom",
+        )
+
+
 def plot_patient(course: Course, cohort: CohortAnalysis | None = None) -> Plot:
-    """One patient's CAR T cells, B cells, autoantibodies and disease scores (2 × 2 panels)."""
+    """One patient's CAR T cells, B cells, autoantibodies (when measured) and disease scores
+    (one panel per instrument, each on its own scale)."""
     if not isinstance(course, Course):
         raise InvalidInput("course", course, "a Course")
     a = cohort if isinstance(cohort, CohortAnalysis) else _as_analysis([course])
     if course.study_id not in a.patients.index:
         raise InvalidInput("course", course.study_id, "a course of the analysed cohort")
     labs = a.labs[a.labs["study_id"] == course.study_id]
-    fig, axes = _figure(2, 2, width=7.0, height=4.6)
-    colour = DIAGNOSIS_COLOURS.get(course.patient.diagnosis, "#333333")
-    panels = (
-        ("car_t_flow", "CAR T cells/µL", "log"),
-        ("cd19_b_cells", "CD19⁺ B cells/µL", "symlog"),
-    )
-    for ax, (analyte, label, scale) in zip(axes[:2], panels, strict=True):
-        sub = labs[(labs["analyte"] == analyte) & ~labs["below_lloq"]]
-        if scale == "log":
-            sub = sub[sub["value"] > 0]
-        ax.plot(sub["day"], sub["value"], marker="o", markersize=3, color=colour)
-        ax.set_yscale(scale, **({"linthresh": 1.0} if scale == "symlog" else {}))
-        ax.set_title(label, fontsize=9)
-    ax = axes[2]
-    for analyte in TITRE_ANALYTES:
-        sub = labs[labs["analyte"] == analyte]
-        if len(sub):
-            ax.plot(sub["day"], sub["value"], marker="o", markersize=3, label=analyte)
-    if ax.lines:
-        ax.set_yscale("log")
-        ax.legend(fontsize=7, frameon=False)
-    ax.set_title("Autoantibodies (assay units)", fontsize=9)
-    ax = axes[3]
     sc = a.scores[a.scores["study_id"] == course.study_id]
-    for inst, g in sc.groupby("instrument"):
-        if inst in SCORE_INSTRUMENTS:
-            ax.plot(g["day"], g["score"], marker="o", markersize=3, label=SCORE_INSTRUMENTS[inst])
-    if ax.lines:
-        ax.legend(fontsize=7, frameon=False)
-    ax.set_title("Disease activity", fontsize=9)
-    for ax in axes:
+    colour = DIAGNOSIS_COLOURS.get(course.patient.diagnosis, "#333333")
+    titres = [x for x in TITRE_ANALYTES if (labs["analyte"] == x).any()]
+    instruments = [i for i in SCORE_INSTRUMENTS if (sc["instrument"] == i).any()]
+    panels: list[tuple[str, str]] = [("car_t_flow", "lab"), ("cd19_b_cells", "lab")]
+    panels += [("titres", "titres")] if titres else []
+    panels += [(inst, "score") for inst in instruments]
+    ncols = 2 if len(panels) <= 4 else 3
+    nrows = -(-len(panels) // ncols)
+    fig, axes = _figure(ncols, nrows, width=7.0, height=1.7 * nrows + 0.2)
+    used = axes[: len(panels)]
+    for ax, (key, kind) in zip(used, panels, strict=True):
+        if kind == "lab":
+            sub = labs[(labs["analyte"] == key) & ~labs["below_lloq"]]
+            if key == "car_t_flow":
+                sub = sub[sub["value"] > 0]
+                ylabel, title = "cells/µL (log)", "CAR T cells (flow cytometry)"
+            else:
+                ylabel, title = "cells/µL (symlog)", "CD19⁺ B cells"
+            ax.plot(sub["day"], sub["value"], marker="o", markersize=3, color=colour)
+            if len(sub):
+                if key == "car_t_flow":
+                    ax.set_yscale("log")
+                else:
+                    ax.set_yscale("symlog", linthresh=1.0)
+            else:
+                ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
+        elif kind == "titres":
+            units = set()
+            for analyte in titres:
+                sub = labs[labs["analyte"] == analyte]
+                ax.plot(sub["day"], sub["value"], marker="o", markersize=3, label=label(analyte))
+                units.add(ANALYTE_UNITS.get(analyte, ""))
+            ax.set_yscale("log")
+            ax.legend(fontsize=7, frameon=False)
+            ylabel = " / ".join(sorted(u for u in units if u)) + " (log)"
+            title = "Autoantibodies"
+        else:
+            g = sc[sc["instrument"] == key]
+            ax.plot(g["day"], g["score"], marker="o", markersize=3, color=colour)
+            lo, hi, _ = vocab.INSTRUMENTS[key]
+            ax.set_ylim(lo, hi + (hi - lo) * 0.04)
+            ylabel, title = "points", SCORE_INSTRUMENTS[key]
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=8)
+    for ax in axes[len(panels) :]:
+        ax.set_axis_off()
+    for ax in used:
         ax.axvline(0, color="#999999", linewidth=0.8, linestyle=":")
         ax.tick_params(labelsize=7)
         ax.set_xlabel("Days after infusion", fontsize=8)
         ax.grid(alpha=0.25, linewidth=0.5)
-    return Plot(fig, f"{course.study_id}: study days from infusion (day 0).")
+    _letter(used)
+    letters = [chr(ord("A") + i) for i in range(len(panels))]
+    parts = [f"{letters[0]}, CAR T cells by flow cytometry (cells/µL, log scale)"]
+    parts.append(f"{letters[1]}, CD19⁺ B cells (cells/µL, symmetric-log scale: linear below 1)")
+    k = 2
+    if titres:
+        parts.append(f"{letters[k]}, autoantibodies in their assays' units (log scale)")
+        k += 1
+    for inst in instruments:
+        lo, hi, _ = vocab.INSTRUMENTS[inst]
+        name = SCORE_INSTRUMENTS[inst].split(" (")[0]
+        parts.append(f"{letters[k]}, {name} (points, {lo:g}–{hi:g})")
+        k += 1
+    caption = (
+        f"Patient {course.study_id}, study days from infusion (day 0, dotted line). "
+        + "; ".join(parts)
+        + ". Values below the assay's LLOQ are not drawn."
+    )
+    return Plot(fig, caption)
 
 
 # ------------------------------------------------------------------------------ plotly

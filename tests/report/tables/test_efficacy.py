@@ -22,7 +22,7 @@ def test_efficacy_all_cleared_and_off_therapy(analysis):
 def test_efficacy_has_both_assays_and_titre_months(analysis):
     df = t.table_efficacy(analysis)
     assert {"Cmax (flow cytometry)", "Cmax (qPCR)", "AUC0–28 (qPCR)"} <= set(df["item"])
-    levels = set(df.loc[df["item"] == "anti_dsdna: % change from baseline", "level"])
+    levels = set(df.loc[df["item"] == "Anti-dsDNA: % change from baseline", "level"])
     assert levels == {"month 1", "month 3", "month 6", "month 12"}
 
 

@@ -24,7 +24,8 @@ Sources of the definitions used
 * Exact binomial (Clopper–Pearson) confidence intervals: Clopper CJ, Pearson ES. *Biometrika*
   1934;26:404–413, via ``scipy.stats.binomtest(k, n).proportion_ci(method="exact")``.
 * NCA: PKNCA conventions (Denney W, et al. *J Pharmacokinet Pharmacodyn* 2015;42(1):11–107).
-* Kaplan–Meier: Kaplan EL, Meier P. *J Am Stat Assoc* 1958;53(282):457–481 (lifelines).
+* Kaplan–Meier: Kaplan EL, Meier P. *J Am Stat Assoc* 1958;53(282):457–481;
+  median and CI as R survival 3.5 ``quantile.survfit``.
 * DORIS 2021 remission: van Vollenhoven RF, et al. *Lupus Sci Med* 2021;8:e000538. LLDAS:
   Franklyn K, et al. *Ann Rheum Dis* 2016;75(9):1615–1621.
 * Total Improvement Score: Rider LG, et al. *Arthritis Rheumatol* 2017;69(5):911–923.

@@ -138,6 +138,7 @@ def _patients_frame(courses: tuple[Course, ...]) -> pd.DataFrame:
             "site": p.site,
             "sex": p.sex,
             "diagnosis": p.diagnosis,
+            "icd10": p.icd10,
             "synthetic": p.synthetic,
             "prior_therapy_lines": p.prior_therapy_lines,
             "infused": d0 is not None,

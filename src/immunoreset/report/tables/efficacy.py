@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from immunoreset.course import Course
+from immunoreset.report.labels import label
 from immunoreset.report.tables.cohort import CohortAnalysis, _as_analysis
 from immunoreset.report.tables.settings import DAYS_PER_MONTH
 from immunoreset.report.tables.stats import _count, _frame, _row, _summary
@@ -66,36 +67,43 @@ def table_efficacy(cohort: CohortAnalysis | Sequence[Course]) -> pd.DataFrame:
     sec = "CAR T kinetics"
     for assay, df in a.nca.items():
         unit = df.attrs["unit"]
-        label = {"flow": "flow cytometry", "qpcr": "qPCR"}[assay]
-        rows.append(_summary(sec, f"Cmax ({label})", df["cmax"], unit))
-        rows.append(_summary(sec, f"Tmax ({label})", df["tmax"], "days"))
+        assay_name = {"flow": "flow cytometry", "qpcr": "qPCR"}[assay]
+        rows.append(_summary(sec, f"Cmax ({assay_name})", df["cmax"], unit))
+        rows.append(_summary(sec, f"Tmax ({assay_name})", df["tmax"], "days"))
         end = f"{s.auc_end:g}"
-        rows.append(_summary(sec, f"AUC0–{end} ({label})", df["auc"], f"{unit}·day"))
+        rows.append(_summary(sec, f"AUC0–{end} ({assay_name})", df["auc"], f"{unit}·day"))
         rows.append(
-            _summary(sec, f"Persistence, last detectable ({label})", df["persistence_day"], "days")
+            _summary(
+                sec, f"Persistence, last detectable ({assay_name})", df["persistence_day"], "days"
+            )
         )
     sec = "Autoantibodies"
     for analyte, df in a.titres.items():
         for m in s.titre_months:
             rows.append(
                 _summary(
-                    sec, f"{analyte}: % change from baseline", df[f"pct_m{m}"], "%", f"month {m}"
+                    sec,
+                    f"{label(analyte)}: % change from baseline",
+                    df[f"pct_m{m}"],
+                    "%",
+                    f"month {m}",
                 )
             )
     sec = "Disease activity"
     for inst, df in a.score_changes.items():
-        rows.append(_summary(sec, inst, df["baseline_value"], "points", "baseline"))
+        name = label(inst)
+        rows.append(_summary(sec, name, df["baseline_value"], "points", "baseline"))
         for m in s.score_months:
-            rows.append(_summary(sec, inst, df[f"value_m{m}"], "points", f"month {m}"))
+            rows.append(_summary(sec, name, df[f"value_m{m}"], "points", f"month {m}"))
     sle = a.sle_response
     if len(sle):
-        for col, label in (("doris", "DORIS 2021 remission"), ("lldas", "LLDAS")):
+        for col, what in (("doris", "DORIS 2021 remission"), ("lldas", "LLDAS")):
             known = sle[col].notna()
             k = int((sle[col][known] == True).sum())  # noqa: E712 - object column
             rows.append(
                 _count(
                     sec,
-                    f"SLE: {label} at last SLEDAI-2K",
+                    f"SLE: {what} at last SLEDAI-2K",
                     "",
                     k,
                     int(known.sum()),
@@ -120,16 +128,13 @@ def table_efficacy(cohort: CohortAnalysis | Sequence[Course]) -> pd.DataFrame:
                     int(known.sum()),
                 )
             )
-        if (~known).any():
-            rows.append(
-                _row(
-                    sec,
-                    f"Myositis: TIS at month {m}",
-                    "not assessable",
-                    kind="n",
-                    n=int((~known).sum()),
-                )
-            )
+        ahead = sub["note"] == "not yet reached"
+        for level, count in (
+            ("not yet reached", int(ahead.sum())),
+            ("not assessable", int((~known & ~ahead).sum())),
+        ):
+            if count:
+                rows.append(_row(sec, f"Myositis: TIS at month {m}", level, kind="n", n=count))
     sec = "Therapy"
     inf = a.patients[a.patients["infused"] & a.patients["followup_days"].notna()]
     rows.append(

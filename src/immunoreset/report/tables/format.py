@@ -17,6 +17,8 @@ def _decimals(*xs: float) -> int:
     finite = [abs(x) for x in xs if math.isfinite(x)]
     if not finite or all(float(x).is_integer() for x in finite):
         return 0
+    if all(float(2 * x).is_integer() for x in finite):
+        return 1  # whole and half days (the median of an even count): 106.5, not 106
     top = max(finite)
     return 0 if top >= 100 else 1 if top >= 1 else 2
 
@@ -25,7 +27,7 @@ def _num(x: float, decimals: int | None = None) -> str:
     if not math.isfinite(x):
         return "—"
     d = _decimals(x) if decimals is None else decimals
-    return f"{x:,.{d}f}"
+    return f"{x:,.{d}f}".replace("-", "−")  # the minus sign, not a hyphen
 
 
 _UNIT_TEXT = {"cells/uL": "cells/µL", "copies/ug": "copies/µg"}
@@ -40,9 +42,11 @@ def _unit(unit: str) -> str:
 def _fmt_count(r: Mapping[str, Any]) -> str:
     if not r["total"]:
         return f"{int(r['n'])}/0"
-    text = f"{int(r['n'])}/{int(r['total'])} ({r['percent']:.1f} %"
+    # whole percentages below 100 patients: a decimal would claim a precision n cannot give
+    d = 0 if r["total"] < 100 else 1
+    text = f"{int(r['n'])}/{int(r['total'])} ({r['percent']:.{d}f} %"
     if np.isfinite(r["ci_low"]):
-        text += f"; 95 % CI {100 * r['ci_low']:.1f}–{100 * r['ci_high']:.1f} %"
+        text += f"; 95 % CI {100 * r['ci_low']:.{d}f}–{100 * r['ci_high']:.{d}f} %"
     return text + ")"
 
 
@@ -57,10 +61,15 @@ def _fmt_median(r: Mapping[str, Any]) -> str:
     return f"{med} ({lo} to {hi}){unit}, n = {int(r['n'])}"
 
 
+def _km_time(x: float) -> str:
+    # a Kaplan–Meier quantile is an observed day or the midpoint of a plateau (a half day)
+    if not np.isfinite(x):
+        return "not reached"
+    return _num(x, 0 if float(x).is_integer() else 1)
+
+
 def _fmt_km(r: Mapping[str, Any]) -> str:
-    med = "not reached" if not np.isfinite(r["median"]) else _num(r["median"])
-    lo = _num(r["ci_low"]) if np.isfinite(r["ci_low"]) else "—"
-    hi = _num(r["ci_high"]) if np.isfinite(r["ci_high"]) else "not reached"
+    med, lo, hi = (_km_time(r[k]) for k in ("median", "ci_low", "ci_high"))
     return f"{med} (95 % CI {lo} to {hi}){_unit(r['unit'])}, n = {int(r['n'])}"
 
 
@@ -85,7 +94,7 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
     >>> from immunoreset.report.tables.stats import _count
     >>> t = pd.DataFrame([_count("Safety", "CRS", "grade 1", 6, 8, ci=True)])
     >>> display_table(t)["value"].iloc[0]
-    '6/8 (75.0 %; 95 % CI 34.9–96.8 %)'
+    '6/8 (75 %; 95 % CI 35–97 %)'
     """
     if not isinstance(table, pd.DataFrame) or not set(STAT_COLUMNS) <= set(table.columns):
         raise InvalidInput("table", type(table).__name__, "a tidy table from report.tables")

@@ -16,6 +16,7 @@ from immunoreset.report.tables.settings import (
     _ASSAY_ANALYTE,
     _TIS_MEASURES,
     _TIS_POPULATION,
+    DAYS_PER_MONTH,
     PREDNISONE_EQUIVALENT,
     AnalysisSettings,
 )
@@ -287,11 +288,18 @@ def _tis_frame(
         percent_improvement,
         score_tis,
     )
+    from immunoreset.kinetics.titres import DEFAULT_WINDOWS
 
     rows = []
     myositis = patients[patients["infused"] & patients["diagnosis"].isin(list(_TIS_POPULATION))]
     for sid, diag in myositis["diagnosis"].items():
+        followup = myositis.at[sid, "followup_days"]
         for m in s.score_months:
+            window = DEFAULT_WINDOWS["month_1" if m == 1 else "later"]
+            if np.isfinite(followup) and followup < round(DAYS_PER_MONTH * m) - window:
+                # followed for less than the month's window: the time point lies ahead
+                rows.append((sid, m, np.nan, None, "not yet reached"))
+                continue
             parts: dict[str, float] = {}
             for measure, (instruments, higher) in _TIS_MEASURES.items():
                 for inst in instruments:
