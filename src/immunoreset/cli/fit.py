@@ -134,13 +134,13 @@ def forecast(
     from immunoreset.model.fit.workflow import load_fit
 
     with user_errors():
+        registry, actor = open_registry(db, user)  # the registry first: --db errors come first
         saved = load_fit(fit_dir)
         if saved.spec.model not in ("immune_reset", "stein2019"):
             fail(
                 f"the fit in {fit_dir} is of model {saved.spec.model}, which does not describe "
                 "registry patients; forecast from an immune_reset or stein2019 fit"
             )
-        registry, actor = open_registry(db, user)
         frame = apply_default_lloq(
             patient_frame(registry, actor, study_id), parse_lloq_options(lloq)
         )

@@ -147,7 +147,8 @@ def simulate(
     with user_errors():
         from immunoreset.errors import check_range
 
-        check_range("dose", dose, 0.0, 1e9, "CAR+ T cells/kg")
+        if dose is not None:
+            check_range("dose", dose, 0.0, 1e9, "CAR+ T cells/kg")
         if out is not None:
             _check_writable("--out", out, (".parquet", ".csv"))
         if plot is not None:
