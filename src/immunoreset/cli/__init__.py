@@ -138,7 +138,15 @@ def main() -> None:
 
 
 # The command groups register themselves on import (light imports only); order = --help order.
-COMMAND_GROUPS = ("registry", "clinical", "model", "report", "web", "manufacturing")
+COMMAND_GROUPS = (
+    "registry",
+    "access",
+    "clinical",
+    "model",
+    "report",
+    "web",
+    "manufacturing",
+)
 for _group in COMMAND_GROUPS:
     importlib.import_module(f"immunoreset.cli.{_group}")
 
