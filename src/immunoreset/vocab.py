@@ -109,4 +109,4 @@ MEDICATION_CLASSES: tuple[str, ...] = (
 
 AE_CATEGORIES: tuple[str, ...] = ("crs", "icans", "hematologic", "infection", "other")
 FOLLOWUP_STATUS: tuple[str, ...] = ("alive", "dead", "lost_to_follow_up", "withdrawn")
-ROLES: tuple[str, ...] = ("admin", "investigator", "data_manager", "monitor")
+ROLES: tuple[str, ...] = ("admin", "investigator", "data_manager", "monitor", "qa")

@@ -27,6 +27,7 @@ from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from immunoreset import course as c
+from immunoreset import vocab
 from immunoreset.errors import (
     ChainOfIdentityError,
     InvalidInput,
@@ -36,7 +37,7 @@ from immunoreset.errors import (
 )
 from immunoreset.registry import fast
 from immunoreset.registry import schema as s
-from immunoreset.registry.access import Actor
+from immunoreset.registry.access import Actor, check_reason
 from immunoreset.registry.db import make_engine
 
 __all__ = ["Registry", "SaveStats", "gc_paused"]
@@ -159,7 +160,7 @@ class Registry:
         if actor.role != "admin":
             raise PermissionDenied(actor.username, "add a user", "only an admin may do this")
         validate_username(username)
-        check_choice("role", role, ("admin", "investigator", "data_manager", "monitor"))
+        check_choice("role", role, vocab.ROLES)
         site_list = sorted(set(sites))
         now = _now()
         with self.engine.begin() as conn:
@@ -875,8 +876,7 @@ def _entity(name: str) -> s.Entity:
 
 
 def _require_reason(reason: str) -> None:
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput("reason", reason, "a non-empty reason for the change")
+    check_reason(reason)
 
 
 def _guard_patient_update(actor: Actor, old: Mapping[str, Any], new: c.Patient) -> None:
