@@ -138,4 +138,4 @@ LTFU_ITEMS: tuple[str, ...] = (
     "contact_questionnaire",
 )
 FOLLOWUP_STATUS: tuple[str, ...] = ("alive", "dead", "lost_to_follow_up", "withdrawn")
-ROLES: tuple[str, ...] = ("admin", "investigator", "data_manager", "monitor")
+ROLES: tuple[str, ...] = ("admin", "investigator", "data_manager", "monitor", "qa")

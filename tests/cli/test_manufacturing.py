@@ -21,8 +21,8 @@ from tests.manufacturing.factories import PASSING_RELEASE
 runner = CliRunner()
 
 
-def run(*args: str):  # type: ignore[no-untyped-def]
-    return runner.invoke(app, list(args), env={}, catch_exceptions=False)
+def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return runner.invoke(app, list(args), env=env or {}, catch_exceptions=False)
 
 
 @pytest.fixture
@@ -108,6 +108,21 @@ def test_qc_release_infuse_trace(db: str) -> None:
         "infuse", "RM-001", "--bag", "BG-ER001-2", "--date", day(30).isoformat(), "--db", db
     )
     assert wrong.exit_code == 1 and "apheresis of ER-001" in wrong.output
+    # RM-001 was infused on day 0: a second infusion needs a bag stored for a planned re-dose
+    unplanned = run(
+        "infuse", "RM-001", "--bag", "BG-N-1", "--date", day(30).isoformat(), "--db", db
+    )
+    assert unplanned.exit_code == 1 and "planned re-dose" in unplanned.output
+    with Registry(db) as reg:
+        assert len(reg.load_course(system_actor(), "RM-001").infusions) == 1
+        reg.update_record(
+            system_actor(),
+            "RM-001",
+            "bags",
+            ("BG-N-1",),
+            {"status": "stored_for_redosing"},
+            reason="kept for the planned second dose",
+        )
     ok = run("infuse", "RM-001", "--bag", "BG-N-1", "--date", day(30).isoformat(), "--db", db)
     assert ok.exit_code == 0, ok.output
     assert "1.04e+06 CAR+ T cells/kg" in ok.output
@@ -116,13 +131,23 @@ def test_qc_release_infuse_trace(db: str) -> None:
     assert "BG-N-1" in traced.output and "default-v1" in traced.output
     with Registry(db) as reg:
         audit = reg.audit_trail(system_actor(), study_id="RM-001", limit=50)
-    assert [e["action"] for e in audit].count("refused") == 2
+    # the release refusal, the wrong-patient bag and the unplanned second infusion
+    assert [e["action"] for e in audit].count("refused") == 3
 
 
 def test_qc_show_and_site_rule(db: str) -> None:
     shown = run("batch", "qc", "BT-RM001", "--db", db)
     assert shown.exit_code == 0 and "pending" in shown.output
-    hidden = run("batch", "qc", "BT-ER001", "--db", db, "--user", "rosa")
+    hidden = run(
+        "batch",
+        "qc",
+        "BT-ER001",
+        "--db",
+        db,
+        "--user",
+        "rosa",
+        env={"IMMUNORESET_PASSWORD": "correct horse"},
+    )
     assert hidden.exit_code == 1 and "not found" in hidden.output
     bad = run("batch", "qc", "BT-RM001", "--result", "viability=90", "--db", db)
     assert bad.exit_code == 1 and "cd3_viability" in bad.output

@@ -57,9 +57,10 @@ def test_sites_users_and_scoping(db: str) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "rosa" in run("user", "list", "--db", db).output
-    mine = run("patients", "--db", db, "--user", "rosa").output
+    pw = {"IMMUNORESET_PASSWORD": "correct horse"}
+    mine = run("patients", "--db", db, "--user", "rosa", env=pw).output
     assert "RM-001" in mine and "ER-001" not in mine
-    other = run("show", "ER-001", "--db", db, "--user", "rosa")
+    other = run("show", "ER-001", "--db", db, "--user", "rosa", env=pw)
     assert other.exit_code == 1
     assert "not found" in other.output and "Traceback" not in other.output
 

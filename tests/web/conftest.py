@@ -65,7 +65,7 @@ def settings() -> WebSettings:
         secret_key="k" * 40,
         secure_cookies=False,
         today=TODAY,
-        login_max_failures=3,
+        login_free_failures=3,
     )
 
 

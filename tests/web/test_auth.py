@@ -64,11 +64,18 @@ def test_login_without_csrf_is_refused(client) -> None:
     assert client.get("/", follow_redirects=False).status_code == 303
 
 
-def test_lockout_after_repeated_failures(client, registry: Registry) -> None:
-    for _ in range(3):  # login_max_failures=3 in the test settings
+def test_repeated_failures_slow_down_that_address_only(client, registry: Registry) -> None:
+    """Issue 13 item 6: progressive delay by address and account, never a ward lockout."""
+    for _ in range(3):  # login_free_failures=3 in the test settings
         assert login(client, "rosa", "wrong password!").status_code == 401
-    resp = login(client, "rosa")  # right password, but locked now
-    assert resp.status_code == 401 and "locked" in resp.text
+    for _ in range(10):  # the delays double (1, 2, 4 s …) until an attempt comes too early
+        resp = login(client, "rosa", "wrong password!")
+        if resp.status_code == 429 and int(resp.headers["retry-after"]) >= 2:
+            break
+    assert resp.status_code == 429 and "before trying again" in resp.text
+    resp = login(client, "rosa")  # the right password, but too early from this address
+    assert resp.status_code == 429
+    assert client.get("/", follow_redirects=False).status_code == 303  # not logged in
     trail = registry.audit_trail(registry.actor_for("admin"), limit=5)
     assert any(e["action"] == "refused" and e["record_key"] == "rosa" for e in trail)
     assert login(client, "erik").status_code == 303  # other accounts unaffected

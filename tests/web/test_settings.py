@@ -38,7 +38,7 @@ def test_secure_cookie_default(environment: str, explicit: bool | None, expected
 
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IMMUNORESET_SECRET_KEY", "e" * 40)
-    monkeypatch.setenv("IMMUNORESET_LOGIN_MAX_FAILURES", "7")
+    monkeypatch.setenv("IMMUNORESET_LOGIN_FREE_FAILURES", "7")
     monkeypatch.setenv("IMMUNORESET_TODAY", "2024-01-02")
     s = WebSettings()
-    assert s.login_max_failures == 7 and str(s.today) == "2024-01-02"
+    assert s.login_free_failures == 7 and str(s.today) == "2024-01-02"

@@ -2,8 +2,9 @@
 
 Every command that touches the registry takes ``--db PATH_OR_URL`` (default ``immunoreset.db``
 in the current folder, or ``IMMUNORESET_DB_URL``) and ``--user NAME`` (or ``IMMUNORESET_USER``)
-to act as a registry user with that user's site and role rules; without ``--user`` the command
-acts as the local administrator of the database file. User errors print one line and exit 1;
+to act as a registry user with that user's site and role rules, after authenticating
+(:func:`open_registry`); without ``--user`` the command acts as the local administrator of a
+SQLite file. User errors print one line and exit 1;
 tracebacks never show local variables (they may hold patient data). Heavy libraries are
 imported inside the commands so that ``immunoreset --help`` is instant.
 
@@ -137,7 +138,8 @@ UserOption = Annotated[
     typer.Option(
         "--user",
         envvar="IMMUNORESET_USER",
-        help="Act as this registry user (site and role rules apply) [default: local admin]",
+        help="Act as this registry user (password prompted, or $IMMUNORESET_PASSWORD / "
+        "$IMMUNORESET_TOKEN; site and role rules apply) [default: local admin of a SQLite file]",
         show_default=False,
     ),
 ]
@@ -211,19 +213,59 @@ def check_db(db: str | None, *, create: bool = False) -> str:
     return url
 
 
-def open_registry(db: str | None, user: str | None, *, create: bool = False) -> tuple[Any, Any]:
-    """The registry at ``db`` and the actor to use (the named user, or the local admin).
+def open_registry(
+    db: str | None, user: str | None, *, create: bool = False, listing: bool = False
+) -> tuple[Any, Any]:
+    """The registry at ``db`` and the authenticated actor to use.
 
     ``create`` allows a new SQLite file (commands that set a registry up); otherwise a missing
     file is refused with a hint instead of being created empty.
+    With ``--user NAME`` the user must prove who they are: an API token of theirs in
+    ``IMMUNORESET_TOKEN``, else the password in ``IMMUNORESET_PASSWORD``, else a password prompt
+    at a terminal (login attempts are throttled like the web's). Without ``--user`` the command
+    acts as the local administrator ``local:<os user>`` — only on a SQLite file (whoever may
+    write the file owns it anyway), and the audit trail names that account. ``listing`` allows
+    the local account on any database for commands that only list sites or users.
     """
     from immunoreset.registry import Registry, system_actor
 
     check_db(db, create=create)
     registry = Registry(db)
     if user:
-        return registry, registry.actor_for(user)
+        return registry, _authenticated_actor(registry, user)
+    if registry.engine.dialect.name != "sqlite" and not listing:
+        registry.close()
+        fail(
+            "this registry is not a SQLite file: give --user NAME (a registry user; password "
+            "prompted, or IMMUNORESET_PASSWORD / IMMUNORESET_TOKEN for scripts)"
+        )
     return registry, system_actor(f"local:{getpass.getuser()}")
+
+
+def _authenticated_actor(registry: Any, user: str) -> Any:
+    import socket
+
+    from immunoreset.registry.logins import authenticate, lookup_token
+
+    token = os.environ.get("IMMUNORESET_TOKEN")
+    if token:
+        actor = lookup_token(registry, token, session=False)
+        if actor is None or actor.username != user:
+            fail(f"IMMUNORESET_TOKEN is not a live API token of {user} (see `token list`)")
+        return actor
+    password = os.environ.get("IMMUNORESET_PASSWORD")
+    if password is None:
+        if not sys.stdin.isatty():
+            fail(
+                f"--user {user} needs {user}'s password: run at a terminal to be asked, or set "
+                "IMMUNORESET_PASSWORD (or IMMUNORESET_TOKEN) for scripts"
+            )
+        password = getpass.getpass(f"Password for {user}: ")
+    client = f"cli:{getpass.getuser()}@{socket.gethostname()}"
+    result = authenticate(registry, user, password, client=client)
+    if not result.ok:
+        fail(result.message.rstrip(".") + f" (--user {user})")
+    return registry.actor_for(user)
 
 
 @contextmanager
@@ -260,6 +302,7 @@ def main() -> None:
 # The command groups register themselves on import (light imports only); order = --help order.
 COMMAND_GROUPS = (
     "registry",
+    "access",
     "clinical",
     "model",
     "trial",

@@ -17,7 +17,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from immunoreset.cli import DbOption, UserOption, app, console, open_registry, user_errors
+from immunoreset.cli import (
+    DbOption,
+    UserOption,
+    app,
+    console,
+    fail,
+    open_registry,
+    user_errors,
+)
 from immunoreset.errors import InvalidInput
 
 __all__ = [
@@ -129,12 +137,36 @@ def qc_cmd(
         typer.Option("--result", "-r", help="attribute=value (repeat), e.g. endotoxin=0.5"),
     ] = None,
     reason: Annotated[str, typer.Option(help="Reason in the audit trail")] = "QC results entered",
+    post_release: Annotated[
+        bool,
+        typer.Option(
+            "--post-release",
+            help="Add results to a released batch (opens a deviation for QA review; an "
+            "out-of-specification result quarantines the bags not yet infused)",
+        ),
+    ] = False,
     db: DbOption = None,
     user: UserOption = None,
 ) -> None:
-    """Enter QC results of a batch (or, without --result, show its QC) against its spec."""
+    """Enter QC results of a batch (or, without --result, show its QC) against its spec.
+
+    A released batch's results are read-only: add results with --post-release instead.
+    """
     with user_errors():
         gmp, actor = _gmp(db, user)
+        if post_release:
+            if not result:
+                fail("--post-release needs at least one --result attribute=value")
+            added = gmp.add_post_release_result(
+                actor, batch_id, dict(parse_result(r) for r in result), reason
+            )
+            oos = ", ".join(added["out_of_spec"]) or "none"
+            bags = ", ".join(added["flagged_bags"]) or "none"
+            console.print(
+                f"{batch_id}: post-release result(s) added; deviation {added['deviation_id']} "
+                f"opened for QA review; out of specification: {oos}; bags quarantined: {bags}"
+            )
+            return
         if result:
             results = dict(parse_result(r) for r in result)
             qc = gmp.record_qc(actor, batch_id, results, reason)

@@ -53,7 +53,7 @@ def site_add(
 def site_list(db: DbOption = None) -> None:
     """List the treating sites."""
     with user_errors():
-        registry, _ = open_registry(db, None)
+        registry, _ = open_registry(db, None, listing=True)
         table = Table("code", "name", title="Sites")
         for code, name in registry.list_sites():
             table.add_row(code, name)
@@ -93,7 +93,7 @@ def user_add(
 def user_list(db: DbOption = None) -> None:
     """List registry users, their roles and sites."""
     with user_errors():
-        registry, _ = open_registry(db, None)
+        registry, _ = open_registry(db, None, listing=True)
         table = Table("username", "role", "sites", "active", title="Users")
         for u in registry.list_users():
             table.add_row(u["username"], u["role"], ", ".join(u["sites"]) or "—", str(u["active"]))
@@ -328,7 +328,7 @@ def db_upgrade(db: DbOption = None) -> None:
 def db_stats(db: DbOption = None) -> None:
     """Rows per table."""
     with user_errors():
-        registry, _ = open_registry(db, None)
+        registry, _ = open_registry(db, None, listing=True)
         table = Table("table", "rows")
         for k, v in registry.count_rows().items():
             table.add_row(k, f"{v:,}")

@@ -14,9 +14,17 @@ from typing import Annotated, Any
 
 import typer
 
-from immunoreset.cli import app
+from immunoreset.cli import DbOption, UserOption, app, console, open_registry, user_errors
 
-__all__ = ["NO_USERS_MESSAGE", "check_can_serve", "serve", "token_app", "token_create"]
+__all__ = [
+    "NO_USERS_MESSAGE",
+    "check_can_serve",
+    "serve",
+    "token_app",
+    "token_create",
+    "token_list",
+    "token_revoke",
+]
 
 token_app = typer.Typer(
     rich_markup_mode=None, help="API tokens for site systems.", no_args_is_help=True
@@ -120,23 +128,68 @@ def serve(
 def token_create(
     username: Annotated[str, typer.Argument(help="The registry user the token acts as.")],
     label: Annotated[str, typer.Option(help="What the token is for.")] = "api",
-    db: Annotated[
-        str | None,
-        typer.Option("--db", help="Registry: SQLite path or SQLAlchemy URL.", show_default=False),
-    ] = None,
+    days: Annotated[int, typer.Option(help="Days until the token expires (1–3650).")] = 90,
+    db: DbOption = None,
+    user: UserOption = None,
 ) -> None:
-    """Create an API token for USERNAME and print it once (only its hash is stored)."""
-    from immunoreset.cli import check_db, user_errors
-    from immunoreset.errors import ImmunoresetError
-    from immunoreset.registry import Registry
+    """Create an API token for USERNAME and print it once (only its hash is stored).
+
+    For oneself (``--user`` = USERNAME, authenticated) or, as an admin, for anyone.
+    """
     from immunoreset.web.security import issue_api_token
 
-    try:
-        with user_errors():
-            check_db(db)
-            with Registry(db) as registry:
-                token = issue_api_token(registry, username, label)
-    except ImmunoresetError as err:
-        typer.echo(str(err), err=True)
-        raise typer.Exit(1) from None
+    with user_errors():
+        registry, actor = open_registry(db, user)
+        if actor.username != username:
+            actor.require_admin(f"create an API token for {username}")
+        with registry:
+            token = issue_api_token(registry, username, label, days=days)
     typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(
+    username: Annotated[
+        str | None, typer.Argument(help="Whose tokens (admin: anyone; default: yours / all)")
+    ] = None,
+    db: DbOption = None,
+    user: UserOption = None,
+) -> None:
+    """List API tokens: id, user, label, created, expires, revoked (never the token)."""
+    from rich.table import Table
+
+    from immunoreset.registry.logins import list_tokens
+
+    with user_errors():
+        registry, actor = open_registry(db, user)
+        table = Table("id", "user", "label", "created", "expires", "revoked", title="API tokens")
+        for r in list_tokens(registry, actor, username=username):
+            table.add_row(
+                str(r["id"]),
+                r["username"],
+                r["label"] or "",
+                _stamp(r["created_at"]),
+                _stamp(r["expires_at"]) or "never",
+                _stamp(r["revoked_at"]),
+            )
+        console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    token_id: Annotated[int, typer.Argument(help="The token's id (see `token list`).")],
+    reason: Annotated[str, typer.Option(help="Why (audit trail).")] = "token revoked",
+    db: DbOption = None,
+    user: UserOption = None,
+) -> None:
+    """Revoke an API token (its owner or an admin; audited)."""
+    from immunoreset.registry.logins import revoke_token_id
+
+    with user_errors():
+        registry, actor = open_registry(db, user)
+        revoke_token_id(registry, actor, token_id, reason=reason)
+        console.print(f"token {token_id} revoked")
+
+
+def _stamp(value: Any) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M")

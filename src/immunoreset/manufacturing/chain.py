@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHAIN_REASONS",
+    "DOSE_ROUNDING_TOLERANCE",
     "INFUSABLE_BAG_STATUS",
     "ApheresisNode",
     "BagNode",
@@ -45,6 +46,7 @@ __all__ = [
     "ChainTrace",
     "ChainViolation",
     "check_infusion",
+    "check_infusion_plausible",
     "format_trace",
     "trace",
     "trace_course",
@@ -62,7 +64,17 @@ CHAIN_REASONS: Mapping[str, str] = {
     "expired": "the bag is past its expiry date",
     "no_expiry": "the bag has no expiry date recorded",
     "batch_not_released": "the bag's batch is not released",
+    # plausibility of the infusion itself (:func:`check_infusion_plausible`)
+    "future_date": "the infusion date is after today",
+    "before_harvest": "the infusion date is before the batch's harvest",
+    "before_release": "the infusion date is before the batch's release decision",
+    "dose_exceeds_bag": "the dose per kg is more than the bags hold for this weight",
+    "unplanned_infusion": "a further infusion without bags stored for a planned re-dose",
 }
+
+#: Relative allowance on the bags' cell content when checking a recorded dose: rounding of
+#: the dose as written on the infusion record only (project choice, no source).
+DOSE_ROUNDING_TOLERANCE = 0.01
 
 #: Bag statuses that allow infusion.
 INFUSABLE_BAG_STATUS: tuple[str, ...] = ("released", "stored_for_redosing")
@@ -120,6 +132,113 @@ def _ids(field: str, value: Any) -> frozenset[str]:
         if not isinstance(item, str):
             raise InvalidInput(field, item, "bag IDs as text")
     return frozenset(items)
+
+
+def check_infusion_plausible(
+    *,
+    study_id: str,
+    on_date: dt.date,
+    today: dt.date,
+    bags: Sequence[Bag],
+    batches: Sequence[Batch],
+    release_dates: Mapping[str, dt.date],
+    dose_cells_per_kg: float,
+    weight_kg: float,
+    previous_infusions: Sequence[dt.date] = (),
+) -> None:
+    """Refuse an infusion that cannot have happened as recorded (issue 13 item 5).
+
+    Checks, in order: not after ``today`` (``future_date``); not before any batch's harvest
+    (``before_harvest``) or release decision (``before_release``); the dose per kg not more than
+    the bags' CAR+ T cells over the weight (``dose_exceeds_bag``, allowing
+    :data:`DOSE_ROUNDING_TOLERANCE` for rounding); and, when the patient was infused before, every
+    bag stored for a planned re-dose (``unplanned_infusion``: a bag's status
+    ``stored_for_redosing`` is the GMP unit's record that the protocol plans that dose).
+
+    Parameters
+    ----------
+    study_id : str
+    on_date, today : datetime.date
+        The infusion date and today's date (the caller's clock: this function reads none).
+    bags, batches : Sequence
+        The scanned bags and their batches.
+    release_dates : Mapping[str, datetime.date]
+        Batch ID -> date of its release decision (batches without a stored decision absent).
+    dose_cells_per_kg : float
+        The recorded dose, CAR+ T cells/kg.
+    weight_kg : float
+        The weight the dose refers to, kg.
+    previous_infusions : Sequence[datetime.date]
+        Dates of the patient's earlier infusions.
+
+    Raises
+    ------
+    ChainViolation
+        ``.reason`` one of ``future_date``, ``before_harvest``, ``before_release``,
+        ``dose_exceeds_bag``, ``unplanned_infusion``.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> from immunoreset.course import Bag, Batch
+    >>> batch = Batch("B-1", "AP-1", "CliniMACS Prodigy", dt.date(2025, 1, 2),
+    ...               dt.date(2025, 1, 14), "op1", status="released")
+    >>> bag = Bag("B-1-01", "B-1", 1.04e8, 20.0, status="released", expiry=dt.date(2025, 12, 31))
+    >>> check_infusion_plausible(study_id="RM-001", on_date=dt.date(2025, 2, 1),
+    ...     today=dt.date(2025, 2, 1), bags=[bag], batches=[batch], release_dates={},
+    ...     dose_cells_per_kg=5e6, weight_kg=40.0)
+    Traceback (most recent call last):
+    ...
+    immunoreset.manufacturing.chain.ChainViolation: a dose of 5e+06 CAR+ T cells/kg for 40 kg needs 2e+08 cells; the bags hold 1.04e+08 (2.6e+06/kg)
+    """  # noqa: E501
+    study = _study("study_id", study_id)
+    day = _date("on_date", on_date)
+    now = _date("today", today)
+    if day > now:
+        raise ChainViolation(
+            "future_date",
+            f"infusion date {day.isoformat()} is after today ({now.isoformat()})",
+            study_id=study,
+        )
+    for batch in batches:
+        harvest = batch.harvest_date or batch.process_start
+        if day < harvest:
+            raise ChainViolation(
+                "before_harvest",
+                f"infusion date {day.isoformat()} is before batch {batch.batch_id}'s harvest "
+                f"({harvest.isoformat()})",
+                batch_id=batch.batch_id,
+                study_id=study,
+            )
+        released = release_dates.get(batch.batch_id)
+        if released is not None and day < released:
+            raise ChainViolation(
+                "before_release",
+                f"infusion date {day.isoformat()} is before batch {batch.batch_id}'s release "
+                f"({released.isoformat()})",
+                batch_id=batch.batch_id,
+                study_id=study,
+            )
+    held = sum(b.car_t_cells for b in bags)
+    needed = float(dose_cells_per_kg) * float(weight_kg)
+    if needed > held * (1 + DOSE_ROUNDING_TOLERANCE):
+        raise ChainViolation(
+            "dose_exceeds_bag",
+            f"a dose of {dose_cells_per_kg:.3g} CAR+ T cells/kg for {weight_kg:g} kg needs "
+            f"{needed:.3g} cells; the bags hold {held:.3g} ({held / weight_kg:.3g}/kg)",
+            study_id=study,
+        )
+    if previous_infusions:
+        unplanned = [b.bag_id for b in bags if b.status != "stored_for_redosing"]
+        if unplanned:
+            raise ChainViolation(
+                "unplanned_infusion",
+                f"{study} was infused on {max(previous_infusions).isoformat()}; a further "
+                f"infusion needs bags stored for a planned re-dose (status "
+                f"stored_for_redosing), not {', '.join(unplanned)}",
+                bag_id=unplanned[0],
+                study_id=study,
+            )
 
 
 def check_infusion(

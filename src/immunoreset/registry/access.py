@@ -4,12 +4,17 @@ The rule (the same for the CLI and the web app): a user sees only patients of th
 belong to; an admin sees every site; a monitor only reads. A patient of another site is
 reported as not found, so IDs cannot be enumerated.
 
-| role          | reads            | writes clinical data | manages users/sites |
-|---------------|------------------|----------------------|---------------------|
-| admin         | all sites        | yes                  | yes                 |
-| investigator  | own sites        | yes                  | no                  |
-| data_manager  | own sites        | yes (and imports)    | no                  |
-| monitor       | own sites        | no                   | no                  |
+| role         | reads     | clinical data     | GMP records                           | users |
+|--------------|-----------|-------------------|---------------------------------------|-------|
+| admin        | all sites | yes               | QC entry                              | yes   |
+| investigator | own sites | yes               | QC entry, post-release results        | no    |
+| data_manager | own sites | yes (and imports) | QC entry, post-release results        | no    |
+| qa           | own sites | no                | QC entry (release: planned)           | no    |
+| monitor      | own sites | no                | no                                    | no    |
+
+``qa`` is the GMP unit's quality assurance / qualified person: it enters GMP records but
+no clinical data. (Restricting release and deviation approval to ``qa`` with an electronic
+signature is not built yet; see docs/security.md.)
 """
 
 from __future__ import annotations
@@ -17,9 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from immunoreset import vocab
-from immunoreset.errors import PermissionDenied, check_choice
+from immunoreset.errors import InvalidInput, PermissionDenied, check_choice
 
-__all__ = ["Actor", "system_actor"]
+__all__ = ["MAX_REASON", "Actor", "check_reason", "system_actor"]
+
+#: Longest audit reason accepted (characters); reasons are free text in every audit row.
+MAX_REASON = 1000
 
 
 @dataclass(frozen=True)
@@ -46,8 +54,21 @@ class Actor:
         return self.all_sites or (self.sites is not None and site in self.sites)
 
     def require_write(self, action: str = "change clinical data") -> None:
+        """Clinical data: every role but ``monitor`` (read-only) and ``qa`` (GMP records)."""
         if self.role == "monitor":
             raise PermissionDenied(self.username, action, "monitors have read-only access")
+        if self.role == "qa":
+            raise PermissionDenied(self.username, action, "the qa role writes GMP records only")
+
+    def require_gmp_write(self, action: str = "change GMP records") -> None:
+        """GMP records (QC results, raising deviations): every role but ``monitor``."""
+        if self.role == "monitor":
+            raise PermissionDenied(self.username, action, "monitors have read-only access")
+
+    def require_qa(self, action: str) -> None:
+        """The ``qa`` role only (meant for release, deviation approval, spec loading)."""
+        if self.role != "qa":
+            raise PermissionDenied(self.username, action, "only a user with the qa role may")
 
     def require_admin(self, action: str) -> None:
         if self.role != "admin":
@@ -61,3 +82,15 @@ class Actor:
 def system_actor(name: str = "system") -> Actor:
     """The local account of the command line: an admin acting on a file it owns."""
     return Actor(username=name, role="admin", sites=None)
+
+
+def check_reason(reason: object, field: str = "reason") -> str:
+    """An audit reason: non-empty text of at most :data:`MAX_REASON` characters, no NUL or
+    other control characters but tab and newline (they hide text in viewers and exports)."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput(field, reason, "a non-empty reason for the change")
+    if len(reason) > MAX_REASON:
+        raise InvalidInput(field, f"{len(reason)} characters", f"at most {MAX_REASON} characters")
+    if any(ord(ch) < 32 and ch not in "\t\n" for ch in reason) or "\x7f" in reason:
+        raise InvalidInput(field, repr(reason[:40]), "text without NUL or control characters")
+    return reason

@@ -63,7 +63,25 @@ class ParsedDir:
     rows: int
 
 
+#: First characters a spreadsheet reads as a formula (or DDE command); a text cell starting with
+#: one of them (or with the escape ``'`` itself) is written with a leading ``'``, which
+#: spreadsheets show as text and the importer removes again (lossless round trip).
+FORMULA_START = frozenset("=+-@\t\r'")
+
+
+def neutralise_cell(text: str) -> str:
+    """``'=HYPERLINK(…)`` for ``=HYPERLINK(…)``: a text cell no spreadsheet evaluates."""
+    return "'" + text if text and text[0] in FORMULA_START else text
+
+
+def restore_cell(text: str) -> str:
+    """Undo :func:`neutralise_cell` (only a ``'`` followed by a formula character is removed)."""
+    return text[1:] if len(text) > 1 and text[0] == "'" and text[1] in FORMULA_START else text
+
+
 def _parse_value(kind: str, optional: bool, raw: str) -> Any:
+    if kind in ("str", "tuple"):
+        raw = restore_cell(raw)
     if raw == "":
         if optional:
             return None
@@ -117,9 +135,11 @@ def _format_value(kind: str, value: Any) -> str:
     if kind == "float":
         return repr(float(value))
     if kind == "tuple":
-        return s.encode_tuple(value)
+        return neutralise_cell(s.encode_tuple(value))
     if kind == "mapping":
         return s.encode_mapping(value)
+    if kind == "str":
+        return neutralise_cell(value)
     return str(value)
 
 
@@ -223,7 +243,7 @@ def _fast_parser(ent: s.Entity, header: list[str]) -> Callable[[list[str]], Any]
         return lambda x: None if x == "" else conv(x)
 
     def _need(x: str) -> str:
-        if x == "" or x != x.strip():
+        if x == "" or x != x.strip() or x[0] == "'":
             raise ValueError("needs the precise path")
         return x
 
@@ -233,7 +253,7 @@ def _fast_parser(ent: s.Entity, header: list[str]) -> Callable[[list[str]], Any]
         "int": int,
         "bool": _BOOLS.__getitem__,
         "str": _need,
-        "tuple": s.decode_tuple,
+        "tuple": lambda x: s.decode_tuple(restore_cell(x)),
         "mapping": lambda x: json.loads(x) if x else {},
     }
     scope: dict[str, Any] = {"_cls": ent.record}

@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, literal, select
+from sqlalchemy import Table, Text, cast, func, literal, select
 from sqlalchemy.engine import Connection
 
 from immunoreset.registry import schema as s
@@ -294,11 +294,9 @@ def audit_inserted(
         key_expr = study
         for k in ent.key:
             col = t.c[k]
-            key_expr = (
-                key_expr
-                + literal("/")
-                + (col if sqlite else col.cast(s.audit_log.c.record_key.type))
-            )
+            # cast every part to text and join with the string operator (``||`` on both
+            # databases): ``+`` on a date column compiled to SQLite's numeric addition
+            key_expr = key_expr.concat(literal("/")).concat(cast(col, Text))
         source = t.join(s.patients, s.patients.c.id == t.c.patient_id)
     stamp_value = codec(conn).stamp(stamp)
     if ids is not None:

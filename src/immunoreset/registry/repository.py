@@ -27,6 +27,7 @@ from sqlalchemy import Engine, and_, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from immunoreset import course as c
+from immunoreset import vocab
 from immunoreset.errors import (
     ChainOfIdentityError,
     InvalidInput,
@@ -36,7 +37,7 @@ from immunoreset.errors import (
 )
 from immunoreset.registry import fast
 from immunoreset.registry import schema as s
-from immunoreset.registry.access import Actor
+from immunoreset.registry.access import Actor, check_reason
 from immunoreset.registry.db import make_engine
 
 __all__ = ["Registry", "SaveStats", "gc_paused"]
@@ -159,7 +160,7 @@ class Registry:
         if actor.role != "admin":
             raise PermissionDenied(actor.username, "add a user", "only an admin may do this")
         validate_username(username)
-        check_choice("role", role, ("admin", "investigator", "data_manager", "monitor"))
+        check_choice("role", role, vocab.ROLES)
         site_list = sorted(set(sites))
         now = _now()
         with self.engine.begin() as conn:
@@ -353,6 +354,42 @@ class Registry:
                 select(func.count()).select_from(s.audit_log)
             ).scalar_one()
         return out
+
+    def transfer_patient(self, actor: Actor, study_id: str, to_site: str, *, reason: str) -> str:
+        """Move a patient (and with it its whole course) to another site; returns the old site.
+
+        Admin only, with a reason; audited as an update of the patient's ``site``. This is the
+        only way a patient changes site: every save refuses it.
+        """
+        actor.require_admin("transfer a patient to another site")
+        _require_reason(reason)
+        now = _now()
+        with self.engine.begin() as conn:
+            row = self._patient_row(conn, actor, study_id)
+            known = {r[0] for r in conn.execute(select(s.sites.c.code))}
+            if to_site not in known:
+                raise InvalidInput("to", to_site, "a known site: " + ", ".join(sorted(known)))
+            if row["site"] == to_site:
+                raise InvalidInput("to", to_site, f"a site other than {study_id}'s own")
+            conn.execute(
+                update(s.patients)
+                .where(s.patients.c.id == row["id"])
+                .values(site=to_site, updated_at=now)
+            )
+            self._audit(
+                conn,
+                actor,
+                "update",
+                "patients",
+                study_id,
+                "site",
+                _dump(row["site"]),
+                _dump(to_site),
+                f"patient transfer: {reason}",
+                now,
+                study_id=study_id,
+            )
+        return row["site"]
 
     # ------------------------------------------------------------------ loading
     def load_course(self, actor: Actor, study_id: str) -> c.Course:
@@ -629,6 +666,8 @@ class Registry:
                 to_insert.append((*row, stamp, stamp) if is_patient else (pid, *row, stamp, stamp))
                 stats.inserted[ent.name] += 1
                 continue
+            if is_patient:
+                _guard_patient_update(actor, old, rec)
             if not is_patient and ent.global_key and old["patient_id"] != pid:
                 raise ChainOfIdentityError(
                     f"{ent.name} {key[0]} already belongs to another patient; it cannot be "
@@ -871,8 +910,26 @@ def _entity(name: str) -> s.Entity:
 
 
 def _require_reason(reason: str) -> None:
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput("reason", reason, "a non-empty reason for the change")
+    check_reason(reason)
+
+
+def _guard_patient_update(actor: Actor, old: Mapping[str, Any], new: c.Patient) -> None:
+    """The site rule of every save (CSV, web, API, importers): an update may only touch a
+    patient the actor can already see, and never moves it to another site — that is
+    :meth:`Registry.transfer_patient` (admin only, with a reason)."""
+    if not actor.can_see_site(old["site"]):
+        raise PermissionDenied(
+            actor.username,
+            f"change patient {new.study_id}",
+            "that study ID is taken by a patient you cannot see (choose another study ID)",
+        )
+    if old["site"] != new.site:
+        raise PermissionDenied(
+            actor.username,
+            f"move patient {new.study_id} from {old['site']} to {new.site}",
+            "a save never changes a patient's site; an admin moves patients with "
+            "`immunoreset patient transfer STUDY_ID --to SITE --reason …`",
+        )
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -419,3 +419,68 @@ he_reports = Table(
     *_stamps(),
     UniqueConstraint("patient_id", "kind", "subject", "due", name="uq_he_reports_key"),
 )
+
+# --------------------------------------------------------------------------- security (issue 13)
+# Login throttling (by client address and account together: no lockout an attacker can use
+# against a ward), electronic signatures bound to a hash of the signed record, deviations with
+# raiser and approver as registry users, and QC results added after a batch's release.
+login_throttle = Table(
+    "login_throttle",
+    metadata,
+    Column("key", String(400), primary_key=True),  # "pair:<client>|<user>" or "account:<user>"
+    Column("username", String(200), nullable=False, index=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_failure_at", DateTime(timezone=True), nullable=False),
+    Column("wait_until", DateTime(timezone=True)),
+)
+
+signatures = Table(
+    "signatures",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("username", String(64), nullable=False),
+    Column("meaning", String(32), nullable=False),  # approved | released
+    Column("table_name", String(64), nullable=False),
+    Column("record_key", Text, nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("signed_at", DateTime(timezone=True), nullable=False),
+)
+
+deviations = Table(
+    "deviations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", String(200), nullable=False, index=True),
+    Column("kind", String(32), nullable=False),  # release | post_release
+    Column("attributes", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("reference", String(200)),
+    Column("raised_by", String(64), nullable=False),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),  # open | approved
+    Column("approved_by", String(64)),
+    Column("approved_at", DateTime(timezone=True)),
+    Column("signature_id", Integer, ForeignKey("signatures.id")),
+    Column("flagged_bags", Text, nullable=False, default=""),
+    *_stamps(),
+)
+
+qc_post_release = Table(
+    "qc_post_release",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", String(200), nullable=False, index=True),
+    Column("attribute", String(64), nullable=False),
+    Column("value_number", Float),
+    Column("value_text", String(64)),
+    Column("unit", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("deviation_id", Integer, ForeignKey("deviations.id"), nullable=False),
+    Column("entered_by", String(64), nullable=False),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    Column("reason", Text, nullable=False),
+    *_stamps(),
+)
+
+api_tokens.append_column(Column("expires_at", DateTime(timezone=True)))
+release_specs.append_column(Column("site", String(64)))  # NULL: program-wide

@@ -5,16 +5,21 @@ route except the login form and the static files needs a session or a bearer tok
 scoping and read-only monitors are the repository's rules, mapped to HTTP here:
 ``NotFound`` → 404, ``PermissionDenied`` → 403, ``InvalidInput`` → 422 with the field,
 ``ChainOfIdentityError`` → 409. Pages are never cached, and the Content-Security-Policy allows
-scripts from this server only. Every response carries ``Server-Timing: app;dur=<ms>``, the time
-the app spent on it (what the benchmark reports next to the client-side latency).
+scripts from this server only (``'unsafe-eval'`` on the plotly patient page alone, see
+:data:`CSP_PLOTLY`); ``IMMUNORESET_HSTS_SECONDS`` adds ``Strict-Transport-Security``.
+Every response carries ``Server-Timing: app;dur=<ms>``, the time the app spent on it (what
+the benchmark reports next to the client-side latency).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
@@ -44,14 +49,19 @@ def _plotly_js() -> Path:
 PLOTLY_JS = _plotly_js()
 
 CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
 )
+#: The patient page alone draws plotly figures. The plotly.js bundle shipped with the plotly
+#: Python package builds some functions with ``new Function`` (its WebGL / regl trace code and
+#: number-format compilers), which a strict CSP blocks, so this one page's policy adds
+#: ``'unsafe-eval'``; every other page (forms, QC, release, login) runs without it.
+CSP_PLOTLY = CSP.replace("script-src 'self'", "script-src 'self' 'unsafe-eval'")
+_PLOTLY_PAGE = re.compile(r"^/patients/[^/]+/?$")
 
 
 _HEADERS = (
-    (b"content-security-policy", CSP.encode()),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
@@ -66,8 +76,11 @@ class SecurityHeaders:
     re-streaming of the body to every request.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, hsts_seconds: int = 0) -> None:
         self.app = app
+        self.hsts = (
+            f"max-age={hsts_seconds}; includeSubDomains".encode() if hsts_seconds > 0 else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,6 +94,10 @@ class SecurityHeaders:
                 headers = list(message.get("headers", ()))
                 present = {k.lower() for k, _ in headers}
                 extra = list(_HEADERS)
+                csp = CSP_PLOTLY if _PLOTLY_PAGE.match(scope["path"]) else CSP
+                extra.append((b"content-security-policy", csp.encode()))
+                if self.hsts is not None:
+                    extra.append((b"strict-transport-security", self.hsts))
                 if not static:
                     extra.append((b"cache-control", b"no-store"))
                 elapsed_ms = (time.perf_counter() - started) * 1000
@@ -121,7 +138,7 @@ def create_app(registry: Registry, settings: WebSettings | None = None) -> FastA
     app.state.registry = registry
     app.state.settings = settings
 
-    app.add_middleware(SecurityHeaders)
+    app.add_middleware(SecurityHeaders, hsts_seconds=settings.hsts_seconds)
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
@@ -165,6 +182,16 @@ def create_app(registry: Registry, settings: WebSettings | None = None) -> FastA
                 status_code=422,
             )
         return _error(request, 422, "Invalid value", exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_request(request: Request, exc: RequestValidationError) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        where = ", ".join(
+            f"{'.'.join(str(x) for x in e.get('loc', ())[1:])}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return _error(request, 422, "Invalid value", where or "invalid request")
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:

@@ -19,23 +19,32 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Query, Request
 
 from immunoreset.registry import Actor, Registry
 from immunoreset.web import security
 from immunoreset.web.settings import WebSettings
 
 __all__ = [
+    "MAX_PAGE",
     "SESSION_COOKIE",
     "CsrfChecked",
     "CurrentUser",
     "LoginRequired",
+    "PageNumber",
     "RegistryDep",
     "SettingsDep",
     "SiteScope",
 ]
 
 SESSION_COOKIE = "immunoreset_session"
+
+#: Highest page number a list accepts: far beyond any registry, far below an offset that
+#: overflows a database integer (``?page=10**20`` answered 500 before).
+MAX_PAGE = 1_000_000
+PageNumber = Annotated[
+    int, Query(le=MAX_PAGE, description="Page number (below 1 shows the first), ≤ 1,000,000")
+]
 
 
 class LoginRequired(Exception):

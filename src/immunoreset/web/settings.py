@@ -7,12 +7,16 @@ variable                                   default          meaning
 ``IMMUNORESET_SECRET_KEY``                 (none)           signs cookies and CSRF tokens, ≥ 32 ch.
 ``IMMUNORESET_SECURE_COOKIES``             on outside dev   ``Secure`` cookie flag (HTTPS only)
 ``IMMUNORESET_SESSION_MAX_AGE``            ``28800``        session lifetime, s (60–604800)
-``IMMUNORESET_LOGIN_MAX_FAILURES``         ``5``            failed logins in a row before lockout
-``IMMUNORESET_LOCKOUT_MINUTES``            ``15``           how long a locked account stays locked
 ``IMMUNORESET_BAG_EXPIRY_WARNING_DAYS``    ``30``           "bag expiring" alert horizon, days
 ``IMMUNORESET_TODAY``                      (the date)       fixed "today" for demos and tests
 ``IMMUNORESET_DB_URL``                     (none)           SQLite path or SQLAlchemy URL
 ``IMMUNORESET_PAGE_SIZE``                  ``50``           dashboard patients per page
+``IMMUNORESET_HSTS_SECONDS``               ``0``            ``Strict-Transport-Security`` max-age
+                                                            (0: no header; set it behind HTTPS)
+``IMMUNORESET_LOGIN_FREE_FAILURES``        ``5``            failures (per address and account)
+                                                            before the login delay starts
+``IMMUNORESET_LOGIN_MAX_DELAY_S``          ``900``          longest login delay, s (doubling)
+``IMMUNORESET_TOKEN_DAYS``                 ``90``           lifetime of a new API token, days
 =========================================  ===============  ========================================
 
 Secrets never have working defaults outside development: :class:`WebSettings` refuses to be
@@ -42,8 +46,10 @@ class WebSettings(BaseSettings):
     secret_key: str | None = Field(default=None, repr=False)
     secure_cookies: bool | None = None
     session_max_age: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
-    login_max_failures: int = Field(default=5, ge=1, le=100)
-    lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    login_free_failures: int = Field(default=5, ge=1, le=100)
+    login_max_delay_s: int = Field(default=900, ge=1, le=24 * 3600)
+    token_days: int = Field(default=90, ge=1, le=3650)
+    hsts_seconds: int = Field(default=0, ge=0, le=2 * 365 * 24 * 3600)
     bag_expiry_warning_days: int = Field(default=30, ge=0, le=365)
     today: dt.date | None = None
     db_url: str | None = None

@@ -25,7 +25,7 @@ def _setup_chain(registry: Registry) -> None:
             ("BG-OK-1", "released", day(340)),
             ("BG-QUAR", "quarantined", day(340)),
             ("BG-OLD", "released", day(29)),
-            ("BG-LAST", "released", day(30)),
+            ("BG-LAST", "stored_for_redosing", day(30)),  # RM-001 was infused on day 0
         ),
     )
     add_batch(registry, "BT-INPROC", status="in_process", bags=(("BG-IP", "released", day(340)),))

@@ -99,9 +99,9 @@ def _text_id(field: str, value: Any) -> str:
 
 
 def _reason(reason: Any) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput("reason", reason, "a non-empty reason for the change")
-    return reason
+    from immunoreset.registry.access import check_reason
+
+    return check_reason(reason)
 
 
 def _calendar_date(field: str, value: Any) -> dt.date:
@@ -268,7 +268,8 @@ class GmpStore:
         return new
 
     def _write_access(self, actor: Actor, action: str) -> None:
-        actor.require_write(action)
+        """GMP records: every role but ``monitor`` (the ``qa`` role included)."""
+        actor.require_gmp_write(action)
 
 
 _KIND_WORD: Mapping[str, str] = {"batches": "batch", "bags": "bag", "apheresis": "apheresis"}

@@ -12,7 +12,13 @@ from sqlalchemy.engine import Connection
 from immunoreset import course as c
 from immunoreset.errors import InvalidInput, NotFound, check_range
 from immunoreset.manufacturing.bags import DosePlan, plan_dose
-from immunoreset.manufacturing.chain import ChainTrace, ChainViolation, check_infusion, trace_course
+from immunoreset.manufacturing.chain import (
+    ChainTrace,
+    ChainViolation,
+    check_infusion,
+    check_infusion_plausible,
+    trace_course,
+)
 from immunoreset.registry.gmp._base import (
     _calendar_date,
     _decision_from_row,
@@ -26,6 +32,11 @@ from immunoreset.registry.gmp.qc import QcStore
 
 if TYPE_CHECKING:
     from immunoreset.registry.access import Actor
+
+#: Reason codes of an implausible infusion (the others are chain-of-identity refusals).
+_PLAUSIBILITY = frozenset(
+    ("future_date", "before_harvest", "before_release", "dose_exceeds_bag", "unplanned_infusion")
+)
 
 
 class InfusionStore(QcStore):
@@ -41,6 +52,7 @@ class InfusionStore(QcStore):
         weight_kg: float | None = None,
         dose_cells_per_kg: float | None = None,
         reason: str = "CAR T infusion",
+        today: dt.date | None = None,
     ) -> c.Infusion:
         """Record an infusion after checking the chain of identity of every bag.
 
@@ -63,6 +75,13 @@ class InfusionStore(QcStore):
             The infused dose; default the bags' CAR+ T cells over the weight (whole bags).
         reason : str
             For the audit trail.
+        today : datetime.date, optional
+            Today's date for the plausibility checks (default: today, UTC).
+
+        Also refused, with the reason codes of
+        :func:`~immunoreset.manufacturing.chain.check_infusion_plausible`: a date after today,
+        before the batch's harvest or release, a dose the bags cannot hold, a further infusion
+        without bags stored for a planned re-dose.
 
         Raises
         ------
@@ -71,7 +90,7 @@ class InfusionStore(QcStore):
             to the audit trail (action ``refused``, table ``infusions``) before it is raised.
         InvalidInput, NotFound, PermissionDenied
         """
-        self._write_access(actor, "record an infusion")
+        actor.require_write("record an infusion")  # clinical data: not monitors, not qa
         _reason(reason)
         day = _calendar_date("on_date", on_date)
         if isinstance(bag_ids, str) or not isinstance(bag_ids, Sequence) or not bag_ids:
@@ -84,6 +103,7 @@ class InfusionStore(QcStore):
             "dose_cells_per_kg", dose_cells_per_kg, 0, 1e9, "CAR+ T cells/kg", allow_none=True
         )
         now = _now()
+        today = now.date() if today is None else _calendar_date("today", today)
         violation: ChainViolation | None = None
         with self.engine.begin() as conn:
             owner = self._patient(conn, actor, study_id)
@@ -111,6 +131,20 @@ class InfusionStore(QcStore):
                 dose = dose_cells_per_kg
                 if dose is None:
                     dose = sum(b.car_t_cells for _, b in bags) / float(weight)
+                try:
+                    self._check_plausible(
+                        conn,
+                        owner,
+                        co,
+                        [b for _, b in bags],
+                        day,
+                        today,
+                        float(dose),
+                        float(weight),
+                    )
+                except ChainViolation as err:
+                    violation = err
+            if violation is None:
                 record = c.Infusion(date=day, bag_ids=ids, dose_cells_per_kg=float(dose))
                 from immunoreset.registry import schema as s
                 from immunoreset.registry.repository import SaveStats
@@ -133,10 +167,43 @@ class InfusionStore(QcStore):
             actor,
             "infusions",
             f"{owner.study_id}/{day.isoformat()}",
-            f"chain of identity ({violation.reason}): {violation}",
+            ("implausible infusion" if violation.reason in _PLAUSIBILITY else "chain of identity")
+            + f" ({violation.reason}): {violation}",
             study_id=owner.study_id,
         )
         raise violation
+
+    def _check_plausible(
+        self,
+        conn: Connection,
+        owner: _Owner,
+        course: c.Course,
+        bags: Sequence[c.Bag],
+        day: dt.date,
+        today: dt.date,
+        dose: float,
+        weight: float,
+    ) -> None:
+        batches = []
+        release_dates: dict[str, dt.date] = {}
+        for batch_id in dict.fromkeys(b.batch_id for b in bags):
+            batch = self._record(conn, "batches", batch_id)
+            if batch is not None:
+                batches.append(batch)
+            row = self._decision_row(conn, batch_id)
+            if row is not None:
+                release_dates[batch_id] = row["decision_date"]
+        check_infusion_plausible(
+            study_id=owner.study_id,
+            on_date=day,
+            today=today,
+            bags=bags,
+            batches=batches,
+            release_dates=release_dates,
+            dose_cells_per_kg=dose,
+            weight_kg=weight,
+            previous_infusions=[i.date for i in course.infusions],
+        )
 
     def _patient_mapping(self, conn: Connection, owner: _Owner) -> Mapping[str, Any]:
         from immunoreset.registry import schema as s

@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from immunoreset.errors import InvalidInput
+from immunoreset.errors import InvalidInput, PermissionDenied
 from immunoreset.manufacturing.qc import (
     BatchQc,
     ReleaseDecision,
@@ -83,9 +83,13 @@ class QcStore(SpecStore):
     ) -> BatchQc:
         """Enter QC results of a batch; each is evaluated against the batch's specification.
 
-        A result for an attribute that already has one replaces it (the audit trail keeps the
-        old value). The batch's specification is the one it was released against, else the
-        current one.
+        Before release, a result for an attribute that already has one replaces it (the audit
+        trail keeps the old value). After release the stored results are read-only: only the
+        post-release-stage results the specification still awaits (final sterility, VCN …) may
+        be filled in — one out of specification opens a deviation for QA review and
+        quarantines the bags not yet infused — and any other entry is refused (the refusal
+        audited); :meth:`add_post_release_result` adds a further result instead. The batch's
+        specification is the one it was released against, else the current one.
 
         Parameters
         ----------
@@ -109,6 +113,8 @@ class QcStore(SpecStore):
             range, an empty mapping or reason.
         NotFound
             The batch does not exist or belongs to a patient of another site.
+        PermissionDenied
+            The batch is released (its results are read-only), or the role may not write.
         """
         self._write_access(actor, "enter QC results")
         _text_id("batch_id", batch_id)
@@ -120,6 +126,22 @@ class QcStore(SpecStore):
         with self.engine.begin() as conn:
             owner = self._owner_of(conn, actor, "batches", batch_id)
             actor.require_site(owner.site, "enter QC results")
+            released = self._decision_row(conn, batch_id)
+            late = released is not None and self._only_new_post_release(conn, batch_id, results)
+        if released is not None and not late:
+            # released GMP records are read-only: refuse (audited) before anything is written
+            why = (
+                f"batch {batch_id} was released on {released['decision_date'].isoformat()}: "
+                "its QC results are read-only; add an out-of-specification / post-release "
+                "result (`immunoreset batch qc … --post-release`), which opens a deviation "
+                "for QA review"
+            )
+            self.registry.record_refusal(
+                actor, t.name, f"{owner.study_id}/{batch_id}", why, study_id=owner.study_id
+            )
+            raise PermissionDenied(actor.username, f"change QC results of {batch_id}", why)
+        with self.engine.begin() as conn:
+            owner = self._owner_of(conn, actor, "batches", batch_id)
             spec = self._batch_spec(conn, batch_id)
             evaluated = []
             for name, value in results.items():
@@ -185,10 +207,214 @@ class QcStore(SpecStore):
                     reason=reason,
                     now=now,
                 )
+            oos = tuple(r.attribute for r in evaluated if r.status == "fail")
+            if late and oos:
+                self._open_post_release_deviation(
+                    conn,
+                    actor,
+                    owner,
+                    batch_id,
+                    [r.attribute for r in evaluated],
+                    oos,
+                    reason,
+                    now,
+                )
             stored = self._results(conn, batch_id)
         return evaluate_batch(
             spec, {k: v for k, v in stored.items() if k in spec.names}, batch_id=batch_id
         )
+
+    def _only_new_post_release(
+        self, conn: Connection, batch_id: str, results: Mapping[str, Any]
+    ) -> bool:
+        """Whether every result fills a post-release-stage attribute not yet stored (the
+        results a released batch's specification still awaits, such as final sterility)."""
+        spec = self._batch_spec(conn, batch_id)
+        stored = self._results(conn, batch_id)
+        return all(
+            isinstance(name, str)
+            and name in spec.names
+            and spec.attribute(name).stage == "post_release"
+            and name not in stored
+            for name in results
+        )
+
+    def _open_post_release_deviation(
+        self,
+        conn: Connection,
+        actor: Actor,
+        owner: Any,
+        batch_id: str,
+        attributes: list[str],
+        oos: tuple[str, ...],
+        reason: str,
+        now: Any,
+    ) -> tuple[int, tuple[str, ...]]:
+        """Open a post-release deviation and quarantine the bags not yet infused when a
+        result is out of specification; returns (deviation id, quarantined bag IDs)."""
+        from immunoreset.registry import schema as s
+
+        flagged: list[str] = []
+        bag_t = s.ENTITIES["bags"].table
+        if oos:
+            rows = conn.execute(
+                select(bag_t).where(
+                    and_(
+                        bag_t.c.batch_id == batch_id,
+                        bag_t.c.status.in_(("released", "stored_for_redosing")),
+                        bag_t.c.deleted_at.is_(None),
+                    )
+                )
+            ).mappings()
+            for row in list(rows):
+                bag = s.ENTITIES["bags"].from_row(row)
+                bag_owner = self._patient_by_id(conn, row["patient_id"]) or owner
+                self._change(
+                    conn,
+                    actor,
+                    bag_owner,
+                    "bags",
+                    bag,
+                    {"status": "quarantined"},
+                    f"post-release out-of-specification result ({', '.join(oos)}): {reason}",
+                    now,
+                )
+                flagged.append(bag.bag_id)
+        dev_t = s.deviations
+        dev_id = conn.execute(
+            insert(dev_t).values(
+                batch_id=batch_id,
+                kind="post_release",
+                attributes=";".join(attributes),
+                reason=reason,
+                raised_by=actor.username,
+                raised_at=now,
+                status="open",
+                flagged_bags=";".join(flagged),
+                created_at=now,
+                updated_at=now,
+            )
+        ).inserted_primary_key[0]
+        self._audit(
+            conn,
+            actor,
+            "insert",
+            dev_t.name,
+            f"{owner.study_id}/{batch_id}/{dev_id}",
+            study_id=owner.study_id,
+            new={"kind": "post_release", "out_of_spec": list(oos), "flagged_bags": flagged},
+            reason=reason,
+            now=now,
+        )
+        return dev_id, tuple(flagged)
+
+    def add_post_release_result(
+        self,
+        actor: Actor,
+        batch_id: str,
+        results: Mapping[str, float | str],
+        reason: str,
+    ) -> dict[str, Any]:
+        """Add QC results to a **released** batch without changing the released ones.
+
+        The results (e.g. a final sterility read-out, a stability test) are stored in
+        ``qc_post_release``, evaluated against the specification the batch was released
+        against, and open a deviation (``deviations``, kind ``post_release``, status ``open``,
+        raised by ``actor``) for QA review. When any result is out of specification, every bag
+        of the batch not yet infused goes back to ``quarantined`` (listed on the deviation), so
+        it cannot be infused until QA has reviewed. All in one transaction, audited.
+
+        Returns
+        -------
+        dict
+            ``deviation_id``, ``flagged_bags`` (tuple), ``out_of_spec`` (tuple of attributes).
+        """
+        from immunoreset.registry import schema as s
+
+        self._write_access(actor, "add a post-release QC result")
+        _text_id("batch_id", batch_id)
+        _reason(reason)
+        if not isinstance(results, Mapping) or not results:
+            raise InvalidInput("results", results, "a non-empty mapping of attribute to result")
+        now = _now()
+        with self.engine.begin() as conn:
+            owner = self._owner_of(conn, actor, "batches", batch_id)
+            actor.require_site(owner.site, "add a post-release QC result")
+            if self._decision_row(conn, batch_id) is None:
+                raise InvalidInput(
+                    "batch_id", batch_id, "a released batch (before release, enter QC results)"
+                )
+            spec = self._batch_spec(conn, batch_id)
+            evaluated = []
+            for name, value in results.items():
+                if not isinstance(name, str) or name not in spec.names:
+                    raise InvalidInput(
+                        "results", name, f"an attribute of {spec.key}: " + ", ".join(spec.names)
+                    )
+                if value is None:
+                    raise InvalidInput(name, value, "a result (number or word), not empty")
+                evaluated.append(evaluate_attribute(spec.attribute(name), value))
+            oos = tuple(r.attribute for r in evaluated if r.status == "fail")
+            dev_id, flagged = self._open_post_release_deviation(
+                conn, actor, owner, batch_id, [r.attribute for r in evaluated], oos, reason, now
+            )
+            key = f"{owner.study_id}/{batch_id}"
+            post_t = s.qc_post_release
+            for res in evaluated:
+                conn.execute(
+                    insert(post_t).values(
+                        batch_id=batch_id,
+                        attribute=res.attribute,
+                        value_number=res.value if isinstance(res.value, float) else None,
+                        value_text=res.value if isinstance(res.value, str) else None,
+                        unit=res.unit,
+                        status=res.status,
+                        deviation_id=dev_id,
+                        entered_by=actor.username,
+                        entered_at=now,
+                        reason=reason,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                self._audit(
+                    conn,
+                    actor,
+                    "insert",
+                    post_t.name,
+                    f"{key}/{res.attribute}",
+                    study_id=owner.study_id,
+                    new={"value": res.value, "unit": res.unit, "status": res.status},
+                    reason=f"post-release result (deviation {dev_id}): {reason}",
+                    now=now,
+                )
+        return {"deviation_id": dev_id, "flagged_bags": flagged, "out_of_spec": oos}
+
+    def post_release_results(self, actor: Actor, batch_id: str) -> list[dict[str, Any]]:
+        """Results added after the batch's release, oldest first (plain rows)."""
+        from immunoreset.registry import schema as s
+
+        _text_id("batch_id", batch_id)
+        t = s.qc_post_release
+        with self.engine.connect() as conn:
+            self._owner_of(conn, actor, "batches", batch_id)
+            rows = conn.execute(
+                select(t)
+                .where(and_(t.c.batch_id == batch_id, t.c.deleted_at.is_(None)))
+                .order_by(t.c.id)
+            ).mappings()
+            return [
+                {
+                    "attribute": r["attribute"],
+                    "value": _stored_value(r),
+                    "unit": r["unit"],
+                    "status": r["status"],
+                    "deviation_id": r["deviation_id"],
+                    "entered_by": r["entered_by"],
+                    "entered_at": r["entered_at"],
+                }
+                for r in rows
+            ]
 
     def evaluate(self, actor: Actor, batch_id: str, spec: ReleaseSpec | None = None) -> BatchQc:
         """The batch's QC against ``spec`` (default: the spec it was released against, else

@@ -1,4 +1,4 @@
-"""Login (argon2 password, lockout after repeated failures) and logout."""
+"""Login (argon2 password, throttled by client address and account) and logout."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from immunoreset.web import security
 from immunoreset.web.deps import SESSION_COOKIE, CsrfChecked, RegistryDep, SettingsDep
@@ -64,7 +65,7 @@ def login_form(request: Request, settings: SettingsDep, next: str = "/") -> HTML
 
 
 @router.post("/login", include_in_schema=False)
-def login(
+async def login(
     request: Request,
     registry: RegistryDep,
     settings: SettingsDep,
@@ -84,23 +85,27 @@ def login(
             next_url=next,
             status_code=403,
         )
-    result = security.authenticate(
+    result = await run_in_threadpool(
+        security.authenticate,
         registry,
         username.strip(),
         password,
-        max_failures=settings.login_max_failures,
-        lockout_minutes=settings.lockout_minutes,
+        client=request.client.host if request.client else "unknown",
+        throttle=security.Throttle(settings.login_free_failures, settings.login_max_delay_s),
     )
     if not result.ok or result.username is None:
-        return _login_page(
+        page = _login_page(
             request,
             settings,
             message=result.message,
             username=username,
             next_url=next,
-            status_code=401,
+            status_code=429 if result.retry_after_s else 401,
         )
-    token = security.start_session(registry, result.username)
+        if result.retry_after_s:
+            page.headers["Retry-After"] = str(result.retry_after_s)
+        return page
+    token = await run_in_threadpool(security.start_session, registry, result.username)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

@@ -32,7 +32,7 @@ from immunoreset.manufacturing.spec import ReleaseSpec
 from immunoreset.registry import Actor, Registry
 from immunoreset.registry.gmp import Gmp
 from immunoreset.web import forms
-from immunoreset.web.deps import CsrfChecked, RegistryDep, SettingsDep, SiteScope
+from immunoreset.web.deps import CsrfChecked, PageNumber, RegistryDep, SettingsDep, SiteScope
 from immunoreset.web.rendering import render
 
 __all__ = ["DEVIATION_FIELDS", "router"]
@@ -89,6 +89,7 @@ def _context(registry: Registry, actor: Actor, batch_id: str) -> dict[str, Any]:
         "spec_attrs": {a.name: a for a in spec.attributes},
         "decision": gmp.decision(actor, batch_id),
         "history": gmp.decisions(actor, batch_id),
+        "post_release": gmp.post_release_results(actor, batch_id),
         "values": {},
         "errors": {},
         "message": "",
@@ -100,7 +101,7 @@ def _context(registry: Registry, actor: Actor, batch_id: str) -> dict[str, Any]:
 
 @router.get("", response_class=HTMLResponse, include_in_schema=False)
 def batch_list(
-    request: Request, actor: SiteScope, registry: RegistryDep, page: int = 1
+    request: Request, actor: SiteScope, registry: RegistryDep, page: PageNumber = 1
 ) -> HTMLResponse:
     page = max(1, page)
     rows, total = registry.page_batches(actor, offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
@@ -134,7 +135,7 @@ async def save_qc(
     request: Request, batch_id: str, principal: CsrfChecked, registry: RegistryDep
 ) -> Response:
     actor = principal.actor
-    actor.require_write("enter QC results")
+    actor.require_gmp_write("enter QC results")
     ctx = await run_in_threadpool(_context, registry, actor, batch_id)
     form = await request.form()
     reason = str(form.get("reason") or "").strip() or "entered on the batch QC form"

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from immunoreset.registry.gmp import Gmp
-from immunoreset.web.deps import RegistryDep, SettingsDep, SiteScope
+from immunoreset.web.deps import PageNumber, RegistryDep, SettingsDep, SiteScope
 from immunoreset.web.rendering import render
 from immunoreset.web.views import dashboard_row
 
@@ -27,7 +27,7 @@ def dashboard(
     actor: SiteScope,
     registry: RegistryDep,
     settings: SettingsDep,
-    page: int = 1,
+    page: PageNumber = 1,
     site: str | None = None,
     alerts_only: bool = False,
 ) -> HTMLResponse:
