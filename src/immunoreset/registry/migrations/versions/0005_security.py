@@ -1,7 +1,7 @@
 """security: login throttle, token expiry, site-owned specs, signatures, deviations, OOS results
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-01 13:25:00
 """
 
