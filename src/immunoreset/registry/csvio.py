@@ -28,6 +28,7 @@ from immunoreset.errors import InvalidInput
 from immunoreset.registry import fast
 from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor
+from immunoreset.registry.db import write_transaction
 from immunoreset.registry.repository import (
     ANALYZE_AFTER_ROWS,
     Registry,
@@ -403,7 +404,7 @@ def import_csv(
             (folder / FILES[n]).stat().st_size for n in s.ENTITIES if (folder / FILES[n]).exists()
         )
         parser = "process" if size >= PROCESS_PARSE_ROWS * 60 else "thread"  # ~60 bytes a row
-    with gc_paused(), registry.engine.begin() as conn:
+    with gc_paused(), write_transaction(registry.engine) as conn:
         dialect = conn.dialect.name
         before = registry.existing_study_ids(conn, patients)
         ids = registry.write_patients(conn, actor, list(patients.values()), sites, text, stats)

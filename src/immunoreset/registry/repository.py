@@ -37,7 +37,8 @@ from immunoreset.errors import (
 from immunoreset.registry import fast
 from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor
-from immunoreset.registry.db import make_engine
+from immunoreset.registry.db import check_schema, make_engine, write_transaction
+from immunoreset.registry.db import upgrade as migrate
 
 __all__ = ["Registry", "SaveStats", "gc_paused"]
 
@@ -110,12 +111,24 @@ def _key_text(study_id: str, key: Sequence[Any]) -> str:
 class Registry:
     """The registry of treatment courses on one database (SQLite file or PostgreSQL URL)."""
 
-    def __init__(self, db: str | None = None, *, engine: Engine | None = None) -> None:
-        self.engine = engine if engine is not None else make_engine(db)
+    def __init__(
+        self, db: str | None = None, *, engine: Engine | None = None, upgrade: bool = True
+    ) -> None:
+        """Open the registry at ``db`` (or on ``engine``).
+
+        With ``upgrade`` the schema is created or brought to the newest migration (the
+        ``db upgrade`` command); without it a registry whose schema is not current is refused
+        with a :class:`~.db.SchemaError` naming the command to run.
+        """
+        self.engine = engine if engine is not None else make_engine(db, migrate=False)
+        if upgrade:
+            migrate(self.engine)
+        else:
+            check_schema(self.engine)
 
     def analyze(self) -> None:
         """Refresh PostgreSQL's planner statistics (after bulk writes; no-op on SQLite)."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             fast.analyze(conn, [s.patients, s.audit_log, *(e.table for e in s.ENTITIES.values())])
 
     def close(self) -> None:
@@ -132,7 +145,7 @@ class Registry:
     def add_site(self, actor: Actor, code: str, name: str) -> None:
         actor.require_admin("add a site")
         c._record_id("site", code)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             if conn.execute(select(s.sites.c.code).where(s.sites.c.code == code)).first():
                 return
             conn.execute(insert(s.sites).values(code=code, name=name))
@@ -162,7 +175,7 @@ class Registry:
         check_choice("role", role, ("admin", "investigator", "data_manager", "monitor"))
         site_list = sorted(set(sites))
         now = _now()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             known = {r[0] for r in conn.execute(select(s.sites.c.code))}
             for code in site_list:
                 if code not in known:
@@ -438,7 +451,7 @@ class Registry:
         stats = SaveStats()
         with gc_paused():
             if conn is None:
-                with self.engine.begin() as own:
+                with write_transaction(self.engine) as own:
                     self._save_all(own, actor, courses, reason, chunk_size, progress, stats)
                 if stats.total_inserted >= ANALYZE_AFTER_ROWS:
                     self.analyze()
@@ -709,7 +722,7 @@ class Registry:
             raise InvalidInput("record", type(record).__name__, f"a {ent.record.__name__}")
         actor.require_write()
         _require_reason(reason)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             prow = self._patient_row(conn, actor, study_id)
             actor.require_site(prow["site"])
             if self._find(conn, ent, prow["id"], ent.key_of(record), include_deleted=False):
@@ -736,7 +749,7 @@ class Registry:
         ent = _entity(entity)
         actor.require_write()
         _require_reason(reason)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             prow = self._patient_row(conn, actor, study_id)
             actor.require_site(prow["site"])
             old = self._find(conn, ent, prow["id"], tuple(key), include_deleted=False)
@@ -762,7 +775,7 @@ class Registry:
         actor.require_write()
         _require_reason(reason)
         now = _now()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             prow = self._patient_row(conn, actor, study_id)
             actor.require_site(prow["site"])
             old = self._find(conn, ent, prow["id"], tuple(key), include_deleted=False)
@@ -810,7 +823,7 @@ class Registry:
         self, actor: Actor, table: str, key: str, why: str, *, study_id: str | None = None
     ) -> None:
         """Write a refused action (e.g. a chain-of-identity violation) to the audit trail."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             self._audit(
                 conn, actor, "refused", table, key, None, None, None, why, _now(), study_id=study_id
             )
