@@ -39,7 +39,20 @@ from sqlalchemy import (
 
 from immunoreset import course as c
 
-__all__ = ["ENTITIES", "Entity", "audit_log", "metadata", "patients", "sites", "users"]
+__all__ = [
+    "ENTITIES",
+    "Entity",
+    "audit_log",
+    "he_authorisations",
+    "he_reports",
+    "metadata",
+    "patients",
+    "qc_results",
+    "release_decisions",
+    "release_specs",
+    "sites",
+    "users",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -319,4 +332,88 @@ for _name, _record, _key, _attr, _many, _global in (
     ENTITIES[_name] = Entity(_name, _record, _table, _key, _attr, _many, _global)
 
 PATIENT_ENTITY = Entity("patients", c.Patient, patients, ("study_id",), "patient", False, True)
-from immunoreset.registry import gmp as _gmp  # noqa: E402,F401  (registers the GMP tables)
+
+# --------------------------------------------------------------------------- GMP records
+# Release specifications, QC results, release decisions (with the spec snapshot they were made
+# against), hospital-exemption authorisations and required reports; the stores of
+# :mod:`immunoreset.registry.gmp` read and write them.
+release_specs = Table(
+    "release_specs",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("spec_id", String(64), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("source", String(500), nullable=False),
+    Column("loaded_by", String(64), nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    *_stamps(),
+    UniqueConstraint("spec_id", "version", name="uq_release_specs_key"),
+)
+
+qc_results = Table(
+    "qc_results",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", String(200), nullable=False),
+    Column("attribute", String(64), nullable=False),
+    Column("value_number", Float),
+    Column("value_text", String(64)),
+    Column("unit", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("spec_key", String(80), nullable=False),
+    Column("entered_by", String(64), nullable=False),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    *_stamps(),
+    UniqueConstraint("batch_id", "attribute", name="uq_qc_results_key"),
+)
+
+release_decisions = Table(
+    "release_decisions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", String(200), nullable=False),
+    Column("decision", String(32), nullable=False),
+    Column("released_by", String(64), nullable=False),
+    Column("decision_date", Date, nullable=False),
+    Column("spec_id", String(64), nullable=False),
+    Column("spec_version", Integer, nullable=False),
+    Column("spec_snapshot", Text, nullable=False),
+    Column("qc_snapshot", Text, nullable=False),
+    Column("deviation", Text),
+    Column("reasons", Text, nullable=False),
+    *_stamps(),
+    Index("ix_release_decisions_batch", "batch_id"),
+)
+
+he_authorisations = Table(
+    "he_authorisations",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("patient_id", Integer, ForeignKey("patients.id"), nullable=False),
+    Column("study_id", String(32), nullable=False),
+    Column("authority", String(500), nullable=False),
+    Column("reference", String(500), nullable=False),
+    Column("request_date", Date, nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("decision_date", Date),
+    Column("conditions", Text, nullable=False),
+    *_stamps(),
+    UniqueConstraint("patient_id", "reference", name="uq_he_authorisations_key"),
+)
+
+he_reports = Table(
+    "he_reports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("patient_id", Integer, ForeignKey("patients.id"), nullable=False),
+    Column("study_id", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("subject", String(500), nullable=False),
+    Column("due", Date, nullable=False),
+    Column("submitted", Date),
+    Column("authorisation_reference", String(500)),
+    *_stamps(),
+    UniqueConstraint("patient_id", "kind", "subject", "due", name="uq_he_reports_key"),
+)
