@@ -171,5 +171,11 @@ def test_import_adds_records_to_an_existing_patient(source: Path, sqlite_url: st
         import_csv(reg, ADMIN, source)
         reg.delete_record(ADMIN, "RM-001", "labs", (day(2), "anc"), reason="test")
         stats = import_csv(reg, ADMIN, source, parser="thread")
-        assert stats.total_updated == 1  # restored, audited as a restore
+        # a re-import never resurrects a soft-deleted record
+        assert stats.total_updated == 0 and stats.total_inserted == 0
+        assert stats.kept_deleted["labs"] == 1
+        labs = reg.load_course(ADMIN, "RM-001").labs
+        assert (day(2), "anc") not in {(lab.date, lab.analyte) for lab in labs}
+        reg.restore_record(ADMIN, "RM-001", "labs", (day(2), "anc"), reason="deleted in error")
         assert reg.load_course(ADMIN, "RM-001") == small_course("RM-001")
+        assert reg.audit_trail(ADMIN, study_id="RM-001", limit=1)[0]["action"] == "restore"

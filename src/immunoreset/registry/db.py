@@ -101,6 +101,9 @@ def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = Tru
             max_overflow=20,
             hide_parameters=True,  # never write clinical values into logs or error messages
         )
+    from immunoreset.registry import audit
+
+    audit.install(engine)
     if migrate:
         upgrade(engine)
     return engine

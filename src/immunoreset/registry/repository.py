@@ -57,6 +57,8 @@ class SaveStats:
     inserted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     updated: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     unchanged: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    #: soft-deleted records met again (left deleted, not changed)
+    kept_deleted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     @property
     def total_inserted(self) -> int:
@@ -126,6 +128,11 @@ class Registry:
         else:
             check_schema(self.engine)
 
+    def writing(self) -> Any:
+        """A write transaction (context manager yielding the connection); see
+        :func:`~.db.write_transaction`."""
+        return write_transaction(self.engine)
+
     def analyze(self) -> None:
         """Refresh PostgreSQL's planner statistics (after bulk writes; no-op on SQLite)."""
         with write_transaction(self.engine) as conn:
@@ -146,12 +153,10 @@ class Registry:
         actor.require_admin("add a site")
         c._record_id("site", code)
         with write_transaction(self.engine) as conn:
-            if conn.execute(select(s.sites.c.code).where(s.sites.c.code == code)).first():
-                return
-            conn.execute(insert(s.sites).values(code=code, name=name))
-            self._audit(
-                conn, actor, "insert", "sites", code, None, None, name, "site added", _now()
-            )
+            if _insert_site(conn, code, name):
+                self._audit(
+                    conn, actor, "insert", "sites", code, None, None, name, "site added", _now()
+                )
 
     def list_sites(self) -> list[tuple[str, str]]:
         with self.engine.connect() as conn:
@@ -245,16 +250,22 @@ class Registry:
             ]
 
     # ------------------------------------------------------------------ visibility
-    def _visible_patients(self, conn: Connection, actor: Actor, study_ids: Sequence[str] | None):
+    def _visible_patients(
+        self, conn: Connection, actor: Actor, study_ids: Sequence[str] | None, *, lock: bool = False
+    ):  # type: ignore[no-untyped-def]
         q = select(s.patients).where(s.patients.c.deleted_at.is_(None))
+        if lock:  # a writer of this patient's records holds its row until commit (PostgreSQL)
+            q = q.with_for_update()
         if not actor.all_sites:
             q = q.where(s.patients.c.site.in_(sorted(actor.sites or ())))
         if study_ids is not None:
             q = q.where(s.patients.c.study_id.in_(list(study_ids)))
         return conn.execute(q.order_by(s.patients.c.study_id)).mappings().all()
 
-    def _patient_row(self, conn: Connection, actor: Actor, study_id: str) -> Mapping[str, Any]:
-        rows = self._visible_patients(conn, actor, [study_id])
+    def _patient_row(
+        self, conn: Connection, actor: Actor, study_id: str, *, lock: bool = False
+    ) -> Mapping[str, Any]:
+        rows = self._visible_patients(conn, actor, [study_id], lock=lock)
         if not rows:
             raise NotFound("patient", study_id)
         return rows[0]
@@ -506,8 +517,9 @@ class Registry:
         for code, name in sites:
             if code not in known:
                 actor.require_admin("add a site")
-                conn.execute(insert(s.sites).values(code=code, name=name))
-                self._audit(conn, actor, "insert", "sites", code, None, None, name, reason, now)
+                # another import may add the same site at the same moment: first one wins
+                if _insert_site(conn, code, name):
+                    self._audit(conn, actor, "insert", "sites", code, None, None, name, reason, now)
                 known.add(code)
         for p in patients:
             if p.site not in known:
@@ -606,7 +618,10 @@ class Registry:
         if is_patient or ent.global_key:
             keys = [ent.key_of(r) for _, _, r in items]
             for part in _chunks(keys, 500):
-                q = select(t).where(keycols[0].in_([k[0] for k in part]))
+                # rows about to be compared and changed are locked until commit (PostgreSQL;
+                # an SQLite writer holds the database lock): the audit's old values are the
+                # values replaced, whoever else writes
+                q = select(t).where(keycols[0].in_([k[0] for k in part])).with_for_update()
                 for row in conn.execute(q).mappings():
                     existing[tuple(row[k] for k in ent.key)] = row
         else:
@@ -648,27 +663,15 @@ class Registry:
             values = ent.to_row(rec)
             key_text = _key_text(study_id, key) if not is_patient else study_id
             changed = {k: v for k, v in values.items() if not _same(old[k], v)}
-            restore = old["deleted_at"] is not None
-            if not changed and not restore:
+            if old["deleted_at"] is not None:
+                # a save or re-import never brings back a soft-deleted record (that takes an
+                # explicit, audited restore_record with a reason); it stays as deleted
+                stats.kept_deleted[ent.name] += 1
+                continue
+            if not changed:
                 stats.unchanged[ent.name] += 1
                 continue
             upd: dict[str, Any] = dict(changed, updated_at=now)
-            if restore:
-                upd.update(deleted_at=None, deleted_reason=None)
-                audits.append(
-                    _audit_row(
-                        actor,
-                        "restore",
-                        t.name,
-                        key_text,
-                        study_id,
-                        "deleted_at",
-                        _dump(old["deleted_at"]),
-                        None,
-                        reason,
-                        now,
-                    )
-                )
             for k, v in changed.items():
                 audits.append(
                     _audit_row(
@@ -723,7 +726,7 @@ class Registry:
         actor.require_write()
         _require_reason(reason)
         with write_transaction(self.engine) as conn:
-            prow = self._patient_row(conn, actor, study_id)
+            prow = self._patient_row(conn, actor, study_id, lock=True)
             actor.require_site(prow["site"])
             if self._find(conn, ent, prow["id"], ent.key_of(record), include_deleted=False):
                 raise InvalidInput(
@@ -750,7 +753,7 @@ class Registry:
         actor.require_write()
         _require_reason(reason)
         with write_transaction(self.engine) as conn:
-            prow = self._patient_row(conn, actor, study_id)
+            prow = self._patient_row(conn, actor, study_id, lock=True)
             actor.require_site(prow["site"])
             old = self._find(conn, ent, prow["id"], tuple(key), include_deleted=False)
             if old is None:
@@ -776,7 +779,7 @@ class Registry:
         _require_reason(reason)
         now = _now()
         with write_transaction(self.engine) as conn:
-            prow = self._patient_row(conn, actor, study_id)
+            prow = self._patient_row(conn, actor, study_id, lock=True)
             actor.require_site(prow["site"])
             old = self._find(conn, ent, prow["id"], tuple(key), include_deleted=False)
             if old is None:
@@ -795,6 +798,39 @@ class Registry:
                 "deleted_at",
                 None,
                 _dump(now),
+                reason,
+                now,
+                study_id=study_id,
+            )
+
+    def restore_record(
+        self, actor: Actor, study_id: str, entity: str, key: Sequence[Any], *, reason: str
+    ) -> None:
+        """Undo a soft delete (audited with its reason); the only way a deleted record returns."""
+        ent = _entity(entity)
+        actor.require_write()
+        _require_reason(reason)
+        now = _now()
+        with write_transaction(self.engine) as conn:
+            prow = self._patient_row(conn, actor, study_id, lock=True)
+            actor.require_site(prow["site"])
+            old = self._find(conn, ent, prow["id"], tuple(key), include_deleted=True)
+            if old is None or old["deleted_at"] is None:
+                raise NotFound(f"deleted {ent.name}", _key_text(study_id, key))
+            conn.execute(
+                update(ent.table)
+                .where(ent.table.c.id == old["id"])
+                .values(deleted_at=None, deleted_reason=None, updated_at=now)
+            )
+            self._audit(
+                conn,
+                actor,
+                "restore",
+                ent.table.name,
+                _key_text(study_id, key),
+                "deleted_at",
+                _dump(old["deleted_at"]),
+                None,
                 reason,
                 now,
                 study_id=study_id,
@@ -863,6 +899,21 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, dt.datetime) and not isinstance(b, dt.datetime):
         return a.date() == b
     return a == b
+
+
+def _insert_site(conn: Connection, code: str, name: str) -> bool:
+    """Insert a site unless it exists (also against a concurrent insert); True if inserted."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = (
+        dialect_insert(s.sites)
+        .values(code=code, name=name)
+        .on_conflict_do_nothing()
+        .returning(s.sites.c.code)
+    )
+    return conn.execute(stmt).first() is not None
 
 
 def _chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:

@@ -13,6 +13,7 @@ from immunoreset import course as c
 from immunoreset.errors import InvalidInput, NotFound, check_range
 from immunoreset.manufacturing.bags import DosePlan, plan_dose
 from immunoreset.manufacturing.chain import ChainTrace, ChainViolation, check_infusion, trace_course
+from immunoreset.registry.db import write_transaction
 from immunoreset.registry.gmp._base import (
     _calendar_date,
     _decision_from_row,
@@ -85,7 +86,7 @@ class InfusionStore(QcStore):
         )
         now = _now()
         violation: ChainViolation | None = None
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             owner = self._patient(conn, actor, study_id)
             actor.require_site(owner.site, "record an infusion")
             course = self.registry._load_chunk(conn, [self._patient_mapping(conn, owner)])
