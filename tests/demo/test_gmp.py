@@ -46,13 +46,10 @@ def test_seed_demo_qc(registry: Registry) -> None:
     assert dev.deviation.attributes == ("cd3_viability",)
 
 
-def test_seed_demo_qc_still_importable_from_its_old_paths() -> None:
-    # Compatibility re-exports for callers not yet moved (the CLI's demo command); drop this test
-    # with the re-export in immunoreset.registry.gmp.
+def test_seed_demo_qc_lives_in_the_demo_package_only() -> None:
+    # The registry sits below the demo: it must not offer the demo's seeding.
     from immunoreset import demo
     from immunoreset.registry import gmp
 
-    assert gmp.seed_demo_qc is seed_demo_qc
     assert demo.seed_demo_qc is seed_demo_qc
-    with pytest.raises(AttributeError):
-        _ = gmp.no_such_name
+    assert not hasattr(gmp, "seed_demo_qc")

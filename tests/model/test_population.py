@@ -5,10 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from immunoreset.errors import InvalidInput
-from immunoreset.model.cli import app
 from immunoreset.model.population import (
     blood_volume_per_kg,
     plot_prediction_intervals,
@@ -94,16 +92,6 @@ def test_write_parquet_roundtrip(tmp_path):
     df = simulate_population(8, seed=0, sample_days=DAYS, years=1)
     out = write_parquet(df, tmp_path / "a.parquet")
     pd.testing.assert_frame_equal(pd.read_parquet(out), df)
-
-
-def test_cli_simulate(tmp_path):
-    out = tmp_path / "x.parquet"
-    png = tmp_path / "x.png"
-    args = ["--patients", "30", "--seed", "2", "--out", str(out), "--plot", str(png)]
-    res = CliRunner().invoke(app, [*args, "--years", "1"])
-    assert res.exit_code == 0, res.output
-    assert "cmax" in res.output and "30 virtual patients" in res.output
-    assert len(pd.read_parquet(out)) == 30 and png.exists()
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from immunoreset import demo
+from immunoreset.demo.gmp import seed_demo_qc
 from immunoreset.registry import Registry, system_actor
-from immunoreset.registry.gmp import seed_demo_qc
 from immunoreset.report.case_series import build_report
 
 

@@ -39,8 +39,6 @@ Settings
 
 from __future__ import annotations
 
-from typing import Any
-
 from immunoreset.registry.gmp._base import DECISION_KINDS
 from immunoreset.registry.gmp.authorisations import AuthorisationStore
 from immunoreset.registry.gmp.infusion import InfusionStore
@@ -65,7 +63,6 @@ __all__ = [
     "qc_results",
     "release_decisions",
     "release_specs",
-    "seed_demo_qc",
 ]
 
 
@@ -81,14 +78,3 @@ class Gmp(ReleaseStore, InfusionStore, QcStore, MetricsStore, SpecStore, Authori
     registry : Registry
         The registry whose database holds the GMP tables (created by its migrations).
     """
-
-
-def __getattr__(name: str) -> Any:
-    # moved to immunoreset.demo.gmp; kept importable from here for existing callers (the CLI's
-    # demo command, tests) until they import it from the demo package. Lazy: the demo sits above
-    # the registry, so importing it eagerly would run the dependency upward.
-    if name == "seed_demo_qc":
-        from immunoreset.demo.gmp import seed_demo_qc
-
-        return seed_demo_qc
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

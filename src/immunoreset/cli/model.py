@@ -1,7 +1,7 @@
 """``immunoreset simulate``: a virtual cohort of the immune-reset model from the command line.
 
-The lead mounts it with ``main_app.command("simulate")(simulate)``. Heavy imports (numba, the
-solver, matplotlib) happen inside the command so ``immunoreset --help`` stays instant.
+Heavy imports (numba, the solver, matplotlib) happen inside the command so
+``immunoreset --help`` stays instant.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import typer
 
-__all__ = ["app", "simulate", "simulate_command"]
+from immunoreset.cli import app
 
-app = typer.Typer(help="Simulate virtual patients with the immune-reset model.")
+__all__ = ["simulate", "simulate_command"]
 
 
 def simulate_command(
@@ -81,7 +81,7 @@ def simulate_command(
     return rows
 
 
-@app.command()
+@app.command("simulate")
 def simulate(
     patients: int = typer.Option(1000, "--patients", min=1, help="Number of virtual patients."),
     dose: float = typer.Option(1e6, "--dose", min=0.0, help="CAR+ T cells per kg."),

@@ -8,8 +8,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from immunoreset.cli import web as cli
 from immunoreset.registry import Registry
-from immunoreset.web import cli
 from immunoreset.web.security import lookup_token
 
 
@@ -49,8 +49,8 @@ def test_first_admin_is_asked_for_at_a_terminal(tmp_path, monkeypatch):
     """With no users, `serve` at a terminal asks for the first administrator."""
     import io
 
+    from immunoreset.cli import web as web_cli
     from immunoreset.registry import Registry
-    from immunoreset.web import cli as web_cli
 
     db = str(tmp_path / "empty.db")
     answers = iter(["ada", "a long passphrase"])

@@ -5,21 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import typer
 import yaml
 from typer.testing import CliRunner
 
 from immunoreset import course as c
+from immunoreset.cli import app
+from immunoreset.cli.manufacturing import parse_result
 from immunoreset.errors import InvalidInput
 from immunoreset.manufacturing import default_spec
-from immunoreset.manufacturing.cli import mount, parse_result
 from immunoreset.manufacturing.spec import spec_to_dict
 from immunoreset.registry import Registry, system_actor
 from tests.factories import day, small_course
 from tests.manufacturing.factories import PASSING_RELEASE
 
-app = typer.Typer()
-mount(app)
 runner = CliRunner()
 
 

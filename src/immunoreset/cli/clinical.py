@@ -10,11 +10,12 @@ from typing import Annotated
 
 import typer
 
-from immunoreset.cli import DbOption, UserOption, console, open_registry, user_errors
+from immunoreset.cli import DbOption, UserOption, app, console, open_registry, user_errors
 
 __all__ = ["grades"]
 
 
+@app.command("grades")
 def grades(
     study_id: Annotated[str, typer.Argument(help="Pseudonymous study ID, e.g. RM-003")],
     db: DbOption = None,

@@ -1,9 +1,8 @@
 """``immunoreset report``: the case-series report (HTML + PDF) from the registry.
 
-The lead mounts it with ``app.command("report")(report)``. Heavy imports (pandas, matplotlib,
-WeasyPrint) happen inside the command so ``immunoreset --help`` stays instant. Tracebacks never
-show local variables (they may hold patient data): the project's errors become one line and
-exit code 1.
+Heavy imports (pandas, matplotlib, WeasyPrint) happen inside the command so
+``immunoreset --help`` stays instant. Tracebacks never show local variables (they may hold
+patient data): the project's errors become one line and exit code 1.
 """
 
 from __future__ import annotations
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
+from immunoreset.cli import app
 
 __all__ = ["report", "report_command"]
 
@@ -71,6 +72,7 @@ def report_command(
     return paths
 
 
+@app.command("report")
 def report(
     out: Path = typer.Option(Path("report"), "--out", help="Folder to write the report into."),
     db: str | None = typer.Option(

@@ -1,15 +1,10 @@
-"""``immunoreset report`` as the lead mounts it: Typer options, paths printed, errors one line."""
+"""``immunoreset report`` on the main app: Typer options, paths printed, errors one line."""
 
 from __future__ import annotations
 
-import typer
 from typer.testing import CliRunner
 
-from immunoreset.report.cli import report
-
-app = typer.Typer()
-app.command("report")(report)
-app.command("noop")(lambda: None)  # two commands: "report" stays a sub-command, as when mounted
+from immunoreset.cli import app
 
 
 def test_report_command(demo_registry, tmp_path):

@@ -1,121 +1,32 @@
-"""The ``immunoreset`` command line (Typer + Rich).
-
-Every command that touches the registry takes ``--db PATH_OR_URL`` (default ``immunoreset.db``
-in the current folder, or ``IMMUNORESET_DB_URL``) and ``--user NAME`` (or ``IMMUNORESET_USER``)
-to act as a registry user with that user's site and role rules; without ``--user`` the command
-acts as the local administrator of the database file. User errors print one line and exit 1;
-tracebacks never show local variables (they may hold patient data). Heavy libraries are
-imported inside the commands so that ``immunoreset --help`` is instant.
-"""
+"""Registry commands: sites, users, CSV import/export, patients, show, audit, db, demo."""
 
 from __future__ import annotations
 
-import getpass
-import os
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from immunoreset.errors import ImmunoresetError
-
-app = typer.Typer(
-    name="immunoreset",
-    help="Registry, grading, kinetics, manufacturing, modelling and reports for CD19 CAR T "
-    "programs in autoimmune disease.",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-    add_completion=False,
+from immunoreset.cli import (
+    DbOption,
+    UserOption,
+    app,
+    console,
+    export_app,
+    import_app,
+    open_registry,
+    progress_bar,
+    user_errors,
 )
-import_app = typer.Typer(help="Import data into the registry.", no_args_is_help=True)
-export_app = typer.Typer(help="Export the registry.", no_args_is_help=True)
+
 site_app = typer.Typer(help="Treating sites.", no_args_is_help=True)
 user_app = typer.Typer(help="Registry users, roles and site memberships.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
-app.add_typer(import_app, name="import")
-app.add_typer(export_app, name="export")
 app.add_typer(site_app, name="site")
 app.add_typer(user_app, name="user")
 app.add_typer(db_app, name="db")
-
-console = Console()
-err_console = Console(stderr=True)
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="Registry: SQLite path or SQLAlchemy URL [default: $IMMUNORESET_DB_URL or "
-        "immunoreset.db]",
-        show_default=False,
-    ),
-]
-UserOption = Annotated[
-    str | None,
-    typer.Option(
-        "--user",
-        envvar="IMMUNORESET_USER",
-        help="Act as this registry user (site and role rules apply) [default: local admin]",
-        show_default=False,
-    ),
-]
-
-
-def fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn the project's errors into one clear line and exit code 1."""
-    try:
-        yield
-    except ImmunoresetError as err:
-        fail(str(err))
-    except FileNotFoundError as err:
-        fail(f"file not found: {err.filename}")
-
-
-def open_registry(db: str | None, user: str | None) -> tuple[Any, Any]:
-    """The registry at ``db`` and the actor to use (the named user, or the local admin)."""
-    from immunoreset.registry import Registry, system_actor
-
-    registry = Registry(db)
-    if user:
-        return registry, registry.actor_for(user)
-    return registry, system_actor(f"local:{getpass.getuser()}")
-
-
-@contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    """A Rich progress bar; yields ``advance(n)``. Quiet when output is not a terminal."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=False,
-        disable=not err_console.is_terminal and not os.environ.get("IMMUNORESET_PROGRESS"),
-    ) as prog:
-        task = prog.add_task(description, total=total)
-        yield lambda n: prog.advance(task, n)
 
 
 # --------------------------------------------------------------------------- sites and users
@@ -389,8 +300,8 @@ def demo_cmd(
     import numpy as np
 
     from immunoreset import demo
+    from immunoreset.demo.gmp import seed_demo_qc
     from immunoreset.registry.db import resolve_url
-    from immunoreset.registry.gmp import seed_demo_qc
 
     with user_errors():
         url = resolve_url(db)
@@ -436,24 +347,29 @@ def _chunked(items: Any, n: int) -> Iterator[list[Any]]:
 
 
 def summarise(registry: Any, actor: Any, *, out: Path | None) -> None:
-    """Print the cohort summary and, with ``out``, write the case-series report."""
-    from immunoreset import commands
+    """Print the cohort summary (case-series tables and program metrics); write the report.
 
-    commands.summarise(registry, actor, out=out, console=console)
+    With ``out`` the courses are loaded and analysed once, by the report, and its analysis is
+    printed; without it they are analysed here.
+    """
+    from immunoreset.registry.gmp import Gmp
+    from immunoreset.report.case_series import build_report
+    from immunoreset.report.tables import analyse_cohort, cohort_summary_rich
+
+    paths = None
+    if out is not None:
+        paths = build_report(registry, out_dir=out, actor=actor)
+        cohort = paths.analysis
+    else:
+        cohort = analyse_cohort(list(registry.iter_courses(actor)))
+    for table in cohort_summary_rich(cohort):
+        console.print(table)
+    console.print(_metrics_line(Gmp(registry).program_metrics(actor)))
+    if paths is not None:
+        console.print(
+            f"report: {paths.html}" + (f" and {paths.pdf}" if paths.pdf else ""), soft_wrap=True
+        )
 
 
-def main() -> None:
-    """Entry point of the ``immunoreset`` script."""
-    _mount_optional()
-    app(prog_name="immunoreset")
-
-
-def _mount_optional() -> None:
-    """Mount the commands of the feature packages (clinical, manufacturing, model, report, web)."""
-    from immunoreset import commands
-
-    commands.register(app)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+def _metrics_line(metrics: Any) -> str:
+    return "Manufacturing: " + "; ".join(metrics.reasons)

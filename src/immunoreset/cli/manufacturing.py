@@ -1,25 +1,11 @@
-"""Command line of point-of-care manufacturing: trace, QC and release, specifications, dose,
+"""Commands of point-of-care manufacturing: trace, QC and release, specifications, dose,
 infusion, hospital-exemption reports and program metrics (over
 :class:`~immunoreset.registry.gmp.Gmp`).
 
 Every command takes ``--db`` and ``--user`` like the rest of the ``immunoreset`` CLI; refusals
 (a chain-of-identity violation, a release refused on QC) print one line, exit 1 and are in the
-audit trail. Mount everything on the main app with one call (``commands.register``)::
-
-    from immunoreset.manufacturing.cli import mount as mount_manufacturing
-
-    mount_manufacturing(app)
-
-which is the same as::
-
-    from immunoreset.manufacturing import cli as mcli
-
-    app.command("trace")(mcli.trace_cmd)
-    app.command("dose")(mcli.dose_cmd)
-    app.command("infuse")(mcli.infuse_cmd)
-    app.add_typer(mcli.batch_app, name="batch")   # batch qc | release | spec load | spec show
-    app.add_typer(mcli.he_app, name="he")         # he add | report | overdue
-    app.add_typer(mcli.gmp_app, name="gmp")       # gmp metrics
+audit trail. On the main app: ``trace``, ``dose``, ``infuse`` and the groups ``batch`` (qc |
+release | spec load | spec show), ``he`` (add | report | overdue) and ``gmp`` (metrics).
 """
 
 from __future__ import annotations
@@ -31,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from immunoreset.cli import DbOption, UserOption, console, open_registry, user_errors
+from immunoreset.cli import DbOption, UserOption, app, console, open_registry, user_errors
 from immunoreset.errors import InvalidInput
 
 __all__ = [
@@ -40,7 +26,6 @@ __all__ = [
     "gmp_app",
     "he_app",
     "infuse_cmd",
-    "mount",
     "parse_result",
     "spec_app",
     "trace_cmd",
@@ -53,18 +38,11 @@ he_app = typer.Typer(
 )
 gmp_app = typer.Typer(help="Manufacturing program.", no_args_is_help=True)
 batch_app.add_typer(spec_app, name="spec")
+app.add_typer(batch_app, name="batch")
+app.add_typer(he_app, name="he")
+app.add_typer(gmp_app, name="gmp")
 
 DateOption = Annotated[str, typer.Option("--date", help="Date, YYYY-MM-DD")]
-
-
-def mount(app: typer.Typer) -> None:
-    """Add the manufacturing commands and groups to ``app`` (see the module docstring)."""
-    app.command("trace")(trace_cmd)
-    app.command("dose")(dose_cmd)
-    app.command("infuse")(infuse_cmd)
-    app.add_typer(batch_app, name="batch")
-    app.add_typer(he_app, name="he")
-    app.add_typer(gmp_app, name="gmp")
 
 
 def _date(field: str, text: str | None) -> dt.date | None:
@@ -122,6 +100,7 @@ def _qc_table(qc: Any) -> Table:
 
 
 # --------------------------------------------------------------------------- trace
+@app.command("trace")
 def trace_cmd(
     key: Annotated[str, typer.Argument(help="A bag ID, batch ID, apheresis ID or study ID")],
     db: DbOption = None,
@@ -245,6 +224,7 @@ def spec_show_cmd(
 
 
 # --------------------------------------------------------------------------- dose and infusion
+@app.command("dose")
 def dose_cmd(
     study_id: Annotated[str, typer.Argument(help="Study ID, e.g. RM-003")],
     weight: Annotated[float, typer.Option("--weight", help="Weight on the day, kg")],
@@ -284,6 +264,7 @@ def dose_cmd(
             console.print("kept for re-dosing: " + ", ".join(r.bag_id for r in plan.remaining))
 
 
+@app.command("infuse")
 def infuse_cmd(
     study_id: Annotated[str, typer.Argument(help="Study ID of the patient being infused")],
     bag: Annotated[list[str], typer.Option("--bag", help="Bag ID scanned (repeat for several)")],

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from immunoreset.cli import _mount_optional, app
+from immunoreset.cli import app
 from immunoreset.registry import Registry, system_actor
 from tests.factories import small_course
 
-_mount_optional()
 runner = CliRunner()
 
 

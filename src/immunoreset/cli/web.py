@@ -1,7 +1,6 @@
-"""Command functions of the web app, mounted by the main CLI (``immunoreset serve``, tokens).
+"""Commands of the web app: ``immunoreset serve`` and ``immunoreset token create``.
 
-The lead mounts them with e.g. ``app.command("serve")(serve)`` and
-``token_app.command("create")(token_create)``. Uvicorn runs the app in factory mode
+Uvicorn runs the app in factory mode
 (:func:`immunoreset.web.app.create_app_from_env`), so every worker opens the registry named by
 ``IMMUNORESET_DB_URL`` itself; ``--workers 2`` therefore works on PostgreSQL.
 """
@@ -15,7 +14,12 @@ from typing import Annotated, Any
 
 import typer
 
-__all__ = ["NO_USERS_MESSAGE", "check_can_serve", "serve", "token_create"]
+from immunoreset.cli import app
+
+__all__ = ["NO_USERS_MESSAGE", "check_can_serve", "serve", "token_app", "token_create"]
+
+token_app = typer.Typer(help="API tokens for site systems.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
 
 NO_USERS_MESSAGE = (
     "The registry has no users yet, so nobody could log in. Create the first administrator "
@@ -60,6 +64,7 @@ def _ask_first_admin(registry: Any) -> None:
     typer.echo(f"user {name} (admin) added")
 
 
+@app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
@@ -104,6 +109,7 @@ def serve(
     )
 
 
+@token_app.command("create")
 def token_create(
     username: Annotated[str, typer.Argument(help="The registry user the token acts as.")],
     label: Annotated[str, typer.Option(help="What the token is for.")] = "api",
