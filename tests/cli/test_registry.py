@@ -22,7 +22,7 @@ def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyp
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     path = str(tmp_path / "cli.db")
-    with Registry(path) as reg:
+    with Registry(path, upgrade=True) as reg:
         admin = system_actor()
         reg.add_site(admin, "ROME", "Bambino Gesù")
         reg.add_site(admin, "ERLANGEN", "Erlangen")
@@ -76,6 +76,9 @@ def test_export_import_round_trip(db: str, tmp_path: Path) -> None:
     out = tmp_path / "csv"
     assert run("export", "csv", str(out), "--db", db).exit_code == 0
     fresh = str(tmp_path / "fresh.db")
+    refused = run("import", "csv", str(out), "--db", fresh)  # opening never creates a schema
+    assert refused.exit_code == 1 and "immunoreset db upgrade" in refused.output
+    assert run("db", "upgrade", "--db", fresh).exit_code == 0
     result = run("import", "csv", str(out), "--db", fresh)
     assert result.exit_code == 0, result.output
     assert "2 patients" in result.output
@@ -94,6 +97,7 @@ def test_import_error_is_one_line(db: str, tmp_path: Path) -> None:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    assert run("db", "upgrade", "--db", str(tmp_path / "new.db")).exit_code == 0
     result = run("import", "csv", str(out), "--db", str(tmp_path / "new.db"))
     assert result.exit_code == 1
     assert "daily_assessments.csv, row 2, column temperature_max_c" in result.output

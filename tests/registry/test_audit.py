@@ -19,7 +19,7 @@ ADMIN = system_actor("tester")
 
 @pytest.fixture
 def registry(db_url: str) -> Iterator[Registry]:
-    with Registry(db_url) as reg:
+    with Registry(db_url, upgrade=True) as reg:
         reg.add_site(ADMIN, "ROME", "Rome")
         reg.save_course(ADMIN, small_course(), reason="entry")
         yield reg
@@ -49,7 +49,7 @@ def test_update_and_delete_are_refused(registry: Registry, sql: str) -> None:
 
 @pytest.mark.postgres
 def test_truncate_is_refused(postgres_url: str) -> None:
-    with Registry(postgres_url) as reg:
+    with Registry(postgres_url, upgrade=True) as reg:
         reg.add_site(ADMIN, "ROME", "Rome")
         with pytest.raises(sa.exc.DBAPIError, match="append-only"):
             _raw(reg, "TRUNCATE audit_log")
@@ -144,7 +144,7 @@ def test_concurrent_updates_keep_every_value_chain_unbroken(registry: Registry) 
 
 def test_two_imports_adding_the_same_new_site(db_url: str) -> None:
     """Both writers bring site ROME: one adds it, the other finds it; no unique-key error."""
-    with Registry(db_url) as reg:
+    with Registry(db_url, upgrade=True) as reg:
         errors: list[BaseException] = []
         barrier = threading.Barrier(2)
 

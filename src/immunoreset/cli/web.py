@@ -31,10 +31,15 @@ NO_USERS_MESSAGE = (
 def check_can_serve(db: str | None) -> str:
     """The registry URL to serve; raises ``typer.Exit(1)`` (with a message) when unusable."""
     from immunoreset.registry import Registry
-    from immunoreset.registry.db import resolve_url
+    from immunoreset.registry.db import SchemaError, resolve_url
 
     url = resolve_url(db)
-    with Registry(url) as registry:
+    try:
+        registry = Registry(url)
+    except SchemaError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from None
+    with registry:
         if registry.user_count() == 0:
             if not sys.stdin.isatty():
                 typer.echo(NO_USERS_MESSAGE, err=True)

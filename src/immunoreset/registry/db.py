@@ -111,11 +111,21 @@ def make_engine(db: str | os.PathLike[str] | None = None, *, migrate: bool = Tru
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that writes: on SQLite it holds the write lock from its first statement."""
+    """A transaction that writes: on SQLite it holds the write lock from its first statement.
+
+    Before it commits, the chain-of-identity, release and plausibility rules
+    (:func:`.rules.enforce`) check every patient the transaction wrote; a refusal rolls it back.
+    """
+    from immunoreset.registry import rules
+
     with engine.connect() as conn:
         conn.execution_options(**{_WRITE: True})
-        with conn.begin():
-            yield conn
+        try:
+            with conn.begin():
+                yield conn
+                rules.enforce(conn)
+        finally:
+            rules.clear(conn)
 
 
 def _config():  # type: ignore[no-untyped-def]

@@ -28,19 +28,18 @@ from sqlalchemy.engine import Connection
 
 from immunoreset import course as c
 from immunoreset.errors import (
-    ChainOfIdentityError,
     InvalidInput,
     NotFound,
     PermissionDenied,
     check_choice,
 )
-from immunoreset.registry import fast
+from immunoreset.registry import fast, rules
 from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor
 from immunoreset.registry.db import check_schema, make_engine, write_transaction
 from immunoreset.registry.db import upgrade as migrate
 
-__all__ = ["Registry", "SaveStats", "gc_paused"]
+__all__ = ["Registry", "SaveStats", "gc_paused", "real_data_in"]
 
 ProgressFn = Callable[[int], None]
 
@@ -114,7 +113,7 @@ class Registry:
     """The registry of treatment courses on one database (SQLite file or PostgreSQL URL)."""
 
     def __init__(
-        self, db: str | None = None, *, engine: Engine | None = None, upgrade: bool = True
+        self, db: str | None = None, *, engine: Engine | None = None, upgrade: bool = False
     ) -> None:
         """Open the registry at ``db`` (or on ``engine``).
 
@@ -573,6 +572,7 @@ class Registry:
             ids=new_ids,
         )
         stats.inserted[ent.name] += len(rows)
+        rules.touch(conn, {r[0] for r in rows})
 
     def existing_study_ids(self, conn: Connection, study_ids: Iterable[str]) -> set[str]:
         """Which of ``study_ids`` are already stored (soft-deleted or not)."""
@@ -655,10 +655,14 @@ class Registry:
                 stats.inserted[ent.name] += 1
                 continue
             if not is_patient and ent.global_key and old["patient_id"] != pid:
-                raise ChainOfIdentityError(
+                raise rules.RuleViolation(
                     f"{ent.name} {key[0]} already belongs to another patient; it cannot be "
                     f"recorded for {study_id}",
+                    entity=ent.name,
                     study_id=study_id,
+                    key=key,
+                    column=ent.key[0],
+                    reason="wrong_patient",
                 )
             values = ent.to_row(rec)
             key_text = _key_text(study_id, key) if not is_patient else study_id
@@ -712,7 +716,9 @@ class Registry:
             for part in _chunks(ids, 500):
                 q = select(t.c.study_id, t.c.id).where(t.c.study_id.in_(part))
                 out.update({sid: pid for sid, pid in conn.execute(q)})
+            rules.touch(conn, out.values())
             return out
+        rules.touch(conn, {pid for pid, _, _ in items if pid is not None})
         return {}
 
     # ------------------------------------------------------------------ single-record edits
@@ -877,6 +883,34 @@ class Registry:
                 visible = [r["study_id"] for r in self._visible_patients(conn, actor, None)]
                 q = q.where(s.audit_log.c.study_id.in_(visible))
             return [dict(r) for r in conn.execute(q).mappings()]
+
+
+# --------------------------------------------------------------------------- safety
+def real_data_in(engine: Engine) -> str | None:
+    """What in the registry is not SYNTHETIC demo data (None: nothing, or no registry yet).
+
+    ``demo`` may only replace or add to a registry without real data: every patient (deleted
+    or not) must be marked synthetic and no user account may exist.
+    """
+    from sqlalchemy import inspect
+
+    tables = set(inspect(engine).get_table_names())
+    if "patients" not in tables:
+        return None
+    with engine.connect() as conn:
+        real = conn.execute(
+            select(func.count()).select_from(s.patients).where(s.patients.c.synthetic.is_not(True))
+        ).scalar_one()
+        users = (
+            conn.execute(select(func.count()).select_from(s.users)).scalar_one()
+            if "users" in tables
+            else 0
+        )
+    if real:
+        return f"{real} patient(s) not marked synthetic"
+    if users:
+        return f"{users} user account(s)"
+    return None
 
 
 # --------------------------------------------------------------------------- helpers
