@@ -179,3 +179,39 @@ def test_import_adds_records_to_an_existing_patient(source: Path, sqlite_url: st
         reg.restore_record(ADMIN, "RM-001", "labs", (day(2), "anc"), reason="deleted in error")
         assert reg.load_course(ADMIN, "RM-001") == small_course("RM-001")
         assert reg.audit_trail(ADMIN, study_id="RM-001", limit=1)[0]["action"] == "restore"
+
+
+def test_the_parser_process_dies_with_a_killed_importer(source: Path, tmp_path: Path) -> None:
+    """SIGKILL the importing process while its spawned parser runs: the parser exits too."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = f"""
+import os, sys, time
+from pathlib import Path
+import immunoreset.registry.csvio as m
+with m._batches("process", Path({str(source)!r}), {{"RM-001", "ER-001"}}, "sqlite", 1) as b:
+    import multiprocessing
+    print(multiprocessing.active_children()[0].pid, flush=True)
+    time.sleep(60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    with proc.stdout:
+        child = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:  # gone, or a zombie waiting for init to reap it
+            if Path(f"/proc/{child}/stat").read_text().split(") ")[1][0] in "ZX":
+                break
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the parser process outlived its killed parent")

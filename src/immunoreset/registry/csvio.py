@@ -13,7 +13,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -566,12 +568,50 @@ def _encoded_batches(
             yield ent.name, [(sid, encode(rec)) for sid, rec in batch]
 
 
+def _die_with_parent(parent: int) -> None:
+    """In the parser process: exit as soon as the importing process is gone (even SIGKILLed).
+
+    Linux delivers SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``); elsewhere, and
+    as a second guard, a thread polls the parent id.
+    """
+    import os
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:  # pragma: no cover - no libc: the poll below still works
+            pass
+    if os.getppid() != parent:  # the parent died before the guard was set
+        os._exit(1)
+
+    def _watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=_watch, name="parent-watch", daemon=True).start()
+
+
 def _parse_process(
-    folder: str, study_ids: set[str], dialect: str, batch_rows: int, out: Any, stop: Any
+    folder: str,
+    study_ids: set[str],
+    dialect: str,
+    batch_rows: int,
+    out: Any,
+    stop: Any,
+    parent: int | None = None,
 ) -> None:
     """Entry point of the parser process: send batches, then None; or the error."""
     import gc
 
+    if parent is not None:
+        _die_with_parent(parent)
     gc.disable()
     try:
         for item in _encoded_batches(Path(folder), study_ids, dialect, batch_rows):
@@ -601,7 +641,7 @@ def _batches(
         stop: Any = ctx.Event()
         worker: Any = ctx.Process(
             target=_parse_process,
-            args=(str(folder), study_ids, dialect, batch_rows, queue, stop),
+            args=(str(folder), study_ids, dialect, batch_rows, queue, stop, os.getpid()),
             name="csv-import-parser",
             daemon=True,
         )
