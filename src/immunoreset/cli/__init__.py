@@ -94,6 +94,16 @@ def user_errors() -> Iterator[None]:
         fail(str(err))
     except FileNotFoundError as err:
         fail(f"file not found: {err.filename}")
+    except Exception as err:
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
+        if not isinstance(err, OperationalError | InterfaceError):
+            raise
+        orig = str(err.orig or err).strip().splitlines()
+        fail(
+            f"registry database unavailable ({orig[0] if orig else type(err).__name__}); "
+            "nothing was written: try again when it is back"
+        )
 
 
 def open_registry(db: str | None, user: str | None) -> tuple[Any, Any]:
