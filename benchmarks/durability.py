@@ -37,7 +37,7 @@ def main() -> None:
     console = Console()
     actor = system_actor("benchmark")
     times: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(dir=".") as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "csv"
         write_csv(
             demo.synthetic_cohort(args.patients, seed=args.seed),
