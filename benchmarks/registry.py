@@ -43,7 +43,7 @@ def main() -> None:
         rows = sum(counts.values())
         console.print(f"generated {args.patients:,} patients, {rows:,} rows in {t_gen:.1f} s")
         db = args.db or str(Path(tmp) / "bench.db")
-        with Registry(db) as reg:
+        with Registry(db, upgrade=True) as reg:
             t0 = time.perf_counter()
             parsed = read_csv_dir(folder)
             t_parse = time.perf_counter() - t0

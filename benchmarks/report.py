@@ -35,7 +35,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = str(Path(tmp) / "bench.db")
         t0 = time.perf_counter()
-        with Registry(db) as reg:
+        with Registry(db, upgrade=True) as reg:
             for code, *_ in demo.SITES:
                 reg.add_site(actor, code, code.title())
             reg.save_courses(
@@ -45,7 +45,7 @@ def main() -> None:
         console.print(f"registry of {args.patients:,} synthetic patients ready in {t_setup:.1f} s")
         out = args.keep or Path(tmp) / "report"
         t0 = time.perf_counter()
-        with Registry(db) as reg:
+        with Registry(db, upgrade=True) as reg:
             paths = build_report(reg, out_dir=out, actor=actor, pdf=not args.no_pdf)
         total = time.perf_counter() - t0
         size_html = paths.html.stat().st_size

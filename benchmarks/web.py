@@ -139,7 +139,7 @@ def seed_registry(
 
     actor = system_actor("benchmark")
     load_s: float | None = None
-    with Registry(url) as registry:
+    with Registry(url, upgrade=True) as registry:
         if not (reuse and registry.count_rows()["patients"] > 0):
             t0 = time.perf_counter()
             for code, name in demo.SITE_NAMES.items():
@@ -173,7 +173,7 @@ def first_free_date(url: str) -> dt.date:
     from immunoreset.registry import schema as s
 
     t = s.ENTITIES["daily_assessments"].table
-    with Registry(url) as registry, registry.engine.connect() as conn:
+    with Registry(url, upgrade=True) as registry, registry.engine.connect() as conn:
         last = conn.execute(select(func.max(t.c.date))).scalar_one()
     start = dt.date(2040, 1, 1)
     return max(start, last + dt.timedelta(days=1)) if last is not None else start
@@ -330,7 +330,7 @@ def verify(url: str, accepted: list[tuple[str, str]], reason: str) -> tuple[int,
     from immunoreset.registry import Registry
     from immunoreset.registry import schema as s
 
-    with Registry(url) as registry, registry.engine.connect() as conn:
+    with Registry(url, upgrade=True) as registry, registry.engine.connect() as conn:
         t, p = s.ENTITIES["daily_assessments"].table, s.patients
         stored = {
             (sid, d.isoformat())

@@ -29,7 +29,7 @@ def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyp
 def db(tmp_path: Path) -> str:
     path = str(tmp_path / "gmp.db")
     admin = system_actor()
-    with Registry(path) as reg:
+    with Registry(path, upgrade=True) as reg:
         reg.add_site(admin, "ROME", "Bambino Gesù")
         reg.add_site(admin, "ERLANGEN", "Erlangen")
         reg.save_courses(
@@ -129,7 +129,7 @@ def test_qc_release_infuse_trace(db: str) -> None:
     traced = run("trace", "BG-N-1", "--db", db)
     assert traced.exit_code == 0
     assert "BG-N-1" in traced.output and "default-v1" in traced.output
-    with Registry(db) as reg:
+    with Registry(db, upgrade=True) as reg:
         audit = reg.audit_trail(system_actor(), study_id="RM-001", limit=50)
     # the release refusal, the wrong-patient bag and the unplanned second infusion
     assert [e["action"] for e in audit].count("refused") == 3

@@ -22,7 +22,7 @@ def run(*args: str, env: dict[str, str] | None = None):  # type: ignore[no-untyp
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     path = str(tmp_path / "cli.db")
-    with Registry(path) as reg:
+    with Registry(path, upgrade=True) as reg:
         admin = system_actor()
         reg.add_site(admin, "ROME", "Bambino Gesù")
         reg.add_site(admin, "ERLANGEN", "Erlangen")
@@ -77,6 +77,9 @@ def test_export_import_round_trip(db: str, tmp_path: Path) -> None:
     out = tmp_path / "csv"
     assert run("export", "csv", str(out), "--db", db).exit_code == 0
     fresh = str(tmp_path / "fresh.db")
+    refused = run("import", "csv", str(out), "--db", fresh)  # opening never creates a schema
+    assert refused.exit_code == 1 and "immunoreset db upgrade" in refused.output
+    assert run("db", "upgrade", "--db", fresh).exit_code == 0
     result = run("import", "csv", str(out), "--db", fresh)
     assert result.exit_code == 0, result.output
     assert "2 patients" in result.output
@@ -95,6 +98,7 @@ def test_import_error_is_one_line(db: str, tmp_path: Path) -> None:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
+    assert run("db", "upgrade", "--db", str(tmp_path / "new.db")).exit_code == 0
     result = run("import", "csv", str(out), "--db", str(tmp_path / "new.db"))
     assert result.exit_code == 1
     assert "daily_assessments.csv, row 2, column temperature_max_c" in result.output
@@ -118,3 +122,52 @@ def test_grades_from_raw_observations(db: str) -> None:
     assert result.exit_code == 0, result.output
     assert "low-flow" in result.output or "nasal cannula" in result.output
     assert "crs" in result.output and "ICAHT early" in result.output
+
+
+def test_audit_verify_and_backup_restore_verify(db: str, tmp_path: Path) -> None:
+    ok = run("audit", "verify", "--db", db)
+    assert ok.exit_code == 0 and "audit trail intact: 40 rows" in ok.output
+    file = tmp_path / "cli.backup"
+    assert run("db", "backup", str(file), "--db", db).exit_code == 0
+    assert run("db", "backup", str(file), "--db", db).exit_code == 1  # never overwritten
+    new = str(tmp_path / "restored.db")
+    assert run("db", "restore", str(file), "--db", new).exit_code == 0
+    same = run("db", "verify", "--against", str(file), "--db", new)
+    assert same.exit_code == 0 and "identical: yes" in same.output
+    run("site", "add", "PARIS", "Necker", "--db", new)
+    differs = run("db", "verify", "--against", str(file), "--db", new)
+    assert differs.exit_code == 1 and "differ: audit_log, sites" in differs.output
+    roles = run("db", "roles", "--db", db)
+    assert roles.exit_code == 1 and "PostgreSQL" in roles.output
+
+
+def test_demo_refuses_a_registry_with_real_data(tmp_path: Path) -> None:
+    import dataclasses
+
+    path = str(tmp_path / "live.db")
+    with Registry(path, upgrade=True) as reg:
+        reg.add_site(system_actor(), "ROME", "Rome")
+        course = small_course("RM-001")
+        patient = dataclasses.replace(course.patient, synthetic=False)
+        real = dataclasses.replace(course, patient=patient)
+        reg.save_course(system_actor(), real, reason="a real patient")
+        rows = reg.count_rows()
+    result = run("demo", "--db", path, "--out", str(tmp_path / "r"))
+    assert result.exit_code == 1 and "1 patient(s) not marked synthetic" in result.output
+    with Registry(path) as reg:
+        assert reg.count_rows() == rows  # untouched, audit trail included
+
+
+def test_read_commands_on_an_old_schema_name_the_upgrade(tmp_path: Path) -> None:
+    from immunoreset.registry.db import make_engine, upgrade
+
+    path = str(tmp_path / "old.db")
+    engine = make_engine(path, migrate=False)
+    upgrade(engine, "0003")
+    engine.dispose()
+    for args in (("patients",), ("db", "stats"), ("audit",)):
+        result = run(*args, "--db", path)
+        assert result.exit_code == 1
+        assert "is at schema 0003" in result.output and "immunoreset db upgrade" in result.output
+    assert run("db", "upgrade", "--db", path).exit_code == 0
+    assert run("patients", "--db", path).exit_code == 0

@@ -15,6 +15,11 @@ from immunoreset.web.security import lookup_token
 
 def test_serve_refuses_without_users(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = str(tmp_path / "empty.db")
+    with pytest.raises(typer.Exit) as info:  # no registry yet: one line naming the command
+        cli.serve(db=db)
+    assert info.value.exit_code == 1
+    assert "immunoreset db upgrade" in capsys.readouterr().err
+    Registry(db, upgrade=True).close()
     with pytest.raises(typer.Exit) as info:
         cli.serve(db=db)
     assert info.value.exit_code == 1
@@ -53,6 +58,7 @@ def test_first_admin_is_asked_for_at_a_terminal(tmp_path, monkeypatch):
     from immunoreset.registry import Registry
 
     db = str(tmp_path / "empty.db")
+    Registry(db, upgrade=True).close()
     answers = iter(["ada", "a long passphrase"])
     monkeypatch.setattr(web_cli.typer, "prompt", lambda *a, **k: next(answers))
 
@@ -62,5 +68,5 @@ def test_first_admin_is_asked_for_at_a_terminal(tmp_path, monkeypatch):
 
     monkeypatch.setattr(web_cli.sys, "stdin", Tty())
     web_cli.check_can_serve(db)
-    with Registry(db) as reg:
+    with Registry(db, upgrade=True) as reg:
         assert reg.actor_for("ada").role == "admin"

@@ -20,7 +20,7 @@ ADMIN = system_actor("tester")
 @pytest.fixture
 def source(tmp_path: Path) -> Iterator[Path]:
     """A folder exported from a registry holding two small courses."""
-    with Registry(str(tmp_path / "src.db")) as reg:
+    with Registry(str(tmp_path / "src.db"), upgrade=True) as reg:
         reg.add_site(ADMIN, "ROME", "Bambino Gesù")
         reg.add_site(ADMIN, "ERLANGEN", "Erlangen")
         reg.save_courses(
@@ -42,7 +42,7 @@ def _edit(folder: Path, name: str, row: int, column: str, value: str) -> None:
 
 
 def test_export_import_is_lossless(source: Path, db_url: str) -> None:
-    with Registry(db_url) as reg:
+    with Registry(db_url, upgrade=True) as reg:
         stats = import_csv(reg, ADMIN, source)
         assert stats.inserted["patients"] == 2
         assert reg.load_course(ADMIN, "RM-001") == small_course("RM-001")
@@ -54,7 +54,7 @@ def test_export_import_is_lossless(source: Path, db_url: str) -> None:
 
 
 def test_reimport_changes_nothing(source: Path, sqlite_url: str) -> None:
-    with Registry(sqlite_url) as reg:
+    with Registry(sqlite_url, upgrade=True) as reg:
         import_csv(reg, ADMIN, source)
         before = reg.count_rows()
         stats = import_csv(reg, ADMIN, source)
@@ -63,7 +63,7 @@ def test_reimport_changes_nothing(source: Path, sqlite_url: str) -> None:
 
 
 def test_reimport_with_a_correction_updates_and_audits(source: Path, sqlite_url: str) -> None:
-    with Registry(sqlite_url) as reg:
+    with Registry(sqlite_url, upgrade=True) as reg:
         import_csv(reg, ADMIN, source)
         _edit(source, "labs.csv", 2, "value", "555.0")
         stats = import_csv(reg, ADMIN, source, reason="corrected export")
@@ -97,7 +97,7 @@ def test_import_error_is_precise_and_writes_nothing(
     source: Path, sqlite_url: str, file: str, row: int, column: str, value: str, field: str
 ) -> None:
     _edit(source, file, row, column, value)
-    with Registry(sqlite_url) as reg:
+    with Registry(sqlite_url, upgrade=True) as reg:
         reg.add_site(ADMIN, "ROME", "Bambino Gesù")
         before = reg.count_rows()
         with pytest.raises(InvalidInput) as info:
@@ -118,7 +118,7 @@ def test_lab_units_converted_on_import(source: Path, sqlite_url: str) -> None:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    with Registry(sqlite_url) as reg:
+    with Registry(sqlite_url, upgrade=True) as reg:
         import_csv(reg, ADMIN, source)
         _days, values = reg.load_course(ADMIN, anc["study_id"]).lab_series("anc")
         assert values[0] == pytest.approx(480.0)
@@ -127,7 +127,7 @@ def test_lab_units_converted_on_import(source: Path, sqlite_url: str) -> None:
 def test_missing_and_unknown_columns(source: Path, sqlite_url: str) -> None:
     text = (source / "labs.csv").read_text().replace("analyte", "analyt", 1)
     (source / "labs.csv").write_text(text)
-    with Registry(sqlite_url) as reg, pytest.raises(InvalidInput) as info:
+    with Registry(sqlite_url, upgrade=True) as reg, pytest.raises(InvalidInput) as info:
         import_csv(reg, ADMIN, source)
     assert info.value.file == "labs.csv" and info.value.row == 1
 
@@ -135,17 +135,17 @@ def test_missing_and_unknown_columns(source: Path, sqlite_url: str) -> None:
 def test_duplicate_key_in_file(source: Path, sqlite_url: str) -> None:
     lines = (source / "labs.csv").read_text().splitlines()
     (source / "labs.csv").write_text("\n".join([*lines, lines[1]]) + "\n")
-    with Registry(sqlite_url) as reg, pytest.raises(InvalidInput) as info:
+    with Registry(sqlite_url, upgrade=True) as reg, pytest.raises(InvalidInput) as info:
         import_csv(reg, ADMIN, source)
     assert info.value.row == len(lines) + 1
 
 
 def test_missing_folder(tmp_path: Path, sqlite_url: str) -> None:
-    with Registry(sqlite_url) as reg, pytest.raises(InvalidInput):
+    with Registry(sqlite_url, upgrade=True) as reg, pytest.raises(InvalidInput):
         import_csv(reg, ADMIN, tmp_path / "nope")
     empty = tmp_path / "empty"
     empty.mkdir()
-    with Registry(sqlite_url) as reg, pytest.raises(InvalidInput) as info:
+    with Registry(sqlite_url, upgrade=True) as reg, pytest.raises(InvalidInput) as info:
         import_csv(reg, ADMIN, empty)
     assert "patients.csv" in str(info.value)
     shutil.rmtree(empty)
@@ -153,7 +153,7 @@ def test_missing_folder(tmp_path: Path, sqlite_url: str) -> None:
 
 @pytest.mark.parametrize("parser", ["thread", "process"])
 def test_both_parsers_import_the_same(source: Path, sqlite_url: str, parser: str) -> None:
-    with Registry(sqlite_url) as reg:
+    with Registry(sqlite_url, upgrade=True) as reg:
         stats = import_csv(reg, ADMIN, source, parser=parser)
         assert stats.inserted["labs"] == 8
         assert reg.load_course(ADMIN, "RM-001") == small_course("RM-001")
@@ -163,7 +163,7 @@ def test_both_parsers_import_the_same(source: Path, sqlite_url: str, parser: str
 
 def test_process_parser_error_is_located_and_rolled_back(source: Path, sqlite_url: str) -> None:
     _edit(source, "labs.csv", 3, "value", "-4")
-    with Registry(sqlite_url) as reg:
+    with Registry(sqlite_url, upgrade=True) as reg:
         before = reg.count_rows()
         with pytest.raises(InvalidInput) as info:
             import_csv(reg, ADMIN, source, parser="process")
@@ -172,12 +172,54 @@ def test_process_parser_error_is_located_and_rolled_back(source: Path, sqlite_ur
 
 
 def test_import_adds_records_to_an_existing_patient(source: Path, sqlite_url: str) -> None:
-    with Registry(sqlite_url) as reg:
+    with Registry(sqlite_url, upgrade=True) as reg:
         import_csv(reg, ADMIN, source)
         reg.delete_record(ADMIN, "RM-001", "labs", (day(2), "anc"), reason="test")
         stats = import_csv(reg, ADMIN, source, parser="thread")
-        assert stats.total_updated == 1  # restored, audited as a restore
+        # a re-import never resurrects a soft-deleted record
+        assert stats.total_updated == 0 and stats.total_inserted == 0
+        assert stats.kept_deleted["labs"] == 1
+        labs = reg.load_course(ADMIN, "RM-001").labs
+        assert (day(2), "anc") not in {(lab.date, lab.analyte) for lab in labs}
+        reg.restore_record(ADMIN, "RM-001", "labs", (day(2), "anc"), reason="deleted in error")
         assert reg.load_course(ADMIN, "RM-001") == small_course("RM-001")
+        assert reg.audit_trail(ADMIN, study_id="RM-001", limit=1)[0]["action"] == "restore"
+
+
+def test_the_parser_process_dies_with_a_killed_importer(source: Path, tmp_path: Path) -> None:
+    """SIGKILL the importing process while its spawned parser runs: the parser exits too."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = f"""
+import os, sys, time
+from pathlib import Path
+import immunoreset.registry.csvio as m
+with m._batches("process", Path({str(source)!r}), {{"RM-001", "ER-001"}}, "sqlite", 1) as b:
+    import multiprocessing
+    print(multiprocessing.active_children()[0].pid, flush=True)
+    time.sleep(60)
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    with proc.stdout:
+        child = int(proc.stdout.readline())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:  # gone, or a zombie waiting for init to reap it
+            if Path(f"/proc/{child}/stat").read_text().split(") ")[1][0] in "ZX":
+                break
+        except (FileNotFoundError, ProcessLookupError):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(child, signal.SIGKILL)
+        raise AssertionError("the parser process outlived its killed parent")
 
 
 def test_blank_assessment_row_is_refused_naming_row(source: Path, sqlite_url: str) -> None:

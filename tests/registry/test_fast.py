@@ -17,7 +17,7 @@ ADMIN = system_actor("tester")
 @pytest.mark.postgres
 def test_concurrent_bulk_inserts_with_equal_stamps_audit_only_their_rows(postgres_url: str) -> None:
     """Two sessions insert with the very same timestamp; each audits only its own rows."""
-    with Registry(postgres_url) as reg:
+    with Registry(postgres_url, upgrade=True) as reg:
         reg.add_site(ADMIN, "ROME", "Rome")
         reg.save_courses(ADMIN, [small_course("RM-001"), small_course("RM-002")], reason="x")
         ent = s.ENTITIES["anthropometrics"]
@@ -46,5 +46,5 @@ def test_concurrent_bulk_inserts_with_equal_stamps_audit_only_their_rows(postgre
 
 
 def test_sqlite_insert_returns_no_ids(sqlite_url: str) -> None:
-    with Registry(sqlite_url) as reg, reg.engine.begin() as conn:
+    with Registry(sqlite_url, upgrade=True) as reg, reg.engine.begin() as conn:
         assert fast.insert_rows(conn, s.sites, ["code", "name"], [("X1", "x")]) is None

@@ -18,7 +18,7 @@ ADMIN = system_actor("tester")
 
 @pytest.fixture
 def registry(db_url: str) -> Iterator[Registry]:
-    with Registry(db_url) as reg:
+    with Registry(db_url, upgrade=True) as reg:
         reg.add_site(ADMIN, "ROME", "Ospedale Pediatrico Bambino Gesù")
         reg.add_site(ADMIN, "ERLANGEN", "Universitätsklinikum Erlangen")
         yield reg

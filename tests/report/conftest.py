@@ -32,7 +32,7 @@ def built_report(published: list, tmp_path_factory: pytest.TempPathFactory):
 def demo_registry(tmp_path: Path, published: list):
     from immunoreset.registry import Registry, system_actor
 
-    reg = Registry(str(tmp_path / "registry.db"))
+    reg = Registry(str(tmp_path / "registry.db"), upgrade=True)
     actor = system_actor("test")
     for code, *_ in demo.SITES:
         reg.add_site(actor, code, code.title())

@@ -15,7 +15,7 @@ from immunoreset.report.case_series import build_report
 def test_report_from_registry_shows_qc(tmp_path: Path) -> None:
     actor = system_actor("test")
     pairs = demo.published_cohort_with_qc(seed=2026)
-    with Registry(str(tmp_path / "r.db")) as reg:
+    with Registry(str(tmp_path / "r.db"), upgrade=True) as reg:
         for code, name in demo.SITE_NAMES.items():
             reg.add_site(actor, code, name)
         courses = [course for course, _ in pairs]

@@ -30,7 +30,7 @@ TODAY = dt.date(2023, 12, 1)  # RM-001's day +31: the first day without an asses
 
 
 def build_registry(db: str) -> Registry:
-    registry = Registry(db)
+    registry = Registry(db, upgrade=True)
     root = system_actor()
     registry.add_site(root, "ROME", "Ospedale Pediatrico Bambino Gesù, Rome")
     registry.add_site(root, "ERLANGEN", "Universitätsklinikum Erlangen")
@@ -53,7 +53,7 @@ def registry(template_db: Path, tmp_path: Path) -> Iterator[Registry]:
 
     path = tmp_path / "registry.db"
     shutil.copy(template_db, path)
-    reg = Registry(str(path))
+    reg = Registry(str(path), upgrade=True)
     yield reg
     reg.close()
 

@@ -177,3 +177,29 @@ def test_token_for_unknown_user_or_bad_label(registry: Registry) -> None:
         issue_api_token(registry, "ghost", "x")
     with pytest.raises(InvalidInput):
         issue_api_token(registry, "rosa", "web-session")
+
+
+def test_database_outage_is_503_with_retry_after(client, bearer, registry: Registry, caplog):  # type: ignore[no-untyped-def]
+    """PostgreSQL down or restarting: 503 + Retry-After, no traceback, no SQL values logged."""
+    import socket
+
+    from immunoreset.registry.db import make_engine
+
+    h = bearer("rosa")
+    with socket.socket() as s:  # a port nobody listens on: the server is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    live = registry.engine
+    registry.engine = make_engine(f"postgresql+psycopg://u@127.0.0.1:{port}/x", migrate=False)
+    try:
+        for path in ("/api/v1/patients", "/api/v1/patients/RM-001/course"):
+            r = client.get(path, headers=h)
+            assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+            assert "try again" in r.json()["detail"]
+        r = client.get("/", headers={**h, "Accept": "text/html"})
+        assert r.status_code in (503, 303)
+    finally:
+        registry.engine.dispose()
+        registry.engine = live
+    assert "RM-001" not in caplog.text and "Traceback" not in caplog.text
+    assert client.get("/api/v1/patients", headers=h).status_code == 200  # back again

@@ -164,6 +164,15 @@ def user_errors() -> Iterator[None]:
     except IsADirectoryError as err:
         fail(f"{err.filename} is a folder, not a file")
     except Exception as err:  # the database driver's errors: one line, never a traceback
+        from sqlalchemy.exc import InterfaceError, OperationalError
+
+        if isinstance(err, OperationalError | InterfaceError):
+            orig = str(err.orig or err).strip().splitlines()
+            fail(
+                f"cannot use the registry database: registry database unavailable "
+                f"({orig[0] if orig else type(err).__name__}); "
+                "nothing was written: try again when it is back"
+            )
         if type(err).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "sqlite3"):
             first = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
             fail(f"cannot use the registry database: {first}")

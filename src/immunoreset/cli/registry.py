@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,6 +18,7 @@ from immunoreset.cli import (
     choose,
     console,
     export_app,
+    fail,
     import_app,
     open_registry,
     print_json,
@@ -284,7 +286,14 @@ def audit_cmd(
     limit: Annotated[int, typer.Option(help="How many entries, newest first")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """Show the audit trail: who changed what, when, from which value to which, and why."""
+    """Show the audit trail: who changed what, when, from which value to which, and why.
+
+    ``immunoreset audit verify`` instead checks the trail's hash chain from its first row and
+    reports the first broken link (exit 1 when broken).
+    """
+    if study_id == "verify":  # not a study ID (those look like RM-003)
+        audit_verify(db)
+        return
     with user_errors():
         registry, actor = open_registry(db, user)
         if as_json:
@@ -305,6 +314,96 @@ def audit_cmd(
         console.print(table)
 
 
+def audit_verify(db: str | None) -> None:
+    """Verify the audit trail's hash chain; one line, exit 1 at the first broken link."""
+    from immunoreset.registry.audit import verify
+
+    with user_errors():
+        registry, _ = open_registry(db, None)
+        with registry, progress_bar("verifying the audit chain", None):
+            report = verify(registry.engine)
+        if not report.ok:
+            fail(str(report))
+        console.print(str(report))
+
+
+@db_app.command("backup")
+def db_backup(
+    file: Annotated[Path, typer.Argument(help="Backup file to write (must not exist)")],
+    db: DbOption = None,
+) -> None:
+    """Consistent snapshot of the registry while it runs (SQLite backup API / pg_dump -Fc)."""
+    import time
+
+    from immunoreset.registry.backup import backup
+
+    with user_errors():
+        open_registry(db, None)[0].close()  # a current registry, or one line saying why not
+        t0 = time.perf_counter()
+        with progress_bar("backing up", None):
+            out = backup(db, file)
+        size = out.stat().st_size / 1e6
+        console.print(f"backup written: {out} ({size:,.1f} MB, {time.perf_counter() - t0:.1f} s)")
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="Backup file made by `db backup`")],
+    db: Annotated[
+        str, typer.Option("--db", help="NEW registry: a new SQLite file or an empty database")
+    ],
+) -> None:
+    """Restore a backup into a new registry (never over an existing one)."""
+    from immunoreset.registry.backup import restore
+    from immunoreset.registry.db import display_url, resolve_url
+
+    with user_errors():
+        with progress_bar("restoring", None):
+            restore(file, db)
+        console.print(f"restored {file} into {display_url(resolve_url(db))}")
+
+
+@db_app.command("verify")
+def db_verify(
+    against: Annotated[Path, typer.Option("--against", help="Backup file to compare with")],
+    db: DbOption = None,
+) -> None:
+    """Show that the registry and a backup hold the same rows, audit trail included."""
+    from immunoreset.registry.backup import compare
+
+    with user_errors():
+        open_registry(db, None)[0].close()
+        with progress_bar("comparing", None):
+            result = compare(db, against)
+        table = Table("table", "rows (registry)", "rows (backup)", "same")
+        for name, ((na, da), (nb, db_)) in result.tables.items():
+            table.add_row(name, f"{na:,}", f"{nb:,}", "yes" if da == db_ else "[red]NO[/]")
+        console.print(table)
+        console.print(f"registry: {result.chains[0]}")
+        console.print(f"backup:   {result.chains[1]}")
+        if not result.identical:
+            fail(f"registry and backup differ: {', '.join(result.differing) or 'audit chain'}")
+        console.print("identical: yes")
+
+
+@db_app.command("roles")
+def db_roles(
+    role: Annotated[str, typer.Option(help="Application role to create")] = "immunoreset_app",
+    password: Annotated[
+        str | None,
+        typer.Option(envvar="IMMUNORESET_APP_PASSWORD", help="Its password", show_default=False),
+    ] = None,
+    db: DbOption = None,
+) -> None:
+    """PostgreSQL: create a least-privilege application role (no DDL, audit INSERT-only)."""
+    from immunoreset.registry.dbroles import create_app_role
+
+    with user_errors():
+        for statement in create_app_role(db, role, password):
+            console.print(statement, highlight=False)
+        console.print(f"role {role} ready: run the app with its URL in IMMUNORESET_DB_URL")
+
+
 def _short(v: str | None, n: int = 40) -> str:
     if v is None:
         return ""
@@ -316,12 +415,21 @@ def db_upgrade(db: DbOption = None) -> None:
     """Create the registry or bring its schema to the newest migration."""
     with user_errors():
         from immunoreset.cli import check_db
-        from immunoreset.registry.db import make_engine, resolve_url
+        from immunoreset.registry.db import current_revision, display_url, make_engine, upgrade
 
         check_db(db, create=True)
-        make_engine(db)
-        url = resolve_url(db)
-        console.print(f"registry schema up to date: {url.split('@')[-1]}")
+        engine = make_engine(db, migrate=False)
+        try:
+            before = current_revision(engine)
+            upgrade(engine)
+            after = current_revision(engine)
+        finally:
+            engine.dispose()
+        where = display_url(str(engine.url))
+        if before == after:
+            console.print(f"registry schema up to date ({after}): {where}")
+        else:
+            console.print(f"registry schema upgraded {before or 'empty'} → {after}: {where}")
 
 
 @db_app.command("stats")
@@ -356,16 +464,30 @@ def demo_cmd(
 
     from immunoreset import demo
     from immunoreset.demo.gmp import seed_demo_qc
+    from immunoreset.registry import Registry, system_actor
+    from immunoreset.registry.db import display_url, make_engine
+    from immunoreset.registry.repository import real_data_in
 
     with user_errors():
         from immunoreset.cli import check_db
 
         url = check_db(db, create=True)  # never delete a file that is not a registry
+        probe = make_engine(db, migrate=False)
+        try:
+            real = real_data_in(probe)
+        finally:
+            probe.dispose()
+        if real is not None:
+            fail(
+                f"demo refuses to touch {display_url(url)}: it holds {real}, not only SYNTHETIC "
+                "demo data; give a new file with --db"
+            )
         if url.startswith("sqlite:///") and not keep:
             path = Path(url.removeprefix("sqlite:///"))
             for suffix in ("", "-wal", "-shm", "-journal"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
-        registry, actor = open_registry(db, None, create=True)
+        registry = Registry(db, upgrade=True)
+        actor = system_actor(f"local:{getpass.getuser()}")
         for code, name in demo.SITE_NAMES.items():
             registry.add_site(actor, code, name)
         if patients is None:

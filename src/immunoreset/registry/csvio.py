@@ -13,7 +13,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -29,12 +31,14 @@ from immunoreset.registry import fast
 from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor
 from immunoreset.registry.csvdialect import open_csv
+from immunoreset.registry.db import write_transaction
 from immunoreset.registry.repository import (
     ANALYZE_AFTER_ROWS,
     Registry,
     SaveStats,
     gc_paused,
 )
+from immunoreset.registry.rules import RuleViolation
 
 __all__ = [
     "FILES",
@@ -112,6 +116,8 @@ def _parse_value(kind: str, optional: bool, raw: str) -> Any:
         if low in _FALSE:
             return False
         raise ValueError("true or false")
+    if kind == "str" and len(raw) > MAX_TEXT:
+        raise ValueError(f"text of at most {MAX_TEXT} characters (got {len(raw):,})")
     if kind == "tuple":
         return tuple(x.strip() for x in raw.split(";") if x.strip())
     if kind == "mapping":
@@ -143,22 +149,56 @@ def _format_value(kind: str, value: Any) -> str:
     return str(value)
 
 
-def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    with open_csv(path) as fh:
-        reader = csv.DictReader(fh)
-        if reader.fieldnames is None:
+def _cells(reader: Iterator[list[str]], name: str) -> Iterator[list[str]]:
+    """Rows of a csv reader; a malformed row or an over-long cell is a located error."""
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
             return
-        for i, row in enumerate(reader, start=2):  # row 1 is the header
-            if None in row:
+        except csv.Error as err:
+            line = getattr(reader, "line_num", None)
+            text = str(err)
+            if "field larger than field limit" in text:
+                text = f"a cell longer than {MAX_CELL:,} characters"
+            raise InvalidInput(
+                "row", str(err), "a well-formed CSV row", row=line, file=name,
+                message=f"malformed CSV: {text}",
+            ) from None  # fmt: skip
+        yield cells
+
+
+def _check_cell(raw: str, column: str, lineno: int, name: str) -> None:
+    if len(raw) > MAX_CELL:
+        raise InvalidInput(
+            column, raw[:40] + "…", f"at most {MAX_CELL:,} characters", row=lineno,
+            column=column, file=name,
+            message=f"cell of {len(raw):,} characters; at most {MAX_CELL:,} are accepted",
+        )  # fmt: skip
+
+
+def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    csv.field_size_limit(MAX_CELL)
+    with open_csv(path) as fh:
+        rows = _cells(csv.reader(fh), path.name)
+        header = next(rows, None)
+        if header is None:
+            return
+        for i, cells in enumerate(rows, start=2):  # row 1 is the header
+            if len(cells) > len(header):
                 raise InvalidInput(
-                    "row", row[None], "no more cells than header columns", row=i, file=path.name
-                )
-            yield i, row
+                    "row", cells[len(header) :], "no more cells than header columns", row=i,
+                    file=path.name,
+                )  # fmt: skip
+            for col, raw in zip(header, cells, strict=False):
+                _check_cell(raw, col, i, path.name)
+            yield i, dict(zip(header, [*cells, *[""] * (len(header) - len(cells))], strict=True))
 
 
 def _check_header(path: Path, expected: Iterable[str], optional: Iterable[str] = ()) -> None:
+    csv.field_size_limit(MAX_CELL)
     with open_csv(path) as fh:
-        header = next(csv.reader(fh), [])
+        header = next(_cells(csv.reader(fh), path.name), [])
     missing = [col for col in expected if col not in header]
     if missing:
         raise InvalidInput(
@@ -243,7 +283,7 @@ def _fast_parser(ent: s.Entity, header: list[str]) -> Callable[[list[str]], Any]
         return lambda x: None if x == "" else conv(x)
 
     def _need(x: str) -> str:
-        if x == "" or x != x.strip() or x[0] == "'":
+        if x == "" or x != x.strip() or x[0] == "'" or len(x) > MAX_TEXT:
             raise ValueError("needs the precise path")
         return x
 
@@ -305,10 +345,52 @@ def _read_patients(folder: Path) -> dict[str, c.Patient]:
     return patients
 
 
+#: Longest cell accepted (characters); text fields are further limited by their column.
+MAX_CELL = 10_000
+#: Longest text of a ``str`` field (the database column is VARCHAR(200)).
+MAX_TEXT = 200
+
+
+def _check_bytes(path: Path) -> None:
+    """Refuse a file that is not UTF-8 text (binary, UTF-16 …) with its row."""
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InvalidInput(
+            "file", path.name, "UTF-8 text", file=path.name, row=1,
+            message="the file is UTF-16 encoded; save it as UTF-8 CSV",
+        )  # fmt: skip
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise InvalidInput(
+            "file", path.name, "text", file=path.name, row=data.count(b"\n", 0, nul) + 1,
+            message="binary data (a NUL byte) in a CSV file; export it again as UTF-8 CSV",
+        )  # fmt: skip
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InvalidInput(
+            "file", path.name, "UTF-8 text", file=path.name,
+            row=data.count(b"\n", 0, err.start) + 1,
+            message=f"byte {data[err.start]:#04x} is not UTF-8; save the file as UTF-8 CSV",
+        ) from None  # fmt: skip
+
+
 def _check_folder(folder: str | Path) -> Path:
     folder = Path(folder)
     if not folder.is_dir():
         raise InvalidInput("folder", str(folder), "an existing folder of CSV files")
+    known = {SITES_FILE, *FILES.values()}
+    for path in sorted(folder.iterdir()):
+        if path.name not in known:
+            raise InvalidInput(
+                "file", path.name, "one of " + ", ".join(sorted(known)), file=path.name,
+                message=f"unknown file {path.name!r} in the import folder; the files read are: "
+                + ", ".join(sorted(known)),
+            )  # fmt: skip
+        if path.is_file():
+            _check_bytes(path)
+        else:
+            raise InvalidInput("file", path.name, "a CSV file", file=path.name)
     for name, ent in s.ENTITIES.items():
         path = folder / FILES[name]
         if path.exists():
@@ -326,8 +408,9 @@ def _entity_batches(
     seen: set[tuple[Any, ...]] = set()
     key_of = ent.key_of
     batch: list[tuple[str, Any]] = []
+    csv.field_size_limit(MAX_CELL)
     with open_csv(path) as fh:
-        reader = csv.reader(fh)
+        reader = _cells(csv.reader(fh), path.name)
         header = next(reader)
         isid = header.index("study_id")
         width = len(header)
@@ -437,13 +520,59 @@ def import_csv(
     sites = _read_sites(folder)
     patients = _read_patients(folder)
     text = f"{reason}: {folder.name}"
+    known = {code for code, _ in registry.list_sites()} | {code for code, _ in sites}
+    for sid, p in patients.items():
+        if p.site not in known:
+            raise InvalidInput(
+                "site", p.site, "a site of the registry or of sites.csv",
+                file=FILES["patients"], column="site",
+                row=_find_row(folder / FILES["patients"], {"study_id": sid}),
+                message=f"unknown site {p.site!r}; add it with `immunoreset site add` or list it "
+                "in sites.csv",
+            )  # fmt: skip
+    try:
+        return _import(registry, actor, folder, sites, patients, text, parser, batch_rows, progress)
+    except RuleViolation as err:
+        name = FILES.get(err.entity)
+        if name is None or not (folder / name).exists():
+            raise
+        ent = s.ENTITIES[err.entity]
+        match = {"study_id": err.study_id or "", **dict(zip(ent.key, err.key, strict=False))}
+        row = _find_row(folder / name, match)
+        if row is None:
+            raise
+        raise err.located(file=name, row=row) from None
+
+
+def _find_row(path: Path, match: Mapping[str, Any]) -> int | None:
+    """The line of the first row of ``path`` whose cells equal ``match`` (for error messages)."""
+    if not path.exists():
+        return None
+    want = {k: str(v).strip() for k, v in match.items()}
+    for lineno, row in _read_rows(path):
+        if all((row.get(k) or "").strip() == v for k, v in want.items()):
+            return lineno
+    return None
+
+
+def _import(
+    registry: Registry,
+    actor: Actor,
+    folder: Path,
+    sites: list[tuple[str, str]],
+    patients: dict[str, c.Patient],
+    text: str,
+    parser: str,
+    batch_rows: int,
+    progress: Callable[[int], None] | None,
+) -> SaveStats:
     stats = SaveStats()
     if parser == "auto":
         size = sum(
             (folder / FILES[n]).stat().st_size for n in s.ENTITIES if (folder / FILES[n]).exists()
         )
         parser = "process" if size >= PROCESS_PARSE_ROWS * 60 else "thread"  # ~60 bytes a row
-    with gc_paused(), registry.engine.begin() as conn:
+    with gc_paused(), write_transaction(registry.engine) as conn:
         dialect = conn.dialect.name
         before = registry.existing_study_ids(conn, patients)
         ids = registry.write_patients(conn, actor, list(patients.values()), sites, text, stats)
@@ -504,12 +633,50 @@ def _encoded_batches(
             yield ent.name, [(sid, encode(rec)) for sid, rec in batch]
 
 
+def _die_with_parent(parent: int) -> None:
+    """In the parser process: exit as soon as the importing process is gone (even SIGKILLed).
+
+    Linux delivers SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``); elsewhere, and
+    as a second guard, a thread polls the parent id.
+    """
+    import os
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except OSError:  # pragma: no cover - no libc: the poll below still works
+            pass
+    if os.getppid() != parent:  # the parent died before the guard was set
+        os._exit(1)
+
+    def _watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=_watch, name="parent-watch", daemon=True).start()
+
+
 def _parse_process(
-    folder: str, study_ids: set[str], dialect: str, batch_rows: int, out: Any, stop: Any
+    folder: str,
+    study_ids: set[str],
+    dialect: str,
+    batch_rows: int,
+    out: Any,
+    stop: Any,
+    parent: int | None = None,
 ) -> None:
     """Entry point of the parser process: send batches, then None; or the error."""
     import gc
 
+    if parent is not None:
+        _die_with_parent(parent)
     gc.disable()
     try:
         for item in _encoded_batches(Path(folder), study_ids, dialect, batch_rows):
@@ -539,7 +706,7 @@ def _batches(
         stop: Any = ctx.Event()
         worker: Any = ctx.Process(
             target=_parse_process,
-            args=(str(folder), study_ids, dialect, batch_rows, queue, stop),
+            args=(str(folder), study_ids, dialect, batch_rows, queue, stop, os.getpid()),
             name="csv-import-parser",
             daemon=True,
         )

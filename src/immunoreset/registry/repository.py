@@ -29,18 +29,18 @@ from sqlalchemy.engine import Connection
 from immunoreset import course as c
 from immunoreset import vocab
 from immunoreset.errors import (
-    ChainOfIdentityError,
     InvalidInput,
     NotFound,
     PermissionDenied,
     check_choice,
 )
-from immunoreset.registry import fast
+from immunoreset.registry import fast, rules
 from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor, check_reason
-from immunoreset.registry.db import make_engine
+from immunoreset.registry.db import check_schema, make_engine, write_transaction
+from immunoreset.registry.db import upgrade as migrate
 
-__all__ = ["Registry", "SaveStats", "gc_paused"]
+__all__ = ["Registry", "SaveStats", "gc_paused", "real_data_in"]
 
 ProgressFn = Callable[[int], None]
 
@@ -57,6 +57,8 @@ class SaveStats:
     inserted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     updated: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     unchanged: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    #: soft-deleted records met again (left deleted, not changed)
+    kept_deleted: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
     @property
     def total_inserted(self) -> int:
@@ -111,12 +113,29 @@ def _key_text(study_id: str, key: Sequence[Any]) -> str:
 class Registry:
     """The registry of treatment courses on one database (SQLite file or PostgreSQL URL)."""
 
-    def __init__(self, db: str | None = None, *, engine: Engine | None = None) -> None:
-        self.engine = engine if engine is not None else make_engine(db)
+    def __init__(
+        self, db: str | None = None, *, engine: Engine | None = None, upgrade: bool = False
+    ) -> None:
+        """Open the registry at ``db`` (or on ``engine``).
+
+        With ``upgrade`` the schema is created or brought to the newest migration (the
+        ``db upgrade`` command); without it a registry whose schema is not current is refused
+        with a :class:`~.db.SchemaError` naming the command to run.
+        """
+        self.engine = engine if engine is not None else make_engine(db, migrate=False)
+        if upgrade:
+            migrate(self.engine)
+        else:
+            check_schema(self.engine)
+
+    def writing(self) -> Any:
+        """A write transaction (context manager yielding the connection); see
+        :func:`~.db.write_transaction`."""
+        return write_transaction(self.engine)
 
     def analyze(self) -> None:
         """Refresh PostgreSQL's planner statistics (after bulk writes; no-op on SQLite)."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             fast.analyze(conn, [s.patients, s.audit_log, *(e.table for e in s.ENTITIES.values())])
 
     def close(self) -> None:
@@ -133,13 +152,11 @@ class Registry:
     def add_site(self, actor: Actor, code: str, name: str) -> None:
         actor.require_admin("add a site")
         c._record_id("site", code)
-        with self.engine.begin() as conn:
-            if conn.execute(select(s.sites.c.code).where(s.sites.c.code == code)).first():
-                return
-            conn.execute(insert(s.sites).values(code=code, name=name))
-            self._audit(
-                conn, actor, "insert", "sites", code, None, None, name, "site added", _now()
-            )
+        with write_transaction(self.engine) as conn:
+            if _insert_site(conn, code, name):
+                self._audit(
+                    conn, actor, "insert", "sites", code, None, None, name, "site added", _now()
+                )
 
     def list_sites(self) -> list[tuple[str, str]]:
         with self.engine.connect() as conn:
@@ -163,7 +180,7 @@ class Registry:
         check_choice("role", role, vocab.ROLES)
         site_list = sorted(set(sites))
         now = _now()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             known = {r[0] for r in conn.execute(select(s.sites.c.code))}
             for code in site_list:
                 if code not in known:
@@ -233,16 +250,22 @@ class Registry:
             ]
 
     # ------------------------------------------------------------------ visibility
-    def _visible_patients(self, conn: Connection, actor: Actor, study_ids: Sequence[str] | None):
+    def _visible_patients(
+        self, conn: Connection, actor: Actor, study_ids: Sequence[str] | None, *, lock: bool = False
+    ):  # type: ignore[no-untyped-def]
         q = select(s.patients).where(s.patients.c.deleted_at.is_(None))
+        if lock:  # a writer of this patient's records holds its row until commit (PostgreSQL)
+            q = q.with_for_update()
         if not actor.all_sites:
             q = q.where(s.patients.c.site.in_(sorted(actor.sites or ())))
         if study_ids is not None:
             q = q.where(s.patients.c.study_id.in_(list(study_ids)))
         return conn.execute(q.order_by(s.patients.c.study_id)).mappings().all()
 
-    def _patient_row(self, conn: Connection, actor: Actor, study_id: str) -> Mapping[str, Any]:
-        rows = self._visible_patients(conn, actor, [study_id])
+    def _patient_row(
+        self, conn: Connection, actor: Actor, study_id: str, *, lock: bool = False
+    ) -> Mapping[str, Any]:
+        rows = self._visible_patients(conn, actor, [study_id], lock=lock)
         if not rows:
             raise NotFound("patient", study_id)
         return rows[0]
@@ -475,7 +498,7 @@ class Registry:
         stats = SaveStats()
         with gc_paused():
             if conn is None:
-                with self.engine.begin() as own:
+                with write_transaction(self.engine) as own:
                     self._save_all(own, actor, courses, reason, chunk_size, progress, stats)
                 if stats.total_inserted >= ANALYZE_AFTER_ROWS:
                     self.analyze()
@@ -530,8 +553,9 @@ class Registry:
         for code, name in sites:
             if code not in known:
                 actor.require_admin("add a site")
-                conn.execute(insert(s.sites).values(code=code, name=name))
-                self._audit(conn, actor, "insert", "sites", code, None, None, name, reason, now)
+                # another import may add the same site at the same moment: first one wins
+                if _insert_site(conn, code, name):
+                    self._audit(conn, actor, "insert", "sites", code, None, None, name, reason, now)
                 known.add(code)
         for p in patients:
             if p.site not in known:
@@ -585,6 +609,7 @@ class Registry:
             ids=new_ids,
         )
         stats.inserted[ent.name] += len(rows)
+        rules.touch(conn, {r[0] for r in rows})
 
     def existing_study_ids(self, conn: Connection, study_ids: Iterable[str]) -> set[str]:
         """Which of ``study_ids`` are already stored (soft-deleted or not)."""
@@ -633,7 +658,10 @@ class Registry:
         if is_patient or ent.global_key:
             keys = [ent.key_of(r) for _, _, r in items]
             for part in _chunks(keys, 500):
-                q = select(t).where(keycols[0].in_([k[0] for k in part]))
+                # rows about to be compared and changed are locked until commit (PostgreSQL;
+                # an SQLite writer holds the database lock): the audit's old values are the
+                # values replaced, whoever else writes
+                q = select(t).where(keycols[0].in_([k[0] for k in part])).with_for_update()
                 for row in conn.execute(q).mappings():
                     existing[tuple(row[k] for k in ent.key)] = row
         else:
@@ -669,35 +697,27 @@ class Registry:
             if is_patient:
                 _guard_patient_update(actor, old, rec)
             if not is_patient and ent.global_key and old["patient_id"] != pid:
-                raise ChainOfIdentityError(
+                raise rules.RuleViolation(
                     f"{ent.name} {key[0]} already belongs to another patient; it cannot be "
                     f"recorded for {study_id}",
+                    entity=ent.name,
                     study_id=study_id,
+                    key=key,
+                    column=ent.key[0],
+                    reason="wrong_patient",
                 )
             values = ent.to_row(rec)
             key_text = _key_text(study_id, key) if not is_patient else study_id
             changed = {k: v for k, v in values.items() if not _same(old[k], v)}
-            restore = old["deleted_at"] is not None
-            if not changed and not restore:
+            if old["deleted_at"] is not None:
+                # a save or re-import never brings back a soft-deleted record (that takes an
+                # explicit, audited restore_record with a reason); it stays as deleted
+                stats.kept_deleted[ent.name] += 1
+                continue
+            if not changed:
                 stats.unchanged[ent.name] += 1
                 continue
             upd: dict[str, Any] = dict(changed, updated_at=now)
-            if restore:
-                upd.update(deleted_at=None, deleted_reason=None)
-                audits.append(
-                    _audit_row(
-                        actor,
-                        "restore",
-                        t.name,
-                        key_text,
-                        study_id,
-                        "deleted_at",
-                        _dump(old["deleted_at"]),
-                        None,
-                        reason,
-                        now,
-                    )
-                )
             for k, v in changed.items():
                 audits.append(
                     _audit_row(
@@ -738,7 +758,9 @@ class Registry:
             for part in _chunks(ids, 500):
                 q = select(t.c.study_id, t.c.id).where(t.c.study_id.in_(part))
                 out.update({sid: pid for sid, pid in conn.execute(q)})
+            rules.touch(conn, out.values())
             return out
+        rules.touch(conn, {pid for pid, _, _ in items if pid is not None})
         return {}
 
     # ------------------------------------------------------------------ single-record edits
@@ -751,8 +773,8 @@ class Registry:
             raise InvalidInput("record", type(record).__name__, f"a {ent.record.__name__}")
         actor.require_write()
         _require_reason(reason)
-        with self.engine.begin() as conn:
-            prow = self._patient_row(conn, actor, study_id)
+        with write_transaction(self.engine) as conn:
+            prow = self._patient_row(conn, actor, study_id, lock=True)
             actor.require_site(prow["site"])
             if self._find(conn, ent, prow["id"], ent.key_of(record), include_deleted=False):
                 raise InvalidInput(
@@ -778,8 +800,8 @@ class Registry:
         ent = _entity(entity)
         actor.require_write()
         _require_reason(reason)
-        with self.engine.begin() as conn:
-            prow = self._patient_row(conn, actor, study_id)
+        with write_transaction(self.engine) as conn:
+            prow = self._patient_row(conn, actor, study_id, lock=True)
             actor.require_site(prow["site"])
             old = self._find(conn, ent, prow["id"], tuple(key), include_deleted=False)
             if old is None:
@@ -804,8 +826,8 @@ class Registry:
         actor.require_write()
         _require_reason(reason)
         now = _now()
-        with self.engine.begin() as conn:
-            prow = self._patient_row(conn, actor, study_id)
+        with write_transaction(self.engine) as conn:
+            prow = self._patient_row(conn, actor, study_id, lock=True)
             actor.require_site(prow["site"])
             old = self._find(conn, ent, prow["id"], tuple(key), include_deleted=False)
             if old is None:
@@ -824,6 +846,39 @@ class Registry:
                 "deleted_at",
                 None,
                 _dump(now),
+                reason,
+                now,
+                study_id=study_id,
+            )
+
+    def restore_record(
+        self, actor: Actor, study_id: str, entity: str, key: Sequence[Any], *, reason: str
+    ) -> None:
+        """Undo a soft delete (audited with its reason); the only way a deleted record returns."""
+        ent = _entity(entity)
+        actor.require_write()
+        _require_reason(reason)
+        now = _now()
+        with write_transaction(self.engine) as conn:
+            prow = self._patient_row(conn, actor, study_id, lock=True)
+            actor.require_site(prow["site"])
+            old = self._find(conn, ent, prow["id"], tuple(key), include_deleted=True)
+            if old is None or old["deleted_at"] is None:
+                raise NotFound(f"deleted {ent.name}", _key_text(study_id, key))
+            conn.execute(
+                update(ent.table)
+                .where(ent.table.c.id == old["id"])
+                .values(deleted_at=None, deleted_reason=None, updated_at=now)
+            )
+            self._audit(
+                conn,
+                actor,
+                "restore",
+                ent.table.name,
+                _key_text(study_id, key),
+                "deleted_at",
+                _dump(old["deleted_at"]),
+                None,
                 reason,
                 now,
                 study_id=study_id,
@@ -883,7 +938,7 @@ class Registry:
         self, actor: Actor, table: str, key: str, why: str, *, study_id: str | None = None
     ) -> None:
         """Write a refused action (e.g. a chain-of-identity violation) to the audit trail."""
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             self._audit(
                 conn, actor, "refused", table, key, None, None, None, why, _now(), study_id=study_id
             )
@@ -901,6 +956,34 @@ class Registry:
                 visible = [r["study_id"] for r in self._visible_patients(conn, actor, None)]
                 q = q.where(s.audit_log.c.study_id.in_(visible))
             return [dict(r) for r in conn.execute(q).mappings()]
+
+
+# --------------------------------------------------------------------------- safety
+def real_data_in(engine: Engine) -> str | None:
+    """What in the registry is not SYNTHETIC demo data (None: nothing, or no registry yet).
+
+    ``demo`` may only replace or add to a registry without real data: every patient (deleted
+    or not) must be marked synthetic and no user account may exist.
+    """
+    from sqlalchemy import inspect
+
+    tables = set(inspect(engine).get_table_names())
+    if "patients" not in tables:
+        return None
+    with engine.connect() as conn:
+        real = conn.execute(
+            select(func.count()).select_from(s.patients).where(s.patients.c.synthetic.is_not(True))
+        ).scalar_one()
+        users = (
+            conn.execute(select(func.count()).select_from(s.users)).scalar_one()
+            if "users" in tables
+            else 0
+        )
+    if real:
+        return f"{real} patient(s) not marked synthetic"
+    if users:
+        return f"{users} user account(s)"
+    return None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -941,6 +1024,21 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, dt.datetime) and not isinstance(b, dt.datetime):
         return a.date() == b
     return a == b
+
+
+def _insert_site(conn: Connection, code: str, name: str) -> bool:
+    """Insert a site unless it exists (also against a concurrent insert); True if inserted."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    stmt = (
+        dialect_insert(s.sites)
+        .values(code=code, name=name)
+        .on_conflict_do_nothing()
+        .returning(s.sites.c.code)
+    )
+    return conn.execute(stmt).first() is not None
 
 
 def _chunks(seq: Sequence[Any], n: int) -> Iterator[Sequence[Any]]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -35,6 +36,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from immunoreset import course as c
@@ -125,9 +127,20 @@ audit_log = Table(
     Column("old_value", Text),
     Column("new_value", Text),
     Column("reason", Text),
+    # hash chain (registry/audit.py): position in the chain and the row's hash over its content
+    # and the previous row's hash; set once, when the writing transaction commits
+    Column("chain_seq", BigInteger),
+    Column("row_hash", String(64)),
     # one index: a record's history is found through its patient (study_id), and a second
     # index on long record keys doubled the cost of writing millions of audit rows
     Index("ix_audit_study", "study_id"),
+    Index("ix_audit_chain_seq", "chain_seq", unique=True),
+    Index(
+        "ix_audit_unsealed",
+        "id",
+        sqlite_where=text("chain_seq IS NULL"),
+        postgresql_where=text("chain_seq IS NULL"),
+    ),
 )
 
 

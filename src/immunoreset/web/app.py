@@ -13,6 +13,7 @@ the benchmark reports next to the client-side latency).
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -113,6 +115,11 @@ def _wants_json(request: Request) -> bool:
     return request.url.path.startswith("/api/") and request.url.path != "/api/docs"
 
 
+_log = logging.getLogger("immunoreset.web")
+#: Seconds a client is asked to wait when the database is unavailable (503).
+RETRY_AFTER_S = 5
+
+
 def _error(request: Request, status: int, title: str, message: str) -> Response:
     if _wants_json(request):
         return JSONResponse({"detail": message}, status_code=status)
@@ -192,6 +199,24 @@ def create_app(registry: Registry, settings: WebSettings | None = None) -> FastA
             for e in exc.errors()
         )
         return _error(request, 422, "Invalid value", where or "invalid request")
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    async def _database_unavailable(request: Request, exc: Exception) -> Response:
+        # the database restarts or is busy: ask the client to retry; the log names the
+        # statement kind only (the engine hides SQL parameters), never clinical values
+        orig = getattr(exc, "orig", None)
+        reason = str(orig or exc).strip().splitlines()[0][:200] if (orig or exc) else ""
+        _log.warning("database unavailable (%s): %s", type(orig or exc).__name__, reason)
+        response = _error(
+            request,
+            503,
+            "Database unavailable",
+            "The registry database is unavailable (restarting or busy). Nothing was lost; "
+            f"please try again in {RETRY_AFTER_S} seconds.",
+        )
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:

@@ -43,7 +43,7 @@ def deviation(*attributes: str, when: dt.date = day(-21)) -> Deviation:
 
 def two_site_registry(db_url: str) -> Iterator[Registry]:
     """A registry with sites ROME and ERLANGEN and one small course at each (RM-001, ER-001)."""
-    with Registry(db_url) as reg:
+    with Registry(db_url, upgrade=True) as reg:
         reg.add_site(ADMIN, "ROME", "Ospedale Pediatrico Bambino Gesù")
         reg.add_site(ADMIN, "ERLANGEN", "Universitätsklinikum Erlangen")
         reg.save_courses(

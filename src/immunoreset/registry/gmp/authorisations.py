@@ -17,6 +17,7 @@ from sqlalchemy import (
 
 from immunoreset.errors import InvalidInput
 from immunoreset.manufacturing.authorisation import HospitalExemption, RequiredReport, overdue
+from immunoreset.registry.db import write_transaction
 from immunoreset.registry.gmp._base import (
     GmpStore,
     _calendar_date,
@@ -100,7 +101,7 @@ class AuthorisationStore(GmpStore):
         self._write_access(actor, action)
         _reason(reason)
         now = _now()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             owner = self._patient(conn, actor, study_id)
             actor.require_site(owner.site, action)
             cond = [table.c.patient_id == owner.patient_id, table.c.deleted_at.is_(None)]

@@ -19,6 +19,7 @@ from immunoreset.manufacturing.chain import (
     check_infusion_plausible,
     trace_course,
 )
+from immunoreset.registry.db import write_transaction
 from immunoreset.registry.gmp._base import (
     _calendar_date,
     _decision_from_row,
@@ -105,7 +106,7 @@ class InfusionStore(QcStore):
         now = _now()
         today = now.date() if today is None else _calendar_date("today", today)
         violation: ChainViolation | None = None
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             owner = self._patient(conn, actor, study_id)
             actor.require_site(owner.site, "record an infusion")
             course = self.registry._load_chunk(conn, [self._patient_mapping(conn, owner)])

@@ -22,6 +22,7 @@ from immunoreset.manufacturing.qc import (
     evaluate_batch,
 )
 from immunoreset.manufacturing.spec import ReleaseSpec
+from immunoreset.registry.db import write_transaction
 from immunoreset.registry.gmp._base import (
     _decision_from_row,
     _now,
@@ -123,7 +124,7 @@ class QcStore(SpecStore):
             raise InvalidInput("results", results, "a non-empty mapping of attribute to result")
         now = _now()
         t = qc_results
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             owner = self._owner_of(conn, actor, "batches", batch_id)
             actor.require_site(owner.site, "enter QC results")
             released = self._decision_row(conn, batch_id)

@@ -19,6 +19,7 @@ from immunoreset.manufacturing.qc import (
     release_decision,
 )
 from immunoreset.manufacturing.spec import ReleaseSpec, spec_to_dict
+from immunoreset.registry.db import write_transaction
 from immunoreset.registry.gmp._base import (
     _calendar_date,
     _deviation_dict,
@@ -83,7 +84,7 @@ class ReleaseStore(QcStore):
         day = _now().date() if when is None else _calendar_date("when", when)
         now = _now()
         refusal: ReleaseRefused | None = None
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             owner = self._owner_of(conn, actor, "batches", batch_id)
             actor.require_site(owner.site, "release a batch")
             batch = self._record(conn, "batches", batch_id)
@@ -204,7 +205,7 @@ class ReleaseStore(QcStore):
     ) -> None:
         now = _now()
         t = release_decisions
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             conn.execute(
                 insert(t).values(
                     batch_id=qc.batch_id,

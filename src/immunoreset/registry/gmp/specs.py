@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from immunoreset.errors import InvalidInput
 from immunoreset.manufacturing.spec import ReleaseSpec
+from immunoreset.registry.db import write_transaction
 from immunoreset.registry.gmp._base import GmpStore, _default_spec, _now, _spec_from_text
 from immunoreset.registry.schema import release_specs
 
@@ -64,7 +65,7 @@ class SpecStore(GmpStore):
     ) -> ReleaseSpec:
         now = _now()
         t = release_specs
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             old = (
                 conn.execute(
                     select(t).where(and_(t.c.spec_id == spec.spec_id, t.c.version == spec.version))
