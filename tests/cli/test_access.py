@@ -22,7 +22,7 @@ def run(*args: str, **env: str):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     path = str(tmp_path / "cli.db")
-    with Registry(path) as reg:
+    with Registry(path, upgrade=True) as reg:
         admin = system_actor()
         reg.add_site(admin, "ROME", "Bambino Gesù")
         reg.add_site(admin, "ERLANGEN", "Erlangen")
@@ -35,7 +35,7 @@ def db(tmp_path: Path) -> str:
 
 
 def _state(db: str) -> tuple[object, ...]:
-    with Registry(db) as reg:
+    with Registry(db, upgrade=True) as reg:
         admin = system_actor()
         return reg.list_patients(admin), reg.count_rows(), reg.list_users()
 
@@ -133,7 +133,7 @@ def test_transfer_admin_only_and_audited(db: str) -> None:
         IMMUNORESET_PASSWORD=PW,
     )
     assert ok.exit_code == 0 and "moved from ERLANGEN to ROME" in ok.output
-    with Registry(db) as reg:
+    with Registry(db, upgrade=True) as reg:
         entry = reg.audit_trail(system_actor(), study_id="ER-001", limit=1)[0]
     assert (entry["username"], entry["field"]) == ("root", "site")
     assert entry["reason"] == "patient transfer: referral"
@@ -146,7 +146,7 @@ def test_local_admin_is_named_as_such_in_the_audit(db: str) -> None:
         ).exit_code
         == 0
     )
-    with Registry(db) as reg:
+    with Registry(db, upgrade=True) as reg:
         entry = reg.audit_trail(system_actor(), study_id="ER-001", limit=1)[0]
     assert entry["username"].startswith("local:")
 
@@ -161,7 +161,7 @@ def test_local_admin_needs_a_sqlite_file(postgres_url: str) -> None:
 def test_user_unlock_passwd_deactivate(db: str) -> None:
     from immunoreset.registry.logins import authenticate
 
-    with Registry(db) as reg:
+    with Registry(db, upgrade=True) as reg:
         for _ in range(6):
             authenticate(reg, "rosa", "guess guess", client="cli:x@y")
     assert (

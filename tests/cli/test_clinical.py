@@ -21,7 +21,7 @@ def run(*args: str):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     path = str(tmp_path / "cli.db")
-    with Registry(path) as reg:
+    with Registry(path, upgrade=True) as reg:
         admin = system_actor()
         reg.add_site(admin, "ROME", "Bambino Gesù")
         reg.add_site(admin, "ERLANGEN", "Erlangen")

@@ -25,7 +25,7 @@ def run(*args: object):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     path = str(tmp_path / "cli.db")
-    with Registry(path) as reg:
+    with Registry(path, upgrade=True) as reg:
         reg.add_site(ADMIN, "ROME", "Bambino Gesù")
         reg.save_courses(ADMIN, [small_course("RM-001"), small_course("RM-002")], reason="entry")
     return path
@@ -39,7 +39,7 @@ def test_export_nonmem_writes_data_definition_and_audits(db: str, tmp_path: Path
     frame = read_nonmem(out, allow_predose=True)
     assert set(frame.USUBJID) == {"RM-001", "RM-002"}
     assert (tmp_path / "nm.define.csv").exists()
-    with Registry(db) as reg:
+    with Registry(db, upgrade=True) as reg:
         trail = reg.audit_trail(ADMIN, study_id="RM-001")
     assert any(t["action"] == "export" and t["field"] == "nonmem" for t in trail)
 

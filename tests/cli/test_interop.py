@@ -24,7 +24,7 @@ def run(*args: str):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     path = str(tmp_path / "cli.db")
-    with Registry(path) as reg:
+    with Registry(path, upgrade=True) as reg:
         reg.add_site(ADMIN, "ROME", "Bambino Gesù")
         reg.add_site(ADMIN, "ERLANGEN", "Erlangen")
         reg.save_courses(
@@ -34,7 +34,7 @@ def db(tmp_path: Path) -> str:
 
 
 def _courses(db: str) -> list:
-    with Registry(db) as reg:
+    with Registry(db, upgrade=True) as reg:
         return list(reg.iter_courses(ADMIN))
 
 
@@ -82,7 +82,7 @@ def test_redcap_export_import_and_refusal(db: str, tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "record ER-001" in result.output and "birth_month" in result.output
     assert "Traceback" not in result.output
-    with Registry(empty) as reg:
+    with Registry(empty, upgrade=True) as reg:
         assert reg.count_rows()["patients"] == 0
 
 

@@ -19,7 +19,7 @@ SYNTHETIC_N = 200
 
 
 def _registry(path: Path, courses: list[Course]) -> Registry:
-    reg = Registry(str(path))
+    reg = Registry(str(path), upgrade=True)
     for code, name in demo.SITE_NAMES.items():
         reg.add_site(ADMIN, code, name)
     reg.save_courses(ADMIN, courses, reason="test cohort")

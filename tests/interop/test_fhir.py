@@ -94,7 +94,7 @@ def _round_trip(src: Registry, tmp_path: Path, *, validate: bool, again: bool = 
     out = tmp_path / "bundles"
     done = fhir.export_fhir(src, ADMIN, out)
     assert len(done) == len(list(out.glob("*.json")))
-    with Registry(str(tmp_path / "copy.db")) as dst:
+    with Registry(str(tmp_path / "copy.db"), upgrade=True) as dst:
         fhir.import_fhir(dst, ADMIN, [out], validate=validate)
         assert_same_registry(src, dst, fhir.NOT_CARRIED)  # declared gap (issue #12 records)
         if not again:
@@ -135,7 +135,7 @@ def test_bad_value_refused_naming_entry_and_field_nothing_written(demo_courses, 
     lab["valueQuantity"]["value"] = -5.0
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(bundle))
-    with Registry(str(tmp_path / "t.db")) as reg:
+    with Registry(str(tmp_path / "t.db"), upgrade=True) as reg:
         with pytest.raises(ImportRefused) as info:
             fhir.import_fhir(reg, ADMIN, [path])
         assert reg.count_rows()["patients"] == 0
@@ -151,7 +151,10 @@ def test_every_error_listed(demo_courses, tmp_path) -> None:
     _first(bundle, lambda r: r["resourceType"] == "AdverseEvent")["extension"][0][
         "valueInteger"
     ] = 7
-    with Registry(str(tmp_path / "t.db")) as reg, pytest.raises(ImportRefused) as info:
+    with (
+        Registry(str(tmp_path / "t.db"), upgrade=True) as reg,
+        pytest.raises(ImportRefused) as info,
+    ):
         fhir.import_fhir(reg, ADMIN, [bundle], validate=False)
     fields_ = {e.field for e in info.value.errors}
     assert {"gender", "grade"} <= fields_, fields_
@@ -160,7 +163,10 @@ def test_every_error_listed(demo_courses, tmp_path) -> None:
 def test_unknown_resource_type_refused(demo_courses, tmp_path) -> None:
     bundle = _bundle_dict(demo_courses)
     bundle["entry"].append({"fullUrl": "urn:uuid:x", "resource": {"resourceType": "Encounter"}})
-    with Registry(str(tmp_path / "t.db")) as reg, pytest.raises(ImportRefused, match="Encounter"):
+    with (
+        Registry(str(tmp_path / "t.db"), upgrade=True) as reg,
+        pytest.raises(ImportRefused, match="Encounter"),
+    ):
         fhir.import_fhir(reg, ADMIN, [bundle], validate=False)
 
 
@@ -169,7 +175,7 @@ def test_transaction_bundle_from_a_hospital(demo_registry, tmp_path) -> None:
     from immunoreset.registry.csvio import export_csv, import_csv
 
     export_csv(demo_registry, ADMIN, tmp_path / "csv")
-    with Registry(str(tmp_path / "h.db")) as reg:
+    with Registry(str(tmp_path / "h.db"), upgrade=True) as reg:
         import_csv(reg, ADMIN, tmp_path / "csv")
         before = reg.load_course(ADMIN, "RM-002")
         bundle = {
@@ -210,13 +216,13 @@ def test_monitor_may_not_import(demo_courses, tmp_path) -> None:
     from immunoreset.errors import PermissionDenied
     from immunoreset.registry.access import Actor
 
-    with Registry(str(tmp_path / "t.db")) as reg, pytest.raises(PermissionDenied):
+    with Registry(str(tmp_path / "t.db"), upgrade=True) as reg, pytest.raises(PermissionDenied):
         fhir.import_fhir(reg, Actor("mon", "monitor", frozenset()), [_bundle_dict(demo_courses)])
 
 
 def test_import_is_audited_and_idempotent(demo_courses, tmp_path) -> None:
     bundle = _bundle_dict(demo_courses, 1)
-    with Registry(str(tmp_path / "t.db")) as reg:
+    with Registry(str(tmp_path / "t.db"), upgrade=True) as reg:
         fhir.import_fhir(reg, ADMIN, [bundle])
         trail = reg.audit_trail(ADMIN, study_id=demo_courses[1].study_id, limit=5000)
         assert trail and all(t["action"] == "insert" for t in trail)
@@ -227,7 +233,7 @@ def test_import_is_audited_and_idempotent(demo_courses, tmp_path) -> None:
 
 def test_import_on_each_database(demo_courses, db_url) -> None:
     """The shared import path on SQLite and on the real PostgreSQL cluster."""
-    with Registry(db_url) as reg:
+    with Registry(db_url, upgrade=True) as reg:
         fhir.import_fhir(reg, ADMIN, [_bundle_dict(demo_courses, 3)], validate=False)
         want = dataclasses.replace(demo_courses[3], **dict.fromkeys(fhir.NOT_CARRIED, ()))
         assert reg.load_course(ADMIN, demo_courses[3].study_id) == want
@@ -237,7 +243,10 @@ def test_vital_sign_in_another_unit_is_refused(demo_courses, tmp_path) -> None:
     bundle = _bundle_dict(demo_courses)
     temp = _first(bundle, lambda r: r.get("valueQuantity", {}).get("code") == "Cel")
     temp["valueQuantity"].update(value=101.3, unit="degF", code="[degF]")
-    with Registry(str(tmp_path / "t.db")) as reg, pytest.raises(ImportRefused) as info:
+    with (
+        Registry(str(tmp_path / "t.db"), upgrade=True) as reg,
+        pytest.raises(ImportRefused) as info,
+    ):
         fhir.import_fhir(reg, ADMIN, [bundle], validate=False)
     assert info.value.errors[0].value == "[degF]" and "Cel" in str(info.value)
 

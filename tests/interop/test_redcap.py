@@ -108,7 +108,7 @@ def test_round_trip_demo_cohort_is_lossless(demo_registry, tmp_path, labels) -> 
     out = tmp_path / "redcap"
     info = redcap.export_redcap(demo_registry, ADMIN, out, labels=labels)
     assert info["records"] == 8
-    with Registry(str(tmp_path / "copy.db")) as dst:
+    with Registry(str(tmp_path / "copy.db"), upgrade=True) as dst:
         redcap.import_redcap(dst, ADMIN, out / "records.csv", dictionary=out / "dictionary.csv")
         assert_same_registry(demo_registry, dst)
 
@@ -116,7 +116,7 @@ def test_round_trip_demo_cohort_is_lossless(demo_registry, tmp_path, labels) -> 
 def test_round_trip_synthetic_cohort_is_lossless(synthetic_registry, tmp_path) -> None:
     out = tmp_path / "redcap"
     redcap.export_redcap(synthetic_registry, ADMIN, out)
-    with Registry(str(tmp_path / "copy.db")) as dst:
+    with Registry(str(tmp_path / "copy.db"), upgrade=True) as dst:
         redcap.import_redcap(dst, ADMIN, out / "records.csv")
         assert_same_registry(synthetic_registry, dst)
 
@@ -174,7 +174,7 @@ def _edit(path: Path, pred, column: str, value: str) -> None:
 
 
 def _refused(tmp_path: Path, path: Path) -> ImportRefused:
-    with Registry(str(tmp_path / "t.db")) as reg:
+    with Registry(str(tmp_path / "t.db"), upgrade=True) as reg:
         with pytest.raises(ImportRefused) as info:
             redcap.import_redcap(reg, ADMIN, path)
         counts = reg.count_rows()

@@ -35,7 +35,7 @@ THROTTLE = Throttle(free_failures=3, max_delay_s=900)
 
 @pytest.fixture
 def registry(db_url: str) -> Iterator[Registry]:
-    with Registry(db_url) as reg:
+    with Registry(db_url, upgrade=True) as reg:
         reg.add_site(ADMIN, "ROME", "Bambino Gesù")
         reg.add_user(ADMIN, "rosa", "investigator", ["ROME"], password=PW)
         reg.add_user(ADMIN, "root", "admin", [], password=PW)

@@ -23,7 +23,7 @@ ADMIN = system_actor("tester")
 
 @pytest.fixture
 def registry(db_url: str) -> Iterator[Registry]:
-    with Registry(db_url) as reg:
+    with Registry(db_url, upgrade=True) as reg:
         reg.add_site(ADMIN, "ROME", "Bambino Gesù")
         reg.add_site(ADMIN, "ERLANGEN", "Erlangen")
         reg.save_courses(
@@ -117,7 +117,7 @@ def test_every_bulk_audit_row_names_exactly_its_record(registry: Registry, tmp_p
     folder = tmp_path / "export"
     export_csv(registry, ADMIN, folder)
     fresh_url = str(tmp_path / "fresh.db")
-    with Registry(fresh_url) as fresh:
+    with Registry(fresh_url, upgrade=True) as fresh:
         import_csv(fresh, ADMIN, folder, reason="bulk")
         _check_audit_keys(fresh)
     _check_audit_keys(registry)
@@ -140,11 +140,11 @@ def _check_audit_keys(reg: Registry) -> None:
 
 def test_bulk_import_audit_keys_on_this_database(db_url: str, tmp_path: Path) -> None:
     """The same check through the bulk path on each database (SQLite and PostgreSQL)."""
-    with Registry(str(tmp_path / "src.db")) as src:
+    with Registry(str(tmp_path / "src.db"), upgrade=True) as src:
         src.add_site(ADMIN, "ROME", "Bambino Gesù")
         src.save_course(ADMIN, small_course("RM-001"), reason="entry")
         export_csv(src, ADMIN, tmp_path / "export")
-    with Registry(db_url) as reg:
+    with Registry(db_url, upgrade=True) as reg:
         import_csv(reg, ADMIN, tmp_path / "export", reason="bulk")
         _check_audit_keys(reg)
     shutil.rmtree(tmp_path / "export")
