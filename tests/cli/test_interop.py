@@ -44,6 +44,7 @@ def test_fhir_export_import(db: str, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "2 bundles" in result.output
     copy = str(tmp_path / "copy.db")
+    assert run("db", "upgrade", "--db", copy).exit_code == 0  # a new, empty registry
     result = run("import", "fhir", out, "--db", copy)
     assert result.exit_code == 0, result.output
     from immunoreset.interop.fhir import NOT_CARRIED
@@ -68,6 +69,7 @@ def test_redcap_export_import_and_refusal(db: str, tmp_path: Path) -> None:
     result = run("export", "redcap", out, "--db", db, "--labels")
     assert result.exit_code == 0, result.output
     copy = str(tmp_path / "copy.db")
+    assert run("db", "upgrade", "--db", copy).exit_code == 0  # a new, empty registry
     args = ("import", "redcap", out / "records.csv", "--db", copy)
     assert run(*args, "--dictionary", out / "dictionary.csv").exit_code == 0
     assert _courses(copy) == _courses(db)
@@ -78,6 +80,7 @@ def test_redcap_export_import_and_refusal(db: str, tmp_path: Path) -> None:
         w.writeheader()
         w.writerows(rows)
     empty = str(tmp_path / "empty.db")
+    assert run("db", "upgrade", "--db", empty).exit_code == 0
     result = run("import", "redcap", out / "records.csv", "--db", empty)
     assert result.exit_code == 1
     assert "record ER-001" in result.output and "birth_month" in result.output
