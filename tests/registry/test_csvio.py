@@ -209,7 +209,7 @@ with m._batches("process", Path({str(source)!r}), {{"RM-001", "ER-001"}}, "sqlit
         child = int(proc.stdout.readline())
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # the child may still be importing on a loaded machine
     while time.monotonic() < deadline:
         try:  # gone, or a zombie waiting for init to reap it
             if Path(f"/proc/{child}/stat").read_text().split(") ")[1][0] in "ZX":

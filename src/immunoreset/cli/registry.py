@@ -17,6 +17,7 @@ from immunoreset.cli import (
     app,
     choose,
     console,
+    err_console,
     export_app,
     fail,
     import_app,
@@ -109,23 +110,70 @@ def import_csv_cmd(
     db: DbOption = None,
     user: UserOption = None,
     reason: Annotated[str, typer.Option(help="Reason recorded in the audit trail")] = "CSV import",
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Validate everything (every rule, against the registry) and write nothing",
+        ),
+    ] = False,
+    date_format: Annotated[
+        str,
+        typer.Option(
+            "--date-format",
+            help="How the files write dates: iso, dd/mm/yyyy, dd.mm.yyyy or mm/dd/yyyy",
+        ),
+    ] = "iso",
+    separator: Annotated[
+        str | None,
+        typer.Option(help="Cell separator: ',', ';' or 'tab' [default: detected per file]"),
+    ] = None,
 ) -> None:
-    """Import a folder of CSV files in one transaction: everything, or on any error nothing."""
-    from immunoreset.registry.csvio import import_csv
+    """Import a folder of CSV files in one transaction: everything, or on any error nothing.
+
+    Every problem is listed (file, row, column, value, what is allowed). Excel files in
+    Windows-1252 with ``;`` and decimal commas are detected; dates are never guessed: declare
+    ``--date-format`` for anything but ISO (yyyy-mm-dd).
+    """
+    from immunoreset.registry.csvdialect import DATE_FORMATS
+    from immunoreset.registry.csvio import ImportErrors, ReadOptions, import_csv
 
     with user_errors():
-        registry, actor = open_registry(db, user, create=True)
+        from immunoreset.errors import check_choice
+
+        check_choice("--date-format", date_format, tuple(DATE_FORMATS))
+        if separator is not None:
+            check_choice("--separator", separator, (",", ";", "tab"))
+        opts = ReadOptions(
+            separator={"tab": "\t"}.get(separator or "", separator),
+            date_format=None if date_format == "iso" else date_format,
+        )
+        registry, actor = open_registry(db, user, create=not check)
         total = _count_rows(folder)
-        with progress_bar("importing rows", total) as advance:
-            stats = import_csv(registry, actor, folder, reason=reason, progress=advance)
+        try:
+            with progress_bar("checking rows" if check else "importing rows", total) as advance:
+                stats = import_csv(
+                    registry, actor, folder, reason=reason, progress=advance, check=check,
+                    opts=opts,
+                )  # fmt: skip
+        except ImportErrors as err:
+            for problem in err.errors:
+                err_console.print(f"  {problem}", highlight=False, soft_wrap=True, markup=False)
+            listed = "" if err.total == len(err.errors) else f" ({len(err.errors):,} listed)"
+            fail(
+                f"{err.total:,} problems in {folder}{listed}; nothing was written: fix them and "
+                "import again (`--check` validates without writing)"
+            )
         unchanged = stats.total_rows - stats.total_inserted - stats.total_updated
         n_patients = sum(
             d.get("patients", 0) for d in (stats.inserted, stats.updated, stats.unchanged)
         )
+        verb = ("would be inserted", "would be updated") if check else ("inserted", "updated")
         console.print(
             f"{n_patients} patients, "
-            f"{stats.total_rows} rows read: {stats.total_inserted} inserted, "
-            f"{stats.total_updated} updated, {unchanged} unchanged"
+            f"{stats.total_rows} rows read: {stats.total_inserted} {verb[0]}, "
+            f"{stats.total_updated} {verb[1]}, {unchanged} unchanged"
+            + ("; check passed, nothing was written" if check else "")
         )
 
 
