@@ -14,7 +14,7 @@ from immunoreset.registry import Registry
 from immunoreset.registry.gmp import Gmp
 from tests.factories import day
 from tests.manufacturing.factories import PASSING_RELEASE
-from tests.registry.gmp.factories import ADMIN, MONA, ROSA, add_batch, last_audit
+from tests.registry.gmp.factories import ADMIN, MONA, ROSA, add_batch, last_audit, release
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def released(registry: Registry, gmp: Gmp) -> str:
         bags=(("BG-L-1", "quarantined", day(300)), ("BG-L-2", "quarantined", day(300))),
     )
     gmp.record_qc(ADMIN, "BT-L", PASSING_RELEASE, "QC report 1")
-    gmp.release(ADMIN, "BT-L", when=day(-20))
+    release(gmp, "BT-L", when=day(-20))
     return "BT-L"
 
 
