@@ -614,7 +614,7 @@ def import_courses(
     rolls the whole import back so nothing is written.
     """
     actor.require_write("import data")
-    with gc_paused(), registry.engine.begin() as conn:
+    with gc_paused(), write_transaction(registry.engine) as conn:  # the rules run at commit
         registry.write_patients(conn, actor, [], list(sites), reason, SaveStats())
         stats = registry.save_courses(actor, courses, reason=reason, conn=conn, progress=progress)
     if stats.total_inserted >= ANALYZE_AFTER_ROWS:

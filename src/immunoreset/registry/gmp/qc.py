@@ -144,7 +144,7 @@ class QcStore(SpecStore):
                 actor, t.name, f"{owner.study_id}/{batch_id}", why, study_id=owner.study_id
             )
             raise PermissionDenied(actor.username, f"change QC results of {batch_id}", why)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             owner = self._owner_of(conn, actor, "batches", batch_id)
             spec = self._batch_spec(conn, batch_id, owner.site)
             evaluated = []
@@ -343,7 +343,7 @@ class QcStore(SpecStore):
         if not isinstance(results, Mapping) or not results:
             raise InvalidInput("results", results, "a non-empty mapping of attribute to result")
         now = _now()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             owner = self._owner_of(conn, actor, "batches", batch_id)
             actor.require_site(owner.site, "add a post-release QC result")
             if self._decision_row(conn, batch_id) is None:
