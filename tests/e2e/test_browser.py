@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import log_in, shot
+from tests.web.conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
@@ -104,7 +105,22 @@ def test_batch_qc_entry_and_refused_release(page) -> None:  # type: ignore[no-un
     page.get_by_role("button", name="Save QC results").click()
     page.wait_for_url("**/batches/RM-001-B1?saved=qc")
     assert "fail" in page.locator("#qc-row-endotoxin").inner_text()
-    page.get_by_role("button", name="Release batch").click()
+    page.get_by_label("Why release is justified").fill("risk assessed by the GMP unit")
+    page.get_by_role("button", name="Raise deviation").click()
+    page.wait_for_url("**/batches/RM-001-B1?saved=deviation")
+    assert "awaiting qa approval" in page.locator("#deviation-list").inner_text()
+    log_in(page, "quinn")  # the qa user signs with their password
+    page.goto("/batches/RM-001-B1")
+    page.locator("#release-password").fill("wrong password 1")
+    page.get_by_role("button", name="Sign and release batch").click()
+    assert "signature refused" in page.content()
+    page.goto("/batches/RM-001-B1")
+    page.locator("#release-password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign and release batch").click()
     page.wait_for_selector("#release-refused")
     assert "failed" in page.locator("#release-refused").inner_text()
+    page.locator("#approve-password-1").fill(PASSWORD)
+    page.get_by_role("button", name="Sign: approve deviation").click()
+    page.wait_for_url("**/batches/RM-001-B1?saved=approved")
+    assert "approved by quinn" in page.locator("#deviation-list").inner_text()
     shot(page, "batch.png")

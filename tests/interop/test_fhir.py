@@ -192,7 +192,7 @@ def test_transaction_bundle_from_a_hospital(demo_registry, tmp_path) -> None:
                         "subject": {
                             "identifier": {"system": fhir.SYS["study_id"], "value": "RM-002"}
                         },
-                        "effectiveDateTime": "2031-01-05T08:30:00Z",
+                        "effectiveDateTime": "2025-01-05T08:30:00Z",  # a future date is refused
                         "valueQuantity": {
                             "value": 1.2,
                             "unit": "10*9/L",
@@ -207,7 +207,7 @@ def test_transaction_bundle_from_a_hospital(demo_registry, tmp_path) -> None:
         after = reg.load_course(ADMIN, "RM-002")
     new = set(after.labs) - set(before.labs)
     assert new == {
-        c.LabResult(date=c.dt.date(2031, 1, 5), analyte="anc", value=1200.0, unit="cells/uL")
+        c.LabResult(date=c.dt.date(2025, 1, 5), analyte="anc", value=1200.0, unit="cells/uL")
     }
     assert after.daily_assessments == before.daily_assessments
 

@@ -25,6 +25,9 @@ USERS = {
     "erik": ("investigator", ("ERLANGEN",)),
     "mona": ("monitor", ("ROME",)),
     "dana": ("data_manager", ("ROME",)),
+    "quinn": ("qa", ("ROME",)),  # GMP quality assurance / qualified person
+    "quentin": ("qa", ("ROME",)),
+    "elke": ("qa", ("ERLANGEN",)),
 }
 TODAY = dt.date(2023, 12, 1)  # RM-001's day +31: the first day without an assessment
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
 from immunoreset.registry import Registry
+from immunoreset.registry import schema as s
 from immunoreset.registry.gmp import Gmp
+from tests.web.conftest import PASSWORD
 
 BATCH = "RM-001-B1"
 #: Release-stage results of default-v1 that all pass, except what a test changes.
@@ -20,8 +23,6 @@ PASSING = {
 }
 DEVIATION = {
     "deviation_reason": "endotoxin within the patient's weight-based limit; risk assessed",
-    "deviation_raised_by": "gmp.rossi",
-    "deviation_approved_by": "qp.bianchi",
     "deviation_reference": "DEV-2023-07",
 }
 
@@ -116,7 +117,9 @@ def test_monitor_sees_no_form_and_cannot_post(client, as_user, registry) -> None
     assert Gmp(registry).decisions(registry.actor_for("mona"), BATCH) == []
 
 
-@pytest.mark.parametrize("path", ["qc", "release"])
+@pytest.mark.parametrize(
+    "path", ["qc", "release", "deviations", "deviations/1/approve", "post-release"]
+)
 def test_missing_or_wrong_csrf_is_rejected(client, as_user, registry, path: str) -> None:
     as_user("rosa")
     assert client.post(f"/batches/{BATCH}/{path}", data=PASSING).status_code == 403
@@ -132,6 +135,9 @@ def test_missing_or_wrong_csrf_is_rejected(client, as_user, registry, path: str)
         ("get", "/batches/ER-001-B1"),
         ("post", "/batches/ER-001-B1/qc"),
         ("post", "/batches/ER-001-B1/release"),
+        ("post", "/batches/ER-001-B1/deviations"),
+        ("post", "/batches/ER-001-B1/deviations/1/approve"),
+        ("post", "/batches/ER-001-B1/post-release"),
         ("get", "/batches/ZZ-999-B1"),
         ("get", "/batches/RM-001"),  # a study ID is not a batch
     ],
@@ -142,87 +148,231 @@ def test_batch_of_another_site_is_not_found(client, as_user, method: str, path: 
     assert getattr(client, method)(path, **kwargs).status_code == 404
 
 
-def test_release_refused_on_failed_attribute_then_accepted_with_deviation(
-    client, as_user, registry
-) -> None:
+def _gmp_rows(registry: Registry) -> list[list[tuple[object, ...]]]:
+    with registry.engine.connect() as conn:
+        return [
+            [tuple(r) for r in conn.execute(select(t).order_by(t.c.id))]
+            for t in (
+                s.release_decisions,
+                s.signatures,
+                s.deviations,
+                s.qc_post_release,
+                s.ENTITIES["bags"].table,
+                s.ENTITIES["batches"].table,
+            )
+        ]
+
+
+def _release(client, csrf: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    return client.post(
+        f"/batches/{BATCH}/release",
+        data={"csrf_token": csrf, "password": password},
+        follow_redirects=False,
+    )
+
+
+def _raise_deviation(client, as_user) -> int:  # type: ignore[no-untyped-def]
     csrf = as_user("rosa")
     assert _post_qc(client, csrf, **{**PASSING, "endotoxin": "9"}).status_code == 303
-    refused = client.post(f"/batches/{BATCH}/release", data={"csrf_token": csrf})
+    resp = client.post(
+        f"/batches/{BATCH}/deviations",
+        data={"csrf_token": csrf, **DEVIATION},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303 and resp.headers["location"].endswith("saved=deviation")
+    return 1
+
+
+def _approve(client, csrf: str, dev: int, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    return client.post(
+        f"/batches/{BATCH}/deviations/{dev}/approve",
+        data={"csrf_token": csrf, "password": password},
+        follow_redirects=False,
+    )
+
+
+def test_release_refused_on_failed_attribute_then_accepted_with_signed_deviation(
+    client, as_user, registry
+) -> None:
+    dev = _raise_deviation(client, as_user)
+    html = client.get(f"/batches/{BATCH}").text
+    assert "awaiting qa approval" in html and f'action="/batches/{BATCH}/release"' not in html
+    csrf = as_user("quinn")
+    refused = _release(client, csrf)
     assert refused.status_code == 409
     assert "Release refused — failed: endotoxin." in refused.text
     assert "endotoxin 9 EU/mL is not &lt; 5 EU/mL" in refused.text
     gmp = Gmp(registry)
-    rosa = registry.actor_for("rosa")
-    assert gmp.decision(rosa, BATCH) is None
-    assert [d["decision"] for d in gmp.decisions(rosa, BATCH)] == ["refused"]
-    entry = registry.audit_trail(rosa, study_id="RM-001", limit=1)[0]
-    assert entry["action"] == "refused" and entry["username"] == "rosa"
-
-    ok = client.post(
-        f"/batches/{BATCH}/release",
-        data={"csrf_token": csrf, **DEVIATION},
-        follow_redirects=False,
-    )
+    quinn = registry.actor_for("quinn")
+    assert gmp.decision(quinn, BATCH) is None
+    assert [d["decision"] for d in gmp.decisions(quinn, BATCH)] == ["refused"]
+    entry = registry.audit_trail(quinn, study_id="RM-001", limit=1)[0]
+    assert entry["action"] == "refused" and entry["username"] == "quinn"
+    page = client.get(f"/batches/{BATCH}").text
+    assert f'action="/batches/{BATCH}/deviations/{dev}/approve"' in page
+    assert _approve(client, csrf, dev).status_code == 303
+    ok = _release(client, csrf)
     assert ok.status_code == 303 and ok.headers["location"] == f"/batches/{BATCH}?saved=release"
-    decision = gmp.decision(rosa, BATCH)
+    decision = gmp.decision(quinn, BATCH)
     assert decision is not None and decision.grade == "released_with_deviation"
-    assert decision.released_by == "rosa" and decision.spec_key == "default-v1"
+    assert decision.released_by == "quinn" and decision.spec_key == "default-v1"
     assert decision.deviation is not None and decision.deviation.attributes == ("endotoxin",)
+    assert (decision.deviation.raised_by, decision.deviation.approved_by) == ("rosa", "quinn")
     assert str(decision.when) == "2023-12-01"
     html = client.get(ok.headers["location"]).text
-    assert "Batch released." in html and "released with deviation" in html
-    assert "approved by qp.bianchi" in html and "DEV-2023-07" in html
+    assert "Batch released and signed." in html and "released with deviation" in html
+    assert "approved by quinn" in html and "DEV-2023-07" in html and "released by quinn" in html
     assert "default version 1" in html
     assert f'action="/batches/{BATCH}/release"' not in html  # no second release
+    assert 'type="password"' not in html.split('id="deviations"')[0]
 
 
-def test_clean_batch_is_released_without_deviation(client, as_user, registry) -> None:
+def test_clean_batch_is_released_with_a_signature(client, as_user, registry) -> None:
     csrf = as_user("rosa")
     assert _post_qc(client, csrf, **PASSING).status_code == 303
-    ok = client.post(f"/batches/{BATCH}/release", data={"csrf_token": csrf}, follow_redirects=False)
+    csrf = as_user("quinn")
+    ok = _release(client, csrf)
     assert ok.status_code == 303
-    decision = Gmp(registry).decision(registry.actor_for("rosa"), BATCH)
+    gmp = Gmp(registry)
+    decision = gmp.decision(registry.actor_for("quinn"), BATCH)
     assert decision is not None and decision.grade == "released"
+    sig = gmp.decisions(registry.actor_for("quinn"), BATCH)[-1]["signature"]
+    assert sig.username == "quinn" and sig.meaning == "released"
     html = client.get(f"/batches/{BATCH}").text
-    assert "Released by</dt><dd>rosa" in html and "post-release results awaited" in html
+    assert "Released by</dt><dd>quinn" in html and "post-release results awaited" in html
+    assert sig.content_sha256[:16] in html
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "status", "message"),
+    [
+        ("quinn", "wrong password 1", 403, "signature refused"),
+        ("quinn", "", 422, "password"),
+        ("rosa", PASSWORD, 403, "qa role"),  # an investigator
+        ("dana", PASSWORD, 403, "qa role"),
+        ("admin", PASSWORD, 403, "qa role"),
+        ("elke", PASSWORD, 404, ""),  # Erlangen's qa: the batch does not exist for her
+    ],
+)
+def test_release_attacks_are_refused_and_change_nothing(
+    client, as_user, registry, user: str, password: str, status: int, message: str
+) -> None:
+    csrf = as_user("rosa")
+    assert _post_qc(client, csrf, **PASSING).status_code == 303
+    before = _gmp_rows(registry)
+    csrf = as_user(user)
+    resp = _release(client, csrf, password)
+    assert resp.status_code == status and message in resp.text
+    assert _gmp_rows(registry) == before
+    assert password not in resp.text or not password
+
+
+@pytest.mark.parametrize(
+    ("user", "password", "status", "message"),
+    [
+        ("quinn", "wrong password 1", 403, "signature refused"),
+        ("rosa", PASSWORD, 403, "qa role"),  # the raiser, not qa
+        ("admin", PASSWORD, 403, "qa role"),
+        ("elke", PASSWORD, 404, ""),
+    ],
+)
+def test_deviation_approval_attacks_are_refused_and_change_nothing(
+    client, as_user, registry, user: str, password: str, status: int, message: str
+) -> None:
+    dev = _raise_deviation(client, as_user)
+    before = _gmp_rows(registry)
+    resp = _approve(client, as_user(user), dev, password)
+    assert resp.status_code == status and message in resp.text
+    assert _gmp_rows(registry) == before
+
+
+def test_a_qa_raiser_cannot_approve_their_own_deviation(client, as_user, registry) -> None:
+    csrf = as_user("quinn")
+    assert _post_qc(client, csrf, **{**PASSING, "endotoxin": "9"}).status_code == 303
+    data = {"csrf_token": csrf, **DEVIATION}
+    assert client.post(f"/batches/{BATCH}/deviations", data=data).status_code == 200
+    before = _gmp_rows(registry)
+    resp = _approve(client, csrf, 1)
+    assert resp.status_code == 403 and "four eyes" in resp.text
+    assert _gmp_rows(registry) == before
+    assert _approve(client, as_user("quentin"), 1).status_code == 303
+
+
+def test_post_release_result_form_adds_and_qa_clears_the_quarantine(
+    client, as_user, registry
+) -> None:
+    csrf = as_user("rosa")
+    assert _post_qc(client, csrf, **PASSING).status_code == 303
+    assert _release(client, as_user("quinn")).status_code == 303
+    gmp = Gmp(registry)
+    rosa = registry.actor_for("rosa")
+    bags_before = {b.bag_id: b.status for b in registry.load_course(rosa, "RM-001").bags}
+    csrf = as_user("rosa")
+    html = client.get(f"/batches/{BATCH}").text
+    assert f'action="/batches/{BATCH}/post-release"' in html
+    assert f'action="/batches/{BATCH}/qc"' not in html  # released results are read-only
+    resp = client.post(
+        f"/batches/{BATCH}/post-release",
+        data={"csrf_token": csrf, "post_sterility_final": "positive", "reason": "day-14 read"},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303, resp.text
+    post = gmp.post_release_results(rosa, BATCH)
+    assert [(p["attribute"], p["status"], p["entered_by"]) for p in post] == [
+        ("sterility_final", "fail", "rosa")
+    ]
+    assert gmp.evaluate(rosa, BATCH).result("cd3_viability").value == 92.5  # not overwritten
+    dev = gmp.deviations(rosa, BATCH)[-1]
+    assert dev["kind"] == "post_release" and dev["status"] == "open"
+    course = registry.load_course(rosa, "RM-001")
+    flagged = set(dev["flagged_bags"])
+    assert flagged and all(b.status == "quarantined" for b in course.bags if b.bag_id in flagged)
+    # rosa (not qa) cannot clear it; quinn signs and the bags return to their status
+    before = _gmp_rows(registry)
+    assert _approve(client, csrf, dev["id"]).status_code == 403
+    assert _gmp_rows(registry) == before
+    ok = _approve(client, as_user("quinn"), dev["id"])
+    assert ok.status_code == 303
+    after = {b.bag_id: b.status for b in registry.load_course(rosa, "RM-001").bags}
+    assert {k: after[k] for k in flagged} == {k: bags_before[k] for k in flagged}
+    page = client.get(f"/batches/{BATCH}").text
+    assert "approved by quinn" in page
+
+
+def test_post_release_form_refusals_store_nothing(client, as_user, registry) -> None:
+    csrf = as_user("rosa")
+    assert _post_qc(client, csrf, **PASSING).status_code == 303
+    before = _gmp_rows(registry)
+    resp = client.post(  # not released yet
+        f"/batches/{BATCH}/post-release",
+        data={"csrf_token": csrf, "post_vcn": "1.5"},
+    )
+    assert resp.status_code == 422 and "released batch" in resp.text
+    assert _release(client, as_user("quinn")).status_code == 303
+    before = _gmp_rows(registry)
+    csrf = as_user("rosa")
+    for data, message in (({"post_vcn": "x"}, "number"), ({}, "at least one QC result")):
+        resp = client.post(f"/batches/{BATCH}/post-release", data={"csrf_token": csrf, **data})
+        assert resp.status_code == 422 and message in resp.text
+    mona = as_user("mona")
+    resp = client.post(
+        f"/batches/{BATCH}/post-release", data={"csrf_token": mona, "post_vcn": "1.5"}
+    )
+    assert resp.status_code == 403
+    assert _gmp_rows(registry) == before
 
 
 def test_release_refused_while_results_are_pending(client, as_user, registry) -> None:
     csrf = as_user("rosa")
     assert _post_qc(client, csrf, cd3_viability="90").status_code == 303
-    resp = client.post(f"/batches/{BATCH}/release", data={"csrf_token": csrf})
+    resp = _release(client, as_user("quinn"))
     assert resp.status_code == 409 and "release results pending for" in resp.text
     assert "Release refused." in resp.text
-
-
-@pytest.mark.parametrize(
-    ("changes", "field", "message"),
-    [
-        (
-            {"deviation_approved_by": "gmp.rossi"},
-            "deviation_approved_by",
-            "approved_by must be someone other than raised_by",
-        ),
-        ({"deviation_raised_by": ""}, "deviation_raised_by", "raised_by must be a non-empty"),
-    ],
-)
-def test_incomplete_deviation_is_a_field_error(
-    client, as_user, registry, changes: dict[str, str], field: str, message: str
-) -> None:
-    csrf = as_user("rosa")
-    assert _post_qc(client, csrf, **{**PASSING, "endotoxin": "9"}).status_code == 303
-    resp = client.post(
-        f"/batches/{BATCH}/release", data={"csrf_token": csrf, **DEVIATION, **changes}
-    )
-    assert resp.status_code == 422
-    box = resp.text[resp.text.index(f'data-error-for="{field}"') :]
-    assert message in box[: box.index("</")]
-    assert Gmp(registry).decisions(registry.actor_for("rosa"), BATCH) == []
 
 
 def test_deviation_without_a_failed_attribute_is_refused(client, as_user, registry) -> None:
     csrf = as_user("rosa")
     assert _post_qc(client, csrf, **PASSING).status_code == 303
-    resp = client.post(f"/batches/{BATCH}/release", data={"csrf_token": csrf, **DEVIATION})
-    assert resp.status_code == 422 and "no attribute failed" in resp.text
-    assert Gmp(registry).decision(registry.actor_for("rosa"), BATCH) is None
+    resp = client.post(f"/batches/{BATCH}/deviations", data={"csrf_token": csrf, **DEVIATION})
+    assert resp.status_code == 422 and "none failed" in resp.text
+    assert Gmp(registry).deviations(registry.actor_for("rosa"), BATCH) == []

@@ -5,13 +5,18 @@ infusion, hospital-exemption reports and program metrics (over
 Every command takes ``--db`` and ``--user`` like the rest of the ``immunoreset`` CLI; refusals
 (a chain-of-identity violation, a release refused on QC) print one line, exit 1 and are in the
 audit trail. On the main app: ``trace``, ``dose``, ``infuse`` and the groups ``batch`` (qc |
-release | spec load | spec show), ``he`` (add | report | overdue) and ``gmp`` (metrics).
+release | spec load | spec show | deviation raise | deviation approve | deviation list), ``he``
+(add | report | overdue) and ``gmp`` (metrics). Release and deviation approval are electronic
+signatures: the qa user re-enters their password (prompt, or ``IMMUNORESET_PASSWORD``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import math
+import os
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -30,6 +35,7 @@ from immunoreset.errors import InvalidInput
 
 __all__ = [
     "batch_app",
+    "deviation_app",
     "dose_cmd",
     "gmp_app",
     "he_app",
@@ -51,7 +57,13 @@ he_app = typer.Typer(
     no_args_is_help=True,
 )
 gmp_app = typer.Typer(rich_markup_mode=None, help="Manufacturing program.", no_args_is_help=True)
+deviation_app = typer.Typer(
+    rich_markup_mode=None,
+    help="Deviations: raised by one user, approved (signed) by another with the qa role.",
+    no_args_is_help=True,
+)
 batch_app.add_typer(spec_app, name="spec")
+batch_app.add_typer(deviation_app, name="deviation")
 app.add_typer(batch_app, name="batch")
 app.add_typer(he_app, name="he")
 app.add_typer(gmp_app, name="gmp")
@@ -164,7 +176,8 @@ def qc_cmd(
             bags = ", ".join(added["flagged_bags"]) or "none"
             console.print(
                 f"{batch_id}: post-release result(s) added; deviation {added['deviation_id']} "
-                f"opened for QA review; out of specification: {oos}; bags quarantined: {bags}"
+                f"opened for QA review; out of specification: {oos}; bags quarantined: {bags} "
+                f"(QA clears it: `immunoreset batch deviation approve {added['deviation_id']}`)"
             )
             return
         if result:
@@ -177,65 +190,152 @@ def qc_cmd(
         console.print(f"{batch_id}: QC {qc.status}, {verdict}")
 
 
+def _signing_password(user: str | None, what: str) -> str:
+    """The signer's password, re-entered for an electronic signature: IMMUNORESET_PASSWORD
+    for scripts (as ``--user`` reads it), else a prompt at a terminal. Never an API token:
+    a signature is made of the user and their password (21 CFR Part 11 §11.200(a))."""
+    if not user:
+        fail(f"{what} is signed by a qa user: give --user NAME (your password is asked)")
+    password = os.environ.get("IMMUNORESET_PASSWORD")
+    if password is None:
+        if not sys.stdin.isatty():
+            fail(
+                f"{what} needs {user}'s password as an electronic signature: run at a terminal "
+                "to be asked, or set IMMUNORESET_PASSWORD for scripts (an API token cannot sign)"
+            )
+        password = getpass.getpass(f"Password of {user} to sign ({what}): ")
+    return password
+
+
+def _print_signature(sig: Any) -> None:
+    if sig is not None:
+        console.print(
+            f"electronic signature {sig.id}: {sig.manifestation} "
+            f"(SHA-256 {sig.content_sha256[:16]}…)"
+        )
+
+
 @batch_app.command("release")
 def release_cmd(
     batch_id: Annotated[str, typer.Argument(help="Batch ID")],
     date: Annotated[
         str | None, typer.Option("--date", help="Release date YYYY-MM-DD [default: today]")
     ] = None,
-    deviation_why: Annotated[
-        str | None, typer.Option(help="Deviation: why release is justified")
-    ] = None,
-    deviation_by: Annotated[str | None, typer.Option(help="Deviation: raised by")] = None,
-    approved_by: Annotated[str | None, typer.Option(help="Deviation: approved by (QA)")] = None,
-    deviation_ref: Annotated[str | None, typer.Option(help="Deviation report number")] = None,
-    deviation_attribute: Annotated[
-        list[str] | None,
-        typer.Option(help="Attribute the deviation covers (repeat) [default: the failed ones]"),
-    ] = None,
     db: DbOption = None,
     user: UserOption = None,
 ) -> None:
-    """Release a batch against the current specification (you are recorded as releasing it)."""
-    from immunoreset.manufacturing.qc import Deviation
+    """Release a batch against its site's specification, signed with your password (qa role).
 
+    Failed attributes need an approved deviation (`batch deviation raise`, then
+    `batch deviation approve` by another qa user).
+    """
     with user_errors():
         gmp, actor = _gmp(db, user)
         when = _date("--date", date)
-        deviation = None
-        given = [deviation_why, deviation_by, approved_by]
-        if any(v is not None for v in given) or deviation_ref or deviation_attribute:
-            for name, value in zip(
-                ("--deviation-why", "--deviation-by", "--approved-by"), given, strict=True
-            ):
-                if value is None:
-                    raise InvalidInput(name, None, "given with the other deviation options")
-            attrs = tuple(deviation_attribute or gmp.evaluate(actor, batch_id).failed)
-            deviation = Deviation(
-                attributes=attrs,
-                raised_by=deviation_by,
-                reason=deviation_why,
-                approved_by=approved_by,
-                date=when or dt.datetime.now(dt.UTC).date(),
-                reference=deviation_ref,
-            )
-        decision = gmp.release(actor, batch_id, deviation=deviation, when=when)
+        password = _signing_password(user, f"release of {batch_id}")
+        decision = gmp.release(actor, batch_id, password=password, when=when)
         for line in decision.reasons:
             console.print(line)
+        _print_signature(gmp.decisions(actor, batch_id)[-1]["signature"])
         console.print(f"[bold green]{batch_id} {decision.grade.replace('_', ' ')}[/]")
+
+
+@deviation_app.command("raise")
+def deviation_raise_cmd(
+    batch_id: Annotated[str, typer.Argument(help="Batch ID")],
+    reason: Annotated[str, typer.Option(help="Why release is justified (risk assessment)")],
+    attribute: Annotated[
+        list[str] | None,
+        typer.Option(help="Failed attribute it covers (repeat) [default: every failed one]"),
+    ] = None,
+    reference: Annotated[str | None, typer.Option(help="Deviation report number")] = None,
+    db: DbOption = None,
+    user: UserOption = None,
+) -> None:
+    """Raise a release deviation for failed attributes (you are recorded as raising it)."""
+    with user_errors():
+        gmp, actor = _gmp(db, user)
+        dev = gmp.raise_deviation(
+            actor, batch_id, reason, attributes=attribute or None, reference=reference
+        )
+        console.print(
+            f"deviation {dev} raised for {batch_id} by {actor.username}: open until another "
+            "qa user approves it (`immunoreset batch deviation approve`)"
+        )
+
+
+@deviation_app.command("approve")
+def deviation_approve_cmd(
+    deviation_id: Annotated[int, typer.Argument(help="Deviation number")],
+    reason: Annotated[str | None, typer.Option(help="Reason in the audit trail")] = None,
+    db: DbOption = None,
+    user: UserOption = None,
+) -> None:
+    """Approve a deviation, signed with your password (qa role, not the raiser).
+
+    Approving a post-release deviation clears its quarantine: its bags return to the status
+    they had before.
+    """
+    with user_errors():
+        gmp, actor = _gmp(db, user)
+        password = _signing_password(user, f"approval of deviation {deviation_id}")
+        done = gmp.approve_deviation(actor, deviation_id, password, reason=reason)
+        _print_signature(gmp.signature(actor, done["signature_id"]))
+        cleared = ", ".join(done["cleared_bags"]) or "none"
+        console.print(f"deviation {deviation_id} approved; quarantine cleared for bags: {cleared}")
+
+
+@deviation_app.command("list")
+def deviation_list_cmd(
+    batch_id: Annotated[str, typer.Argument(help="Batch ID")],
+    db: DbOption = None,
+    user: UserOption = None,
+) -> None:
+    """List a batch's deviations with who raised and who approved (signed) them."""
+    with user_errors():
+        gmp, actor = _gmp(db, user)
+        table = Table(
+            "no.", "kind", "attributes", "raised by", "status", "signature", title=batch_id
+        )
+        for d in gmp.deviations(actor, batch_id):
+            sig = d["signature"]
+            table.add_row(
+                str(d["id"]),
+                d["kind"],
+                ", ".join(d["attributes"]),
+                d["raised_by"],
+                d["status"],
+                "—" if sig is None else sig.manifestation,
+            )
+        console.print(table)
 
 
 @spec_app.command("load")
 def spec_load_cmd(
     file: Annotated[str, typer.Argument(help="Specification file (.yaml, .yml or .json)")],
+    site: Annotated[
+        str | None,
+        typer.Option(help="Site it belongs to (qa role) [default: your site, if only one]"),
+    ] = None,
+    program_wide: Annotated[
+        bool,
+        typer.Option(
+            "--program-wide", help="For every site without its own specification (admin only)"
+        ),
+    ] = False,
     db: DbOption = None,
     user: UserOption = None,
 ) -> None:
-    """Load a site's release specification; it becomes the current one."""
+    """Load a site's release specification (qa role); it becomes the site's current one."""
     with user_errors():
         gmp, actor = _gmp(db, user)
-        spec = gmp.load_spec_file(actor, file)
-        console.print(f"specification {spec.key} loaded: {len(spec.attributes)} attributes")
+        if site is not None:
+            site = _site(gmp, site)
+        spec = gmp.load_spec_file(actor, file, site=site, program_wide=program_wide)
+        scope = "program-wide" if program_wide else f"site {site or sorted(actor.sites)[0]}"
+        console.print(
+            f"specification {spec.key} loaded ({scope}): {len(spec.attributes)} attributes"
+        )
 
 
 @spec_app.command("show")
@@ -243,22 +343,40 @@ def spec_show_cmd(
     key: Annotated[
         str | None, typer.Argument(help="Specification key, e.g. default-v1 [default: current]")
     ] = None,
+    site: Annotated[
+        str | None, typer.Option(help="The site whose specification applies [default: program]")
+    ] = None,
     db: DbOption = None,
+    user: UserOption = None,
 ) -> None:
-    """Show a release specification (default: the current one)."""
+    """Show a release specification (default: the one applying at --site, or program-wide)."""
     with user_errors():
-        gmp, _ = _gmp(db, None)
-        spec = gmp.current_spec() if key is None else gmp.spec(key)
+        gmp, actor = _gmp(db, user)
+        if site is not None:
+            site = _site(gmp, site)
+        spec = gmp.current_spec(actor, site) if key is None else gmp.spec(actor, key, site)
         table = Table("attribute", "limit", "stage", "method", title=f"{spec.key}: {spec.title}")
         for a in spec.attributes:
             table.add_row(a.name, a.limit_text, a.stage, a.method)
         console.print(table)
-        loaded = gmp.list_specs()
+        loaded = gmp.list_specs(actor)
         if loaded:
             console.print(
                 "loaded: "
-                + ", ".join(s["key"] + (" (current)" if s["current"] else "") for s in loaded)
+                + ", ".join(
+                    f"{s['key']} ({s['site'] or 'program-wide'}"
+                    + (", current)" if s["current"] else ")")
+                    for s in loaded
+                )
             )
+
+
+def _site(gmp: Any, site: str) -> str:
+    """A site code as the registry spells it (case-insensitive match)."""
+    codes = {code.upper(): code for code, _ in gmp.registry.list_sites()}
+    if site.upper() not in codes:
+        raise InvalidInput("--site", site, "one of " + ", ".join(sorted(codes.values())))
+    return codes[site.upper()]
 
 
 # --------------------------------------------------------------------------- dose and infusion

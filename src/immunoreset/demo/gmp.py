@@ -153,7 +153,9 @@ def seed_demo_qc(
                     reference=f"DEV-{batch.batch_id}",
                 )
             try:
-                decision = gmp.release(actor, batch.batch_id, deviation=deviation, when=when)
+                decision = gmp.release_synthetic_demo(
+                    actor, batch.batch_id, deviation=deviation, when=when
+                )
                 counts[decision.grade] += 1
             except ReleaseRefused:
                 counts["refused"] += 1

@@ -4,17 +4,17 @@ The rule (the same for the CLI and the web app): a user sees only patients of th
 belong to; an admin sees every site; a monitor only reads. A patient of another site is
 reported as not found, so IDs cannot be enumerated.
 
-| role         | reads     | clinical data     | GMP records                           | users |
-|--------------|-----------|-------------------|---------------------------------------|-------|
-| admin        | all sites | yes               | QC entry                              | yes   |
-| investigator | own sites | yes               | QC entry, post-release results        | no    |
-| data_manager | own sites | yes (and imports) | QC entry, post-release results        | no    |
-| qa           | own sites | no                | QC entry (release: planned)           | no    |
-| monitor      | own sites | no                | no                                    | no    |
+| role         | reads     | clinical data     | GMP records                               | users |
+|--------------|-----------|-------------------|-------------------------------------------|-------|
+| admin        | all sites | yes               | QC entry, program-wide specifications     | yes   |
+| investigator | own sites | yes               | QC entry, post-release results, deviation | no    |
+| data_manager | own sites | yes (and imports) | QC entry, post-release results, deviation | no    |
+| qa           | own sites | no                | as above; site specs, signed approve/release | no |
+| monitor      | own sites | no                | no                                        | no    |
 
-``qa`` is the GMP unit's quality assurance / qualified person: it enters GMP records but
-no clinical data. (Restricting release and deviation approval to ``qa`` with an electronic
-signature is not built yet; see docs/security.md.)
+``qa`` is the GMP unit's quality assurance / qualified person: it enters GMP records but no
+clinical data, loads its site's release specifications, and signs deviation approvals and
+batch releases with its password (:mod:`immunoreset.registry.gmp.signatures`).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ class Actor:
             raise PermissionDenied(self.username, action, "monitors have read-only access")
 
     def require_qa(self, action: str) -> None:
-        """The ``qa`` role only (meant for release, deviation approval, spec loading)."""
+        """The ``qa`` role only (release, deviation approval, a site's specifications)."""
         if self.role != "qa":
             raise PermissionDenied(self.username, action, "only a user with the qa role may")
 

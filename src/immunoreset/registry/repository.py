@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, insert, select, update
+from sqlalchemy import Engine, and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from immunoreset import course as c
@@ -954,7 +954,18 @@ class Registry:
                 q = q.where(s.audit_log.c.study_id == study_id)
             elif not actor.all_sites:
                 visible = [r["study_id"] for r in self._visible_patients(conn, actor, None)]
-                q = q.where(s.audit_log.c.study_id.in_(visible))
+                # a site's release specifications are audited under "<SITE>/<key>" (program-
+                # wide ones under "*/<key>"): the site's own users see those rows too
+                a = s.audit_log.c
+                specs = or_(
+                    *(
+                        a.record_key.startswith(f"{x}/", autoescape=True)
+                        for x in (*sorted(actor.sites or ()), "*")
+                    )
+                )
+                q = q.where(
+                    or_(a.study_id.in_(visible), and_(a.table_name == "release_specs", specs))
+                )
             return [dict(r) for r in conn.execute(q).mappings()]
 
 

@@ -14,7 +14,17 @@ another refuses:
   comes from a released batch, is released, stored for re-dosing or recorded as infused
   (never quarantined, discarded or expired), has an expiry date on or after the infusion
   date, and is not in any other infusion (of this or another patient); the infusion is on or
-  after the batch's harvest (plausibility).
+  after the batch's harvest (plausibility);
+* every date of a clinical or manufacturing record of the patient (assessments, labs,
+  anthropometrics, apheresis, batch start and harvest, lymphodepletion, infusions,
+  medications, adverse events, infections, follow-up, the diagnosis) is **not after today**
+  and **not before the patient's birth month** — the registry keeps birth year and month only
+  (pseudonymous), so the first day of that month is the earliest possible date (issue 13
+  item 5: no assessment in 2083, no lab in 2031). Reason codes ``future_date`` and
+  ``before_birth``. "Today" is the latest calendar date anywhere on Earth (UTC+14,
+  :data:`DATE_AHEAD_ALLOWANCE`), so a site east of Greenwich entering today's record just
+  after its midnight is not refused. A bag's expiry date is a date in the future by nature and
+  is not checked.
 
 A refusal is a :class:`RuleViolation` naming entity, patient, key and column (the CSV importer
 adds file and row); the whole transaction is rolled back. The bedside check of a single
@@ -29,18 +39,34 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Date, func, select
 from sqlalchemy.engine import Connection
 
-from immunoreset.errors import ChainOfIdentityError
+from immunoreset.errors import ChainOfIdentityError, InvalidInput
 from immunoreset.manufacturing.chain import INFUSABLE_BAG_STATUS
 from immunoreset.registry import schema as s
 
-__all__ = ["RuleViolation", "enforce", "touch"]
+__all__ = [
+    "DATE_AHEAD_ALLOWANCE",
+    "ImplausibleDate",
+    "RuleViolation",
+    "enforce",
+    "latest_today",
+    "touch",
+]
 
 _TOUCHED = "immunoreset_touched_patients"
 #: Bag statuses an infusion record may reference (a bag is marked infused once infused).
 RECORDED_INFUSED_STATUS = (*INFUSABLE_BAG_STATUS, "infused")
+#: How far ahead of UTC "today" may be: the easternmost time zone (Line Islands) is UTC+14.
+DATE_AHEAD_ALLOWANCE = dt.timedelta(hours=14)
+#: Date columns that are not events that have happened (a bag's expiry lies ahead).
+NOT_EVENT_DATES: frozenset[tuple[str, str]] = frozenset({("bags", "expiry")})
+
+
+def latest_today() -> dt.date:
+    """The latest calendar date anywhere on Earth now (UTC + 14 h)."""
+    return (dt.datetime.now(dt.UTC) + DATE_AHEAD_ALLOWANCE).date()
 
 
 class RuleViolation(ChainOfIdentityError):
@@ -91,6 +117,48 @@ class RuleViolation(ChainOfIdentityError):
         )
 
 
+class ImplausibleDate(InvalidInput, RuleViolation):
+    """A record date after today or before the birth month: bad input (``InvalidInput``
+    naming the field and the allowed range, shown beside a form's field, 422 on the API) that
+    the write gate refuses like every rule (``RuleViolation``: entity, patient, key, column,
+    reason code; the CSV importer adds file and row)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        entity: str,
+        study_id: str,
+        key: Sequence[Any],
+        column: str,
+        reason: str,
+        value: dt.date,
+        allowed: str,
+    ) -> None:
+        RuleViolation.__init__(
+            self, message, entity=entity, study_id=study_id, key=key, column=column, reason=reason
+        )
+        self.field = column
+        self.value = value
+        self.allowed = allowed
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_date,
+            (self.plain, self.entity, self.study_id, self.key, self.column, self.reason,
+             self.value, self.allowed),
+        )  # fmt: skip
+
+
+def _rebuild_date(*args: Any) -> ImplausibleDate:
+    message, entity, study_id, key, column, reason, value, allowed = args
+    return ImplausibleDate(
+        message, entity=entity, study_id=study_id, key=key, column=column, reason=reason,
+        value=value, allowed=allowed,
+    )  # fmt: skip
+
+
 def _rebuild(message: str, state: dict[str, Any]) -> RuleViolation:
     return RuleViolation(
         message,
@@ -137,6 +205,7 @@ def enforce(conn: Connection) -> None:
     pids = conn.info.pop(_TOUCHED, None)
     if not pids:
         return
+    _check_dates(conn, pids)
     study: dict[int, str] = {}
 
     def sid(pid: int) -> str:
@@ -247,6 +316,106 @@ def enforce(conn: Connection) -> None:
             if day < _day(harvest):
                 raise no("implausible_date", f"was harvested on {_day(harvest)}, after the "
                          "infusion date")  # fmt: skip
+
+
+def _date_columns() -> list[tuple[s.Entity, str]]:
+    return [
+        (ent, col.name)
+        for ent in s.ENTITIES.values()
+        for col in ent.table.c
+        if isinstance(col.type, Date)
+        and col.name not in ("created_at", "updated_at", "deleted_at")
+        and (ent.name, col.name) not in NOT_EVENT_DATES
+    ]
+
+
+def _check_dates(conn: Connection, pids: Iterable[int]) -> None:
+    """No record date after today or before the birth month (one grouped query per column)."""
+    p = s.patients
+    limit = latest_today()
+    ids = sorted(set(pids))
+    for i in range(0, len(ids), 500):
+        part = ids[i : i + 500]
+        born: dict[int, tuple[str, dt.date]] = {}
+        for pid, sid, year, month, diagnosed in conn.execute(
+            select(p.c.id, p.c.study_id, p.c.birth_year, p.c.birth_month, p.c.diagnosis_date).where(
+                p.c.id.in_(part)
+            )
+        ):
+            floor = dt.date(int(year), int(month), 1)
+            born[pid] = (sid, floor)
+            if diagnosed is not None and _day(diagnosed) > limit:
+                raise _date_refusal(
+                    "patients", sid, (sid,), "diagnosis_date", _day(diagnosed), floor, limit
+                )
+        for ent, name in _date_columns():
+            t = ent.table
+            col = t.c[name]
+            rows = conn.execute(
+                select(t.c.patient_id, func.min(col), func.max(col))
+                .where(t.c.patient_id.in_(part), t.c.deleted_at.is_(None), col.is_not(None))
+                .group_by(t.c.patient_id)
+            )
+            for pid, low, high in rows:
+                sid, floor = born[pid]
+                if _day(low) >= floor and _day(high) <= limit:
+                    continue
+                bad = (
+                    conn.execute(
+                        select(t)
+                        .where(
+                            t.c.patient_id == pid,
+                            t.c.deleted_at.is_(None),
+                            (col < floor) | (col > limit),
+                        )
+                        .limit(1)
+                    )
+                    .mappings()
+                    .first()
+                )
+                when = _day(bad[name]) if bad is not None else _day(low)
+                key = (
+                    tuple(
+                        _day(bad[k]).isoformat() if isinstance(bad[k], dt.date) else bad[k]
+                        for k in ent.key
+                    )
+                    if bad is not None
+                    else ()
+                )
+                raise _date_refusal(ent.name, sid, key, name, when, floor, limit)
+
+
+def _date_refusal(
+    entity: str,
+    study_id: str,
+    key: Sequence[Any],
+    column: str,
+    when: dt.date,
+    floor: dt.date,
+    limit: dt.date,
+) -> ImplausibleDate:
+    label = (
+        f"{entity} {'/'.join(map(str, key))} of {study_id}" if key else f"{entity} of {study_id}"
+    )
+    allowed = (
+        f"a date from the birth month ({floor.strftime('%Y-%m')}) to today ({limit.isoformat()})"
+    )
+    if when > limit:
+        message = (
+            f"{label}: {column} {when.isoformat()} is after today ({limit.isoformat()}): a "
+            "record cannot be dated in the future"
+        )
+        reason = "future_date"
+    else:
+        message = (
+            f"{label}: {column} {when.isoformat()} is before the patient's birth month "
+            f"({floor.strftime('%Y-%m')})"
+        )
+        reason = "before_birth"
+    return ImplausibleDate(
+        message, entity=entity, study_id=study_id, key=key, column=column, reason=reason,
+        value=when, allowed=allowed,
+    )  # fmt: skip
 
 
 def _bag_uses(conn: Connection, bag_ids: set[str]) -> dict[str, list[tuple[int, Any]]]:

@@ -364,7 +364,6 @@ release_specs = Table(
     Column("loaded_by", String(64), nullable=False),
     Column("loaded_at", DateTime(timezone=True), nullable=False),
     *_stamps(),
-    UniqueConstraint("spec_id", "version", name="uq_release_specs_key"),
 )
 
 qc_results = Table(
@@ -497,3 +496,14 @@ qc_post_release = Table(
 
 api_tokens.append_column(Column("expires_at", DateTime(timezone=True)))
 release_specs.append_column(Column("site", String(64)))  # NULL: program-wide
+# 0007: a specification belongs to a site (or is program-wide): its key is unique per site (the
+# program-wide uniqueness, NULL site, is checked in the writing transaction); a release decision
+# names the electronic signature that released it
+release_specs.append_constraint(
+    UniqueConstraint("site", "spec_id", "version", name="uq_release_specs_site_key")
+)
+release_decisions.append_column(
+    Column(
+        "signature_id", Integer, ForeignKey("signatures.id", name="fk_release_decisions_signature")
+    )
+)

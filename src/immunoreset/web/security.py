@@ -69,6 +69,11 @@ class Principal:
         """May enter GMP records such as QC results (every role but monitor)."""
         return self.actor.role != "monitor"
 
+    @property
+    def can_sign(self) -> bool:
+        """May sign releases and deviation approvals (the qa role, with their password)."""
+        return self.actor.role == "qa"
+
 
 def _mac(key: bytes, message: str) -> str:
     raw = hmac.new(key, message.encode(), hashlib.sha256).digest()

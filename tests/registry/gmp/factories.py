@@ -14,6 +14,33 @@ from tests.factories import day, small_course
 ADMIN = system_actor("tester")
 ROSA = Actor("rosa", "investigator", frozenset({"ROME"}))
 MONA = Actor("mona", "monitor", frozenset({"ROME"}))
+#: qa users (the GMP unit's quality assurance / qualified person) and their password
+QA = Actor("qa.rome", "qa", frozenset({"ROME"}))
+QA2 = Actor("qa.rome2", "qa", frozenset({"ROME"}))
+QA_ER = Actor("qa.erlangen", "qa", frozenset({"ERLANGEN"}))
+PASSWORD = "signing-password-1"
+
+
+def add_people(registry: Registry) -> None:
+    """Registry users behind the actors above (the qa users sign with :data:`PASSWORD`)."""
+    registry.add_user(ADMIN, "rosa", "investigator", ["ROME"], password=PASSWORD)
+    registry.add_user(ADMIN, "mona", "monitor", ["ROME"], password=PASSWORD)
+    for qa in (QA, QA2, QA_ER):
+        registry.add_user(ADMIN, qa.username, "qa", sorted(qa.sites or ()), password=PASSWORD)
+
+
+def release(gmp: Any, batch_id: str, when: dt.date | None = None, actor: Actor = QA) -> Any:
+    """Release as a qa user of the batch's site, signing with the right password."""
+    return gmp.release(actor, batch_id, password=PASSWORD, when=when)
+
+
+def approved_deviation(gmp: Any, batch_id: str, *attributes: str) -> int:
+    """A release deviation raised by rosa and approved (signed) by qa.rome."""
+    dev = gmp.raise_deviation(
+        ROSA, batch_id, "risk assessed", attributes=attributes or None, reference="DEV-7"
+    )
+    gmp.approve_deviation(QA, dev, PASSWORD)
+    return dev
 
 
 def add_batch(

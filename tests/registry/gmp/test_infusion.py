@@ -12,7 +12,7 @@ from immunoreset.registry import Registry
 from immunoreset.registry.gmp import Gmp
 from tests.factories import day
 from tests.manufacturing.factories import PASSING_RELEASE
-from tests.registry.gmp.factories import ADMIN, MONA, ROSA, add_batch, last_audit
+from tests.registry.gmp.factories import ADMIN, MONA, ROSA, add_batch, last_audit, release
 
 
 # --------------------------------------------------------------------------- chain of identity
@@ -152,7 +152,7 @@ def test_trace_by_any_id(gmp: Gmp, key: str) -> None:
 def test_trace_shows_release_decision_and_hides_other_sites(registry: Registry, gmp: Gmp) -> None:
     add_batch(registry, "BT-T")
     gmp.record_qc(ADMIN, "BT-T", PASSING_RELEASE, "QC")
-    gmp.release(ADMIN, "BT-T", when=day(-20))
+    release(gmp, "BT-T", when=day(-20))
     node = next(
         b for b in gmp.trace(ADMIN, "BT-T").apheresis[0].batches if b.batch.batch_id == "BT-T"
     )

@@ -10,7 +10,7 @@ from immunoreset.registry import Registry
 from immunoreset.registry.gmp import Gmp
 from tests.factories import day, small_course
 from tests.manufacturing.factories import PASSING_RELEASE
-from tests.registry.gmp.factories import ADMIN, add_batch, last_audit
+from tests.registry.gmp.factories import ADMIN, add_batch, last_audit, release
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def fresh(registry: Registry, gmp: Gmp) -> str:
         bags=(("BG-P-1", "quarantined", day(300)), ("BG-P-2", "quarantined", day(300))),
     )
     gmp.record_qc(ADMIN, "BT-P", PASSING_RELEASE, "QC")
-    gmp.release(ADMIN, "BT-P", when=day(-20))
+    release(gmp, "BT-P", when=day(-20))
     return "RM-002"
 
 

@@ -53,5 +53,5 @@ def test_qc_site_and_role_rules(registry: Registry, gmp: Gmp) -> None:
     with pytest.raises(NotFound):
         gmp.evaluate(ROSA, "BT-ER001")
     with pytest.raises(NotFound):
-        gmp.release(ROSA, "BT-NONE")
+        gmp.release(ROSA, "BT-NONE", password="x")
     assert gmp.evaluate(MONA, "BT-RM001").status == "pending"

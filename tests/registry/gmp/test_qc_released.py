@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from immunoreset.errors import InvalidInput, PermissionDenied
+from immunoreset.errors import InvalidInput, NotFound, PermissionDenied
 from immunoreset.registry import Registry
 from immunoreset.registry.gmp import Gmp
 from tests.factories import day
 from tests.manufacturing.factories import PASSING_RELEASE
-from tests.registry.gmp.factories import ADMIN, MONA, ROSA, add_batch, last_audit
+from tests.registry.gmp.factories import ADMIN, MONA, ROSA, add_batch, last_audit, release
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def released(registry: Registry, gmp: Gmp) -> str:
         bags=(("BG-L-1", "quarantined", day(300)), ("BG-L-2", "quarantined", day(300))),
     )
     gmp.record_qc(ADMIN, "BT-L", PASSING_RELEASE, "QC report 1")
-    gmp.release(ADMIN, "BT-L", when=day(-20))
+    release(gmp, "BT-L", when=day(-20))
     return "BT-L"
 
 
@@ -112,3 +112,37 @@ def test_post_release_refusals_change_nothing(registry: Registry, gmp: Gmp, rele
         gmp.add_post_release_result(ADMIN, released, {"viability": 1.0}, "unknown")
     assert _state(registry, gmp) == before
     assert gmp.post_release_results(ADMIN, released) == []
+
+
+def test_qa_signed_approval_clears_the_quarantine_to_the_previous_status(
+    registry: Registry, gmp: Gmp, released: str
+) -> None:
+    from tests.registry.gmp.factories import PASSWORD, QA, QA_ER
+
+    registry.update_record(
+        ADMIN, "RM-001", "bags", ("BG-L-2",), {"status": "stored_for_redosing"}, reason="kept"
+    )
+    added = gmp.add_post_release_result(ROSA, released, {"sterility_final": "positive"}, "d14")
+    dev = added["deviation_id"]
+    course = registry.load_course(ADMIN, "RM-001")
+    assert {b.bag_id: b.status for b in course.bags if b.batch_id == released} == {
+        "BG-L-1": "quarantined",
+        "BG-L-2": "quarantined",
+    }
+    before = _state(registry, gmp)
+    for actor, error in ((ROSA, PermissionDenied), (QA_ER, NotFound)):
+        with pytest.raises(error):
+            gmp.approve_deviation(actor, dev, PASSWORD)
+    with pytest.raises(PermissionDenied, match="signature refused"):
+        gmp.approve_deviation(QA, dev, "not the password")
+    assert _state(registry, gmp) == before
+    done = gmp.approve_deviation(QA, dev, PASSWORD)
+    assert done["cleared_bags"] == ("BG-L-1", "BG-L-2")
+    course = registry.load_course(ADMIN, "RM-001")
+    assert {b.bag_id: b.status for b in course.bags if b.batch_id == released} == {
+        "BG-L-1": "released",
+        "BG-L-2": "stored_for_redosing",
+    }
+    assert gmp.verify_signature(ADMIN, done["signature_id"])
+    trail = registry.audit_trail(ADMIN, study_id="RM-001", limit=6)
+    assert any("quarantine cleared by QA" in (e["reason"] or "") for e in trail)

@@ -16,7 +16,8 @@ violation at the bedside, a release refused on QC — are written to the audit t
 
 The logic itself is in :mod:`immunoreset.manufacturing` (pure functions); the stores only read
 and write records and hand them over, one module per record: :mod:`.specs`, :mod:`.qc`,
-:mod:`.release`, :mod:`.infusion` (with the chain-of-identity checks), :mod:`.authorisations`
+:mod:`.signatures`, :mod:`.deviations`, :mod:`.release`, :mod:`.infusion` (with the
+chain-of-identity checks), :mod:`.authorisations`
 (hospital exemption) and :mod:`.metrics`, over the shared :mod:`._base`. The tables are defined
 in :mod:`immunoreset.registry.schema`. :class:`Gmp` is the facade every caller uses.
 
@@ -27,9 +28,14 @@ specification, dose from bags, hospital-exemption authorisations, program metric
 
 Settings
 --------
-* The **current specification** is the one loaded last (``release_specs``, newest row); before
-  any is loaded it is the shipped ``default-v1``. A loaded ``(spec_id, version)`` is immutable:
-  loading different content under the same pair is refused.
+* The **specification that applies to a batch** is the one its site's ``qa`` users loaded
+  last, else the program-wide one an admin loaded last (``release_specs``), else the shipped
+  ``default-v1``. A loaded ``(spec_id, version)`` is immutable within its site (or the
+  program): loading different content under the same pair is refused.
+* **Release and deviation approval are electronic signatures** of a ``qa`` user of the batch's
+  site who re-enters their password (:mod:`.signatures`; 21 CFR Part 11 §11.50/§11.70, EU GMP
+  Annex 11 §14); deviations are raised by registry users and approved by another
+  (:mod:`.deviations`).
 * A batch that has been released is evaluated against the specification it was released
   against (the snapshot stored with the decision), never a newer one.
 * The infused dose, when not given, is the sum of the bags' CAR+ T cells over the weight (whole
@@ -70,8 +76,9 @@ class Gmp(ReleaseStore, InfusionStore, QcStore, MetricsStore, SpecStore, Authori
     """Audited GMP operations over a registry (QC, release, infusion, trace, authorisations).
 
     The facade of the record stores (subclasses listed before the stores they build on, so the
-    method order is consistent): ``Gmp(registry).record_qc(...)``, ``.release(...)``,
-    ``.infuse(...)``, ``.trace(...)``, ``.add_authorisation(...)``, ``.program_metrics(...)``.
+    method order is consistent): ``Gmp(registry).record_qc(...)``, ``.raise_deviation(...)``,
+    ``.approve_deviation(...)``, ``.release(...)``, ``.infuse(...)``, ``.trace(...)``,
+    ``.add_authorisation(...)``, ``.program_metrics(...)``.
 
     Parameters
     ----------

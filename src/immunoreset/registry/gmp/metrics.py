@@ -88,12 +88,13 @@ class MetricsStore(SpecStore):
 
         courses = self._manufacturing_courses(actor)
         batches = [b for co in courses for b in co.batches]
+        site_of = {b.batch_id: co.patient.site for co in courses for b in co.batches}
         bags = [g for co in courses for g in co.bags]
         ids = [b.batch_id for b in batches]
         qcs: list[BatchQc] = []
         counts = dict.fromkeys(DECISION_KINDS, 0)
         with self.engine.connect() as conn:
-            current = self._current_spec(conn)
+            current = {site: self._current_spec(conn, site) for site in set(site_of.values())}
             results: dict[str, dict[str, float | str]] = {}
             snapshots: dict[str, ReleaseSpec] = {}
             for part in _chunks(ids, 500):
@@ -115,7 +116,7 @@ class MetricsStore(SpecStore):
         for b in batches:
             if b.batch_id not in results:
                 continue
-            spec = snapshots.get(b.batch_id, current)
+            spec = snapshots.get(b.batch_id) or current[site_of[b.batch_id]]
             vals = {k: v for k, v in results[b.batch_id].items() if k in spec.names}
             qcs.append(evaluate_batch(spec, vals, batch_id=b.batch_id))
         success = m.manufacturing_success(batches)

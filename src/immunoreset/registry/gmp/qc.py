@@ -60,11 +60,12 @@ class QcStore(SpecStore):
             .first()
         )
 
-    def _batch_spec(self, conn: Connection, batch_id: str) -> ReleaseSpec:
+    def _batch_spec(self, conn: Connection, batch_id: str, site: str) -> ReleaseSpec:
+        """The spec the batch was released against, else the one applying at its site."""
         row = self._decision_row(conn, batch_id)
         if row is not None:
             return _spec_from_data(json.loads(row["spec_snapshot"]))
-        return self._current_spec(conn)
+        return self._current_spec(conn, site)
 
     def _results(self, conn: Connection, batch_id: str) -> dict[str, float | str]:
         t = qc_results
@@ -128,7 +129,9 @@ class QcStore(SpecStore):
             owner = self._owner_of(conn, actor, "batches", batch_id)
             actor.require_site(owner.site, "enter QC results")
             released = self._decision_row(conn, batch_id)
-            late = released is not None and self._only_new_post_release(conn, batch_id, results)
+            late = released is not None and self._only_new_post_release(
+                conn, batch_id, owner.site, results
+            )
         if released is not None and not late:
             # released GMP records are read-only: refuse (audited) before anything is written
             why = (
@@ -141,9 +144,9 @@ class QcStore(SpecStore):
                 actor, t.name, f"{owner.study_id}/{batch_id}", why, study_id=owner.study_id
             )
             raise PermissionDenied(actor.username, f"change QC results of {batch_id}", why)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             owner = self._owner_of(conn, actor, "batches", batch_id)
-            spec = self._batch_spec(conn, batch_id)
+            spec = self._batch_spec(conn, batch_id, owner.site)
             evaluated = []
             for name, value in results.items():
                 if not isinstance(name, str) or name not in spec.names:
@@ -226,11 +229,11 @@ class QcStore(SpecStore):
         )
 
     def _only_new_post_release(
-        self, conn: Connection, batch_id: str, results: Mapping[str, Any]
+        self, conn: Connection, batch_id: str, site: str, results: Mapping[str, Any]
     ) -> bool:
         """Whether every result fills a post-release-stage attribute not yet stored (the
         results a released batch's specification still awaits, such as final sterility)."""
-        spec = self._batch_spec(conn, batch_id)
+        spec = self._batch_spec(conn, batch_id, site)
         stored = self._results(conn, batch_id)
         return all(
             isinstance(name, str)
@@ -256,6 +259,7 @@ class QcStore(SpecStore):
         from immunoreset.registry import schema as s
 
         flagged: list[str] = []
+        before: list[str] = []  # "bag=status before the quarantine", restored when QA clears it
         bag_t = s.ENTITIES["bags"].table
         if oos:
             rows = conn.execute(
@@ -281,6 +285,7 @@ class QcStore(SpecStore):
                     now,
                 )
                 flagged.append(bag.bag_id)
+                before.append(f"{bag.bag_id}={bag.status}")
         dev_t = s.deviations
         dev_id = conn.execute(
             insert(dev_t).values(
@@ -291,7 +296,7 @@ class QcStore(SpecStore):
                 raised_by=actor.username,
                 raised_at=now,
                 status="open",
-                flagged_bags=";".join(flagged),
+                flagged_bags=";".join(before),
                 created_at=now,
                 updated_at=now,
             )
@@ -338,14 +343,14 @@ class QcStore(SpecStore):
         if not isinstance(results, Mapping) or not results:
             raise InvalidInput("results", results, "a non-empty mapping of attribute to result")
         now = _now()
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             owner = self._owner_of(conn, actor, "batches", batch_id)
             actor.require_site(owner.site, "add a post-release QC result")
             if self._decision_row(conn, batch_id) is None:
                 raise InvalidInput(
                     "batch_id", batch_id, "a released batch (before release, enter QC results)"
                 )
-            spec = self._batch_spec(conn, batch_id)
+            spec = self._batch_spec(conn, batch_id, owner.site)
             evaluated = []
             for name, value in results.items():
                 if not isinstance(name, str) or name not in spec.names:
@@ -424,8 +429,8 @@ class QcStore(SpecStore):
         if spec is not None and not isinstance(spec, ReleaseSpec):
             raise InvalidInput("spec", spec, "a ReleaseSpec or None")
         with self.engine.connect() as conn:
-            self._owner_of(conn, actor, "batches", batch_id)
-            use = spec if spec is not None else self._batch_spec(conn, batch_id)
+            owner = self._owner_of(conn, actor, "batches", batch_id)
+            use = spec if spec is not None else self._batch_spec(conn, batch_id, owner.site)
             stored = self._results(conn, batch_id)
         return evaluate_batch(
             use, {k: v for k, v in stored.items() if k in use.names}, batch_id=batch_id

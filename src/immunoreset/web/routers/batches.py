@@ -5,10 +5,21 @@ QC results typed into the form are stored through :meth:`Gmp.record_qc
 of the registry; nothing stored when any value is refused). The page shows the stored QC
 evaluated attribute by attribute (pass / fail / pending, limit and unit) against the batch's
 specification — the one it was released against, else the current one — and the release
-decision (who, when, specification id and version, deviation). The release form calls
-:meth:`Gmp.release <immunoreset.registry.gmp.Gmp.release>`; a refused release is recorded by
-the registry and shown with the failed attributes. Monitors see no form and get 403 on a post;
-a batch of another site is not found (404).
+decision (who, when, specification id and version, deviation, electronic signature).
+
+GMP forms, each through the one :class:`~immunoreset.registry.gmp.Gmp` path the CLI uses:
+
+* ``POST /batches/{id}/release`` — a qa user of the site re-enters their password; the
+  release is signed (21 CFR Part 11 §11.50/§11.70, EU GMP Annex 11 §14). A refused release is
+  recorded and shown with the failed attributes; a wrong password is a 403 beside the field.
+* ``POST /batches/{id}/deviations`` — raise a release deviation for the failed attributes
+  (the logged-in user is the raiser).
+* ``POST /batches/{id}/deviations/{n}/approve`` — a qa user other than the raiser approves,
+  signing with their password; for a post-release deviation that clears the quarantine.
+* ``POST /batches/{id}/post-release`` — add post-release QC results to a released batch
+  (never overwriting; opens a deviation and quarantines bags on an out-of-spec result).
+
+Monitors see no form and get 403 on a post; a batch of another site is not found (404).
 
 Settings
 --------
@@ -26,8 +37,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from immunoreset import course as c
-from immunoreset.errors import InvalidInput, NotFound
-from immunoreset.manufacturing.qc import Deviation, ReleaseRefused
+from immunoreset.errors import InvalidInput, NotFound, PermissionDenied
+from immunoreset.manufacturing.qc import ReleaseRefused
 from immunoreset.manufacturing.spec import ReleaseSpec
 from immunoreset.registry import Actor, Registry
 from immunoreset.registry.gmp import Gmp
@@ -35,22 +46,17 @@ from immunoreset.web import forms
 from immunoreset.web.deps import CsrfChecked, PageNumber, RegistryDep, SettingsDep, SiteScope
 from immunoreset.web.rendering import render
 
-__all__ = ["DEVIATION_FIELDS", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/batches", tags=["pages"])
-
-#: Release-form field -> Deviation attribute (``reference`` optional).
-DEVIATION_FIELDS: dict[str, str] = {
-    "deviation_reason": "reason",
-    "deviation_raised_by": "raised_by",
-    "deviation_approved_by": "approved_by",
-    "deviation_reference": "reference",
-}
 
 #: Messages after a successful post (``?saved=``).
 SAVED: dict[str, str] = {
     "qc": "QC results saved and evaluated.",
-    "release": "Batch released.",
+    "release": "Batch released and signed.",
+    "deviation": "Deviation raised: open until a qa user other than you approves it.",
+    "approved": "Deviation approved and signed.",
+    "post_release": "Post-release result(s) added; a deviation was opened for QA review.",
 }
 
 
@@ -68,18 +74,18 @@ def _locate(registry: Registry, actor: Actor, batch_id: str) -> tuple[c.Course, 
     raise NotFound("batch", batch_id)
 
 
-def _spec_of(gmp: Gmp, key: str) -> ReleaseSpec:
+def _spec_of(gmp: Gmp, actor: Actor, key: str, site: str) -> ReleaseSpec:
     try:
-        return gmp.spec(key)
+        return gmp.spec(actor, key, site)
     except InvalidInput:  # a snapshot no longer loaded: the attributes still come from the QC
-        return gmp.current_spec()
+        return gmp.current_spec(actor, site)
 
 
 def _context(registry: Registry, actor: Actor, batch_id: str) -> dict[str, Any]:
     course, batch = _locate(registry, actor, batch_id)
     gmp = Gmp(registry)
     qc = gmp.evaluate(actor, batch_id)
-    spec = _spec_of(gmp, qc.spec_key)
+    spec = _spec_of(gmp, actor, qc.spec_key, course.patient.site)
     return {
         "study_id": course.study_id,
         "batch": batch,
@@ -90,6 +96,8 @@ def _context(registry: Registry, actor: Actor, batch_id: str) -> dict[str, Any]:
         "decision": gmp.decision(actor, batch_id),
         "history": gmp.decisions(actor, batch_id),
         "post_release": gmp.post_release_results(actor, batch_id),
+        "deviations": gmp.deviations(actor, batch_id),
+        "approve_id": None,
         "values": {},
         "errors": {},
         "message": "",
@@ -127,7 +135,8 @@ def batch_page(
 
 
 def _field_values(form: Any) -> dict[str, str]:
-    return {k: str(form.get(k) or "") for k in form if k != "csrf_token"}
+    """What was typed, to show again — never the CSRF token or a password."""
+    return {k: str(form.get(k) or "") for k in form if k not in ("csrf_token", "password")}
 
 
 @router.post("/{batch_id}/qc", include_in_schema=False)
@@ -151,22 +160,8 @@ async def save_qc(
     return RedirectResponse(f"/batches/{batch_id}?saved=qc", status_code=303)
 
 
-def _deviation(form: Any, failed: tuple[str, ...], when: Any) -> Deviation | None:
-    typed = {attr: str(form.get(name) or "").strip() for name, attr in DEVIATION_FIELDS.items()}
-    if not any(typed.values()):
-        return None
-    if not failed:
-        raise InvalidInput(
-            "reason", typed["reason"], "empty: no attribute failed, so no deviation is needed"
-        )
-    return Deviation(
-        attributes=failed,
-        raised_by=typed["raised_by"],
-        reason=typed["reason"],
-        approved_by=typed["approved_by"],
-        date=when,
-        reference=typed["reference"] or None,
-    )
+def _password(form: Any) -> str:
+    return str(form.get("password") or "")
 
 
 @router.post("/{batch_id}/release", include_in_schema=False)
@@ -178,15 +173,13 @@ async def release(
     settings: SettingsDep,
 ) -> Response:
     actor = principal.actor
-    actor.require_write("release a batch")
+    actor.require_gmp_write("release a batch")
     ctx = await run_in_threadpool(_context, registry, actor, batch_id)
     form = await request.form()
     today = settings.current_date()
-    fields = {attr: name for name, attr in DEVIATION_FIELDS.items()}
     try:
-        deviation = _deviation(form, ctx["qc"].failed, today)
         await run_in_threadpool(
-            lambda: Gmp(registry).release(actor, batch_id, deviation=deviation, when=today)
+            lambda: Gmp(registry).release(actor, batch_id, password=_password(form), when=today)
         )
     except ReleaseRefused as err:
         page = await run_in_threadpool(_context, registry, actor, batch_id)  # shows the refusal
@@ -196,11 +189,96 @@ async def release(
             f"Release refused — failed: {', '.join(failed)}. " if failed else "Release refused. "
         ) + str(err)
         page["refused_lines"] = lines
-        page["values"] = _field_values(form)
         return render(request, "batch.html", page, status_code=409)
+    except (InvalidInput, PermissionDenied) as err:
+        return _form_error(request, ctx, form, "release", "password", err)
+    return RedirectResponse(f"/batches/{batch_id}?saved=release", status_code=303)
+
+
+def _form_error(
+    request: Request, ctx: dict[str, Any], form: Any, which: str, field: str, err: Exception
+) -> HTMLResponse:
+    """The page again with the error beside ``field`` of form ``which`` (nothing stored)."""
+    ctx["values"] = _field_values(form)
+    if isinstance(err, InvalidInput):
+        name = err.field if err.field in ("reason", "reference") else field
+        ctx["errors"] = {f"{which}_{name}": err.message}
+        status = 422
+    else:
+        ctx["errors"] = {f"{which}_{field}": getattr(err, "reason", None) or str(err)}
+        status = 403
+    ctx["failed_form"] = which
+    if which == "deviation" and not ctx["qc"].failed:  # no form to show the error beside
+        ctx["message"] = "No deviation raised: " + next(iter(ctx["errors"].values()))
+    return render(request, "batch.html", ctx, status_code=status)
+
+
+@router.post("/{batch_id}/deviations", include_in_schema=False)
+async def raise_deviation(
+    request: Request, batch_id: str, principal: CsrfChecked, registry: RegistryDep
+) -> Response:
+    actor = principal.actor
+    actor.require_gmp_write("raise a deviation")
+    ctx = await run_in_threadpool(_context, registry, actor, batch_id)
+    form = await request.form()
+    reason = str(form.get("deviation_reason") or "").strip()
+    reference = str(form.get("deviation_reference") or "").strip() or None
+    try:
+        await run_in_threadpool(
+            lambda: Gmp(registry).raise_deviation(actor, batch_id, reason, reference=reference)
+        )
+    except InvalidInput as err:
+        return _form_error(request, ctx, form, "deviation", "reason", err)
+    return RedirectResponse(f"/batches/{batch_id}?saved=deviation", status_code=303)
+
+
+@router.post("/{batch_id}/deviations/{deviation_id}/approve", include_in_schema=False)
+async def approve_deviation(
+    request: Request,
+    batch_id: str,
+    deviation_id: int,
+    principal: CsrfChecked,
+    registry: RegistryDep,
+) -> Response:
+    actor = principal.actor
+    actor.require_gmp_write("approve a deviation")
+    ctx = await run_in_threadpool(_context, registry, actor, batch_id)
+    if deviation_id not in {d["id"] for d in ctx["deviations"]}:
+        raise NotFound("deviation", str(deviation_id))
+    form = await request.form()
+    reason = str(form.get("approve_reason") or "").strip() or None
+    try:
+        await run_in_threadpool(
+            lambda: Gmp(registry).approve_deviation(
+                actor, deviation_id, _password(form), reason=reason
+            )
+        )
+    except (InvalidInput, PermissionDenied) as err:
+        ctx["approve_id"] = deviation_id
+        return _form_error(request, ctx, form, "approve", "password", err)
+    return RedirectResponse(f"/batches/{batch_id}?saved=approved", status_code=303)
+
+
+@router.post("/{batch_id}/post-release", include_in_schema=False)
+async def add_post_release(
+    request: Request, batch_id: str, principal: CsrfChecked, registry: RegistryDep
+) -> Response:
+    actor = principal.actor
+    actor.require_gmp_write("add a post-release QC result")
+    ctx = await run_in_threadpool(_context, registry, actor, batch_id)
+    form = await request.form()
+    reason = str(form.get("reason") or "").strip() or "entered on the post-release form"
+    fields = {k[len("post_") :]: v for k, v in form.multi_items() if k.startswith("post_") and v}
+    try:
+        results = forms.parse_qc(fields, ctx["spec"])  # type: ignore[arg-type]
+        await run_in_threadpool(
+            Gmp(registry).add_post_release_result, actor, batch_id, results, reason
+        )
     except InvalidInput as err:
         ctx["values"] = _field_values(form)
-        ctx["errors"] = {fields.get(err.field, "release"): err.message}
-        ctx["failed_form"] = "release"
+        name = f"post_{err.field}" if err.field in ctx["spec"].names else "post_results"
+        ctx["errors"] = {name: err.message}
+        ctx["failed_form"] = "post_release"
+        ctx["message"] = f"Nothing was added: {err.message}"
         return render(request, "batch.html", ctx, status_code=422)
-    return RedirectResponse(f"/batches/{batch_id}?saved=release", status_code=303)
+    return RedirectResponse(f"/batches/{batch_id}?saved=post_release", status_code=303)
