@@ -21,8 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from immunoreset import demo
-from immunoreset.registry import Registry, system_actor
-from immunoreset.registry import audit
+from immunoreset.registry import Registry, audit, system_actor
 from immunoreset.registry.audit import verify
 from immunoreset.registry.backup import backup, compare, restore
 from immunoreset.registry.csvio import import_csv, write_csv
