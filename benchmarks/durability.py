@@ -37,13 +37,14 @@ def main() -> None:
     console = Console()
     actor = system_actor("benchmark")
     times: dict[str, float] = {}
-    sealing = {"seconds": 0.0, "rows": 0}
+    sealing = {"seconds": 0.0, "cpu": 0.0, "rows": 0}
     plain_seal = audit.seal
 
     def timed_seal(conn):  # type: ignore[no-untyped-def]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         n = plain_seal(conn)
         sealing["seconds"] += time.perf_counter() - t0
+        sealing["cpu"] += time.process_time() - c0
         sealing["rows"] += n
         return n
 
@@ -67,7 +68,8 @@ def main() -> None:
             t0, c0 = time.perf_counter(), time.process_time()
             stats = import_csv(reg, actor, folder)
             times["import (write gate, audit, hash chain)"] = time.perf_counter() - t0
-            times["  of which: sealing the audit rows"] = sealing["seconds"]
+            times["  of which: sealing the audit rows at commit"] = sealing["seconds"]
+            times["  sealing CPU time"] = sealing["cpu"]
             times["  import CPU time of this process"] = time.process_time() - c0
             t0 = time.perf_counter()
             chain = verify(reg.engine)
