@@ -1,48 +1,132 @@
-"""Bulk paths: audit rows of a bulk insert belong to exactly the rows that insert wrote."""
+"""Bulk paths: audit rows of a bulk insert belong to exactly the rows that insert wrote, and are
+chained at insert time into an unbroken audit chain (both databases, concurrent writers too)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import threading
 
 import pytest
 from sqlalchemy import func, select
 
 from immunoreset.registry import Registry, fast, system_actor
 from immunoreset.registry import schema as s
-from tests.factories import small_course
+from immunoreset.registry.audit import canonical, link_hash, verify
+from immunoreset.registry.db import write_transaction
+from tests.factories import day, small_course
 
 ADMIN = system_actor("tester")
 
 
+def _pids(reg: Registry) -> dict[str, int]:
+    with reg.engine.connect() as conn:
+        return dict(conn.execute(select(s.patients.c.study_id, s.patients.c.id)).all())
+
+
+def _bulk(reg: Registry, conn, pid: int, sid: str, days: range, reason: str) -> list[int]:  # type: ignore[no-untyped-def]
+    ent = s.ENTITIES["anthropometrics"]
+    now = dt.datetime.now(dt.UTC)
+    stamp = fast.codec(conn).stamp(now)
+    encode = fast.row_encoder(conn, ent)
+    import immunoreset.course as c
+
+    rows = [(pid, *encode(c.Anthropometric(day(d), 30.0 + d, 140.0)), stamp, stamp) for d in days]
+    return fast.insert_audited(
+        conn,
+        ent,
+        ["patient_id", *ent.columns, "created_at", "updated_at"],
+        rows,
+        study_ids=[sid] * len(rows),
+        fields_at=1,
+        now=now,
+        username="bulk",
+        reason=reason,
+    )
+
+
+def test_bulk_audit_rows_are_chained_at_insert_time(db_url: str) -> None:
+    """Every audit row of a bulk insert is written sealed; its stored hash is the hash of what
+    is stored (the chain text built at insert time is the canonical text of the row)."""
+    with Registry(db_url, upgrade=True) as reg:
+        reg.add_site(ADMIN, "ROME", "Rome")
+        reg.save_courses(ADMIN, [small_course("RM-001")], reason="entry")
+        with write_transaction(reg.engine) as conn:
+            ids = _bulk(reg, conn, _pids(reg)["RM-001"], "RM-001", range(40, 45), 'bulk ü "q"')
+        assert len(ids) == 5
+        with reg.engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT id, ts, username, action, table_name, record_key, study_id, field, "
+                "old_value, new_value, reason, chain_seq, row_hash FROM audit_log "
+                "ORDER BY chain_seq"
+            ).all()
+        mine = [r for r in rows if r[2] == "bulk"]
+        assert len(mine) == 5 and all(r[11] is not None for r in mine)
+        prev = rows[rows.index(mine[0]) - 1][12]
+        for r in mine:
+            assert link_hash(prev, r[:11]) == r[12], canonical(r[:11])
+            prev = r[12]
+        assert mine[0][5] == f"RM-001/{day(40).isoformat()}"
+        stored = json.loads(mine[0][9])
+        assert stored == {"date": day(40).isoformat(), "weight_kg": 70.0, "height_cm": 140.0}
+        report = verify(reg.engine)
+        assert report.ok, str(report)
+        assert report.rows == reg.count_rows()["audit_log"]
+
+
+def test_every_saved_row_has_exactly_one_audit_row(db_url: str) -> None:
+    with Registry(db_url, upgrade=True) as reg:
+        reg.add_site(ADMIN, "ROME", "Rome")
+        stats = reg.save_courses(
+            ADMIN, [small_course(f"RM-{i:03d}") for i in range(1, 4)], reason="entry"
+        )
+        with reg.engine.connect() as conn:
+            audited = conn.execute(
+                select(func.count())
+                .select_from(s.audit_log)
+                .where(s.audit_log.c.action == "insert", s.audit_log.c.reason == "entry")
+            ).scalar_one()
+        assert audited == stats.total_inserted
+        assert verify(reg.engine).ok
+
+
 @pytest.mark.postgres
-def test_concurrent_bulk_inserts_with_equal_stamps_audit_only_their_rows(postgres_url: str) -> None:
-    """Two sessions insert with the very same timestamp; each audits only its own rows."""
+def test_concurrent_inserts_audit_only_their_rows_and_keep_the_chain(postgres_url: str) -> None:
+    """A bulk insert holds the chain; another session inserting rows meanwhile gets none of its
+    audit rows, and a concurrent single edit commits after it with the chain unbroken."""
     with Registry(postgres_url, upgrade=True) as reg:
         reg.add_site(ADMIN, "ROME", "Rome")
         reg.save_courses(ADMIN, [small_course("RM-001"), small_course("RM-002")], reason="x")
+        pids = _pids(reg)
         ent = s.ENTITIES["anthropometrics"]
-        with reg.engine.connect() as conn:
-            pids = dict(conn.execute(select(s.patients.c.study_id, s.patients.c.id)).all())
         stamp = dt.datetime(2030, 1, 1, 12, 0, tzinfo=dt.UTC)
         cols = ["patient_id", *ent.columns, "created_at", "updated_at"]
-
-        def rows(pid: int, day: int) -> list[tuple]:
-            return [(pid, dt.date(2030, 1, day), 30.0, 140.0, stamp, stamp)]
-
-        with reg.engine.begin() as first:
-            before = fast.max_id(first, ent.table)
-            mine = fast.insert_rows(first, ent.table, cols, rows(pids["RM-001"], 2))
+        done = threading.Event()
+        with write_transaction(reg.engine) as first:
+            mine = _bulk(reg, first, pids["RM-001"], "RM-001", range(50, 53), "r")
             with reg.engine.begin() as second:  # commits while `first` is still open
-                fast.insert_rows(second, ent.table, cols, rows(pids["RM-002"], 3))
-            fast.audit_inserted(
-                first, ent, after_id=before, stamp=stamp, username="a", reason="r", ids=mine
-            )
+                fast.insert_rows(
+                    second, ent.table, cols, [(pids["RM-002"], day(60), 30.0, 140.0, stamp, stamp)]
+                )
+
+            def edit() -> None:
+                reg.update_record(
+                    ADMIN, "RM-002", "labs", (day(2), "anc"), {"value": 3.0}, reason="edit"
+                )
+                done.set()
+
+            worker = threading.Thread(target=edit)
+            worker.start()
+            assert not done.wait(1.0)  # its commit waits for the bulk insert's chain
+        worker.join(30)
+        assert done.is_set()
         with reg.engine.connect() as conn:
             audited = conn.execute(
                 select(func.count()).select_from(s.audit_log).where(s.audit_log.c.reason == "r")
             ).scalar_one()
-        assert mine is not None and len(mine) == 1
-        assert audited == 1
+        assert len(mine) == 3 and audited == 3
+        report = verify(reg.engine)
+        assert report.ok, str(report)
 
 
 def test_sqlite_insert_returns_no_ids(sqlite_url: str) -> None:

@@ -57,11 +57,17 @@ def safety_records(
     out_labs, ivig = list(labs), []
     if rng.random() < _HYPOGAMMA_P:
         out_labs, ivig = _hypogamma(patient, day0, labs, rng)
-    records = []
+    episodes: dict[tuple[int, str, str], Infection] = {}
     for day, grade, term in infections:
         if day <= fu_days:
             site, klass, organism = _TERMS.get(term, ("other", "unknown", None))
-            records.append(Infection(day0 + dt.timedelta(days=day), site, klass, grade, organism))
+            # two terms mapping to one site and class on one day are one episode (the
+            # registry's key): keep the worse grade
+            old = episodes.get((day, site, klass))
+            if old is None or grade > old.ctcae_grade:
+                onset = day0 + dt.timedelta(days=day)
+                episodes[(day, site, klass)] = Infection(onset, site, klass, grade, organism)
+    records = list(episodes.values())
     visits = []
     end = day0 + dt.timedelta(days=fu_days)
     scheduled = [v for v in build_schedule(day0) if v.due <= end]

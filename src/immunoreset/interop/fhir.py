@@ -736,6 +736,11 @@ class ParsedBundles:
     resources: int
 
 
+#: What reading a resource of the wrong JSON shape raises (a list for an object, a number for a
+#: code …); each becomes a located refusal instead of a traceback.
+_MALFORMED = (KeyError, TypeError, AttributeError, ValueError, IndexError)
+
+
 class _Where:
     """Location of the resource being read, for error messages."""
 
@@ -754,6 +759,16 @@ class _Where:
             file=self.file,
             message=f"entry {self.entry} ({self.label}): {field_} must be {allowed}; got {value!r}",
         )
+
+    def malformed(self, err: Exception) -> InvalidInput:
+        """A resource whose structure is not FHIR's (a field of the wrong JSON type …)."""
+        what = f"{type(err).__name__}: {str(err)[:80]}"
+        return InvalidInput(
+            "resource", self.label, "a FHIR R4 resource of the shapes immunoreset reads",
+            row=self.entry, file=self.file,
+            message=f"entry {self.entry} ({self.label}): malformed resource ({what}); "
+            "check it against FHIR R4 (or import with validation on)",
+        )  # fmt: skip
 
     def wrap(self, err: InvalidInput) -> InvalidInput:
         return InvalidInput(
@@ -867,6 +882,8 @@ class _Reader:
                     self._patient(w, res, by_ref)
                 except InvalidInput as err:
                     self.errors.append(err if err.file else w.wrap(err))
+                except _MALFORMED as err:
+                    self.errors.append(w.malformed(err))
         for i, e in enumerate(entries, start=1):
             res = e.get("resource") or {}
             rtype = res.get("resourceType")
@@ -890,6 +907,8 @@ class _Reader:
                 self.resources += 1
             except InvalidInput as err:
                 self.errors.append(err if err.message.startswith("entry ") else w.wrap(err))
+            except _MALFORMED as err:
+                self.errors.append(w.malformed(err))
 
     def _patient(self, w: _Where, res: Mapping[str, Any], by_ref: Mapping[str, Any]) -> str:
         sid = next(
@@ -1389,7 +1408,19 @@ def _read_bundles(
             except InvalidInput as err:
                 reader.errors.append(err.located(file=name))
                 continue
-        reader.read(bundle, name)
+        try:
+            reader.read(bundle, name)
+        except _MALFORMED as err:
+            reader.errors.append(
+                InvalidInput(
+                    "bundle",
+                    name,
+                    "a FHIR R4 Bundle (resourceType, type, entry[].resource)",
+                    file=name,
+                    message=f"{name}: not a FHIR R4 Bundle of resources ({type(err).__name__}: "
+                    f"{str(err)[:80]})",
+                )
+            )
     if reader.errors:
         raise ImportRefused(reader.errors, what="FHIR import")
     return ParsedBundles(

@@ -500,6 +500,19 @@ def read_dictionary(path: str | Path, *, encoding: str | None = None) -> dict[st
     out: dict[str, dict[str, str]] = {}
     errors = []
     for lineno, cells in enumerate(reader, start=2):
+        if not cells:
+            continue
+        if len(cells) < 6:  # up to the choices column: a cut row, never guessed
+            errors.append(
+                InvalidInput(
+                    "row",
+                    len(cells),
+                    f"{len(names)} cells like the header",
+                    row=lineno,
+                    file=p.name,
+                )
+            )
+            continue
         row = dict(zip(names, cells, strict=False))
         name = row[names[0]]
         if name not in _BY_NAME:

@@ -10,6 +10,9 @@
   transaction-scoped advisory lock, so concurrent writers chain one after the other in
   commit order; on SQLite a writer already holds the database's write lock.
 
+Bulk inserts (:func:`.fast.insert_audited`) chain their audit rows at insert time instead
+(:func:`chain_tail`), so a 10,000-patient import has no millions of sealing updates at commit.
+
 Sealing happens in the engine's ``commit`` event on the raw driver connection, for every
 writer (repository, GMP stores, users, web security, importers) without their cooperation.
 """
@@ -26,7 +29,17 @@ from typing import Any
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import Connection
 
-__all__ = ["GENESIS", "ChainReport", "canonical", "install", "link_hash", "seal_rows", "verify"]
+__all__ = [
+    "GENESIS",
+    "ChainReport",
+    "canonical",
+    "canonical_prefix",
+    "chain_tail",
+    "install",
+    "link_hash",
+    "seal_rows",
+    "verify",
+]
 
 GENESIS = "0" * 64
 #: Columns covered by a row's hash, in this order.
@@ -88,6 +101,31 @@ def seal_rows(
         prev = link_hash(prev, row)
         out.append((seq, prev, int(row[0])))
     return out
+
+
+def canonical_prefix(ts: Any) -> str:
+    """The text :func:`canonical` gives the timestamp field, with the comma after it."""
+    return json.dumps(_ts(ts)) + ","
+
+
+def chain_tail(conn: Connection) -> tuple[int, str]:
+    """``(chain_seq, row_hash)`` of the chain's last row, for rows chained at insert time.
+
+    On PostgreSQL this takes the chain's advisory lock first, held until the transaction ends,
+    so no other writer can seal rows after the tail read here (on SQLite the writer holds the
+    database's write lock). Rows chained after this tail must be written in this transaction.
+    """
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    cur = dbapi.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            cur.execute(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK})")
+        cur.execute(_SELECT_TAIL)
+        tail = cur.fetchone()
+    finally:
+        cur.close()
+    return (int(tail[0]), str(tail[1])) if tail else (0, GENESIS)
 
 
 def _has_chain(conn: Connection) -> bool:

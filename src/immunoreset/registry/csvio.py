@@ -452,7 +452,9 @@ def _check_folder(
     folder = Path(folder)
     if not folder.is_dir():
         raise InvalidInput("folder", str(folder), "an existing folder of CSV files")
-    known = {SITES_FILE, *FILES.values()}
+    from immunoreset.registry import csvextra
+
+    known = {SITES_FILE, *FILES.values(), *csvextra.FILES}
     for path in sorted(folder.iterdir()):
         try:
             if path.name not in known:
@@ -751,6 +753,7 @@ def _import(
                         registry.write_records(conn, actor, ent, items, text, stats)
                     if progress:
                         progress(len(batch))
+            _import_extra(registry, conn, actor, folder, text, stats)
             if check:
                 rules.enforce(conn)  # what the commit would check, then roll back
                 raise _CheckOnly
@@ -759,6 +762,13 @@ def _import(
     if stats.total_inserted >= ANALYZE_AFTER_ROWS:
         registry.analyze()
     return stats
+
+
+def _import_extra(registry, conn, actor, folder, text, stats) -> None:  # type: ignore[no-untyped-def]
+    """Accounts, GMP records and deleted records of the folder (:mod:`.csvextra`)."""
+    from immunoreset.registry import csvextra
+
+    csvextra.import_extra(registry, conn, actor, folder, text, stats)
 
 
 def import_courses(
@@ -925,9 +935,22 @@ def export_csv(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
-    """Write every visible course to ``folder`` in the import format; returns rows per file."""
+    """Write every visible course to ``folder`` in the import format; returns rows per file.
+
+    An admin's export also holds the accounts (never their credentials), the GMP records and the
+    soft-deleted records (:mod:`.csvextra`), so export → import reproduces the registry.
+    """
     sites = [(code, name) for code, name in registry.list_sites() if actor.can_see_site(code)]
-    return write_csv(registry.iter_courses(actor, progress=progress), folder, sites=sites)
+    counts = write_csv(registry.iter_courses(actor, progress=progress), folder, sites=sites)
+    return {**counts, **_export_extra(registry, actor, Path(folder))}
+
+
+def _export_extra(registry: Registry, actor: Actor, folder: Path) -> dict[str, int]:
+    """Accounts, GMP records and deleted records (:mod:`.csvextra`); keyed by file name."""
+    from immunoreset.registry import csvextra
+
+    with registry.engine.connect() as conn:
+        return csvextra.export_extra(conn, actor, folder)
 
 
 def write_csv(

@@ -592,24 +592,28 @@ class Registry:
             raise InvalidInput("entity", ent.name, "a per-patient entity (not a global key)")
         now = _now()
         stamp = fast.codec(conn).stamp(now)
-        before = fast.max_id(conn, ent.table)
-        new_ids = fast.insert_rows(
-            conn,
-            ent.table,
-            ["patient_id", *ent.columns, "created_at", "updated_at"],
-            [(*r, stamp, stamp) for r in rows],
-        )
-        fast.audit_inserted(
+        study = self._study_ids(conn, {r[0] for r in rows})
+        fast.insert_audited(
             conn,
             ent,
-            after_id=before,
-            stamp=now,
+            ["patient_id", *ent.columns, "created_at", "updated_at"],
+            [(*r, stamp, stamp) for r in rows],
+            study_ids=[study[r[0]] for r in rows],
+            fields_at=1,
+            now=now,
             username=actor.username,
             reason=reason,
-            ids=new_ids,
         )
         stats.inserted[ent.name] += len(rows)
         rules.touch(conn, {r[0] for r in rows})
+
+    def _study_ids(self, conn: Connection, pids: Iterable[int]) -> dict[int, str]:
+        """Patient row id -> study ID."""
+        out: dict[int, str] = {}
+        for part in _chunks(sorted(pids), 500):
+            q = select(s.patients.c.id, s.patients.c.study_id).where(s.patients.c.id.in_(part))
+            out.update({pid: sid for pid, sid in conn.execute(q)})
+        return out
 
     def existing_study_ids(self, conn: Connection, study_ids: Iterable[str]) -> set[str]:
         """Which of ``study_ids`` are already stored (soft-deleted or not)."""
@@ -671,6 +675,7 @@ class Registry:
                 for row in conn.execute(q).mappings():
                     existing[(row["patient_id"], *(row[k] for k in ent.key))] = row
         to_insert: list[tuple[Any, ...]] = []
+        insert_sids: list[str] = []
         audits: list[dict[str, Any]] = []
         seen: set[tuple[Any, ...]] = set()
         cod = fast.codec(conn)
@@ -692,6 +697,7 @@ class Registry:
             if old is None:
                 row = encode(rec)
                 to_insert.append((*row, stamp, stamp) if is_patient else (pid, *row, stamp, stamp))
+                insert_sids.append(study_id)
                 stats.inserted[ent.name] += 1
                 continue
             if is_patient:
@@ -739,16 +745,16 @@ class Registry:
             cols = [*names, "created_at", "updated_at"]
             if not is_patient:
                 cols.insert(0, "patient_id")
-            before = fast.max_id(conn, t)
-            new_ids = fast.insert_rows(conn, t, cols, to_insert)
-            fast.audit_inserted(
+            fast.insert_audited(
                 conn,
                 ent,
-                after_id=before,
-                stamp=now,
+                cols,
+                to_insert,
+                study_ids=insert_sids,
+                fields_at=0 if is_patient else 1,
+                now=now,
                 username=actor.username,
                 reason=reason,
-                ids=new_ids,
             )
         if audits:
             conn.execute(insert(s.audit_log), audits)

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from immunoreset import course as c
+from immunoreset import vocab
 from immunoreset.errors import InvalidInput
 
 __all__ = [
@@ -31,6 +32,16 @@ __all__ = [
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _one_of(values: Any, default: str | None = None) -> Any:
+    """A text field whose allowed values the OpenAPI schema lists (the domain checks them)."""
+    return Field(default, json_schema_extra={"enum": list(values)})
+
+
+def _range(lo: float, hi: float, text: str) -> Any:
+    """An optional number whose allowed range the OpenAPI schema states (the domain checks it)."""
+    return Field(None, description=text, json_schema_extra={"minimum": lo, "maximum": hi})
 
 
 class PatientPublic(BaseModel):
@@ -56,18 +67,20 @@ class AssessmentCreate(_Strict):
     """One day's observations (the fields of :class:`~immunoreset.course.DailyAssessment`)."""
 
     date: dt.date
-    temperature_max_c: float | None = Field(None, description="day's maximum, °C (25–45)")
+    temperature_max_c: float | None = _range(25, 45, "day's maximum, °C (25–45)")
     hypotension: bool = False
-    vasopressors: list[str] = Field(default_factory=list)
-    oxygen_device: str = "room_air"
-    oxygen_flow_l_min: float | None = Field(None, description="L/min (0–80)")
-    ice_score: int | None = Field(None, description="ICE 0–10, age ≥ 12 years")
-    capd_score: int | None = Field(None, description="CAPD 0–32, children under 12")
+    vasopressors: list[str] = Field(
+        default_factory=list, json_schema_extra={"items": {"enum": list(vocab.VASOPRESSORS)}}
+    )
+    oxygen_device: str = _one_of(vocab.OXYGEN_DEVICES, "room_air")
+    oxygen_flow_l_min: float | None = _range(0, 80, "L/min (0–80)")
+    ice_score: int | None = _range(0, 10, "ICE 0–10, age ≥ 12 years")
+    capd_score: int | None = _range(0, 32, "CAPD 0–32, children under 12")
     unable_to_assess: bool = False
-    consciousness: str = "awake"
-    seizure: str = "none"
+    consciousness: str = _one_of(vocab.CONSCIOUSNESS, "awake")
+    seizure: str = _one_of(vocab.SEIZURE, "none")
     motor_weakness: bool = False
-    cerebral_edema: str = "none"
+    cerebral_edema: str = _one_of(vocab.CEREBRAL_EDEMA, "none")
     tocilizumab: bool = False
     corticosteroids: bool = False
     anakinra: bool = False
@@ -152,7 +165,7 @@ class LabCreate(_Strict):
     """One lab value in any supported unit (converted to the analyte's canonical unit)."""
 
     date: dt.date
-    analyte: str
+    analyte: str = _one_of(vocab.ANALYTES, ...)
     value: float
     unit: str
     lloq: float | None = None

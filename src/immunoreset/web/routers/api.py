@@ -7,8 +7,12 @@ Authenticate with a session cookie (writes then need the ``X-CSRF-Token`` header
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Query, status
+from pydantic import BaseModel
+
+from immunoreset import vocab
 from immunoreset.clinical.episodes import daily_grades
 from immunoreset.errors import InvalidInput
 from immunoreset.web import schemas
@@ -17,12 +21,35 @@ from immunoreset.web.views import check_icans_gradable, grade_day, grade_observa
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/api/v1", tags=["api"])
+
+class ApiError(BaseModel):
+    """The body of every error answer other than 422: one sentence naming the problem."""
+
+    detail: str
+
+
+def _answers(*codes: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        401: "Not authenticated: log in or send `Authorization: Bearer <token>`",
+        403: "Not allowed: your role may not write (monitor) or the site is not yours",
+        404: "No such patient among the sites you may see (another site's patient is 404 too)",
+        409: "Refused by the chain-of-identity or release rules",
+        503: "The database is unavailable (restarting or busy); retry after `Retry-After` s",
+    }
+    return {code: {"model": ApiError, "description": text[code]} for code in codes}
+
+
+router = APIRouter(prefix="/api/v1", tags=["api"], responses=_answers(401, 503))
 
 
 @router.get("/patients", response_model=list[schemas.PatientPublic])
 def list_patients(
-    actor: SiteScope, registry: RegistryDep, site: str | None = None, diagnosis: str | None = None
+    actor: SiteScope,
+    registry: RegistryDep,
+    site: str | None = None,
+    diagnosis: Annotated[
+        str | None, Query(json_schema_extra={"enum": list(vocab.DIAGNOSES)})
+    ] = None,
 ) -> list[schemas.PatientPublic]:
     """The patients you may see (your sites; every site for an admin)."""
     return [
@@ -31,13 +58,19 @@ def list_patients(
     ]
 
 
-@router.get("/patients/{study_id}/course", response_model=schemas.CoursePublic)
+@router.get(
+    "/patients/{study_id}/course", response_model=schemas.CoursePublic, responses=_answers(404)
+)
 def get_course(study_id: str, actor: SiteScope, registry: RegistryDep) -> schemas.CoursePublic:
     """A patient's whole course (every record type)."""
     return schemas.CoursePublic.of(registry.load_course(actor, study_id))
 
 
-@router.get("/patients/{study_id}/grades", response_model=list[schemas.DailyGradePublic])
+@router.get(
+    "/patients/{study_id}/grades",
+    response_model=list[schemas.DailyGradePublic],
+    responses=_answers(404),
+)
 def get_grades(
     study_id: str, actor: SiteScope, registry: RegistryDep
 ) -> list[schemas.DailyGradePublic]:
@@ -65,6 +98,7 @@ def get_grades(
     "/patients/{study_id}/assessments",
     response_model=schemas.AssessmentPublic,
     status_code=status.HTTP_201_CREATED,
+    responses=_answers(403, 404, 409),
 )
 def post_assessment(
     study_id: str, body: schemas.AssessmentPost, principal: CsrfChecked, registry: RegistryDep
@@ -91,6 +125,7 @@ def post_assessment(
     "/patients/{study_id}/labs",
     response_model=schemas.LabPublic,
     status_code=status.HTTP_201_CREATED,
+    responses=_answers(403, 404, 409),
 )
 def post_lab(
     study_id: str, body: schemas.LabCreate, principal: CsrfChecked, registry: RegistryDep
@@ -103,7 +138,7 @@ def post_lab(
     return schemas.LabPublic(**record.as_dict())
 
 
-@router.post("/grade", response_model=schemas.GradeResult)
+@router.post("/grade", response_model=schemas.GradeResult, responses=_answers(404))
 def grade(
     body: schemas.GradeRequest, principal: CsrfChecked, registry: RegistryDep
 ) -> schemas.GradeResult:
