@@ -798,9 +798,8 @@ def write_sdtm(
 ) -> dict[str, int]:
     """Write ``<domain>.csv`` and ``<domain>.xpt`` (SAS transport v5) per domain and
     ``define.xml`` (Define-XML 2.1) into ``out``; returns rows per domain."""
-    import pyreadstat
-
     from immunoreset.interop.define import write_define
+    from immunoreset.interop.xport import write_xport
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -809,13 +808,12 @@ def write_sdtm(
         dom = DOMAINS[name]
         frame.to_csv(folder / f"{name.lower()}.csv", index=False, encoding="utf-8")
         labels = {v.name: v.label for v in dom.variables}
-        pyreadstat.write_xport(
+        write_xport(
             frame,
-            str(folder / f"{name.lower()}.xpt"),
+            folder / f"{name.lower()}.xpt",
             file_label=dom.label,
             column_labels=labels,
             table_name=name,
-            file_format_version=5,
         )
         counts[name] = len(frame)
     write_define(datasets, folder / "define.xml", study=study)
