@@ -160,3 +160,30 @@ def test_item_testcds_follow_the_published_numbering() -> None:
     assert TESTCD.match(sdtm.item_testcd("sledai2k", "unlisted_item"))
     assert sdtm.qc_testcd("cd3_viability") == "CD3VIAB"
     assert TESTCD.match(sdtm.qc_testcd("9_new_attribute"))
+
+
+def test_set_wise_qc_equals_per_batch_evaluation(tmp_path, demo_courses) -> None:
+    """load_qc (two queries) gives what Gmp.evaluate gives batch by batch: stored results,
+    pending attributes, and batches judged against a release decision's spec snapshot."""
+    import numpy.random as npr
+
+    from immunoreset.demo.gmp import seed_demo_qc
+    from immunoreset.registry.gmp import Gmp
+    from tests.interop.conftest import _registry
+
+    reg = _registry(tmp_path / "qc.db", demo_courses)
+    try:
+        courses = list(reg.iter_courses(ADMIN))
+        seed_demo_qc(reg, ADMIN, courses, npr.default_rng(1))
+        got = sdtm.load_qc(reg, ADMIN, courses)
+        gmp = Gmp(reg)
+        want = {}
+        for co in courses:
+            for b in co.batches:
+                qc = gmp.evaluate(ADMIN, b.batch_id)
+                if qc.attributes:
+                    want[b.batch_id] = qc.attributes
+        assert got == want
+        assert any(a.status != "pending" for attrs in got.values() for a in attrs)
+    finally:
+        reg.close()

@@ -29,6 +29,7 @@ IEC-HS → AE/CE): add its variables to :data:`DOMAINS` and a ``_rows_*`` functi
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -821,16 +822,59 @@ def write_sdtm(
 
 
 def load_qc(registry: Any, actor: Any, courses: Iterable[c.Course]) -> dict[str, Sequence[Any]]:
-    """Release-QC results of the courses' batches from the registry's GMP records."""
-    from immunoreset.registry.gmp import Gmp
+    """Release-QC results of the courses' batches from the registry's GMP records.
 
-    gmp = Gmp(registry)
+    The same as ``Gmp(registry).evaluate(actor, batch_id)`` for each batch (tested), read
+    set-wise: the current specification once, then every batch's latest non-refused release
+    decision (whose spec snapshot it was judged against) and its stored results in two
+    queries — not five queries per batch. The courses are the actor's visible ones already.
+    """
+    import json
+
+    from sqlalchemy import and_, select
+
+    from immunoreset.manufacturing.qc import evaluate_batch
+    from immunoreset.registry.gmp import Gmp
+    from immunoreset.registry.gmp._base import _spec_from_data, _stored_value
+    from immunoreset.registry.schema import qc_results, release_decisions
+
+    batch_ids = [b.batch_id for co in courses for b in co.batches]
+    if not batch_ids:
+        return {}
+    wanted = set(batch_ids)
+    d, r = release_decisions, qc_results
+    snapshots: dict[str, str] = {}
+    stored: dict[str, dict[str, float | str]] = defaultdict(dict)
+    with registry.engine.connect() as conn:
+        current = Gmp(registry)._current_spec(conn)
+        rows = conn.execute(
+            select(d.c.batch_id, d.c.spec_snapshot)
+            .where(and_(d.c.decision != "refused", d.c.deleted_at.is_(None)))
+            .order_by(d.c.id)
+        )
+        for bid, snap in rows:
+            if bid in wanted:
+                snapshots[bid] = snap  # ordered by id: the latest decision wins
+        rows = conn.execute(
+            select(r.c.batch_id, r.c.attribute, r.c.value_number, r.c.value_text)
+            .where(r.c.deleted_at.is_(None))
+            .order_by(r.c.id)
+        ).mappings()
+        for row in rows:
+            if row["batch_id"] in wanted:
+                stored[row["batch_id"]][row["attribute"]] = _stored_value(row)
+    specs: dict[str, Any] = {}
     out: dict[str, Sequence[Any]] = {}
-    for co in courses:
-        for b in co.batches:
-            qc = gmp.evaluate(actor, b.batch_id)
-            if qc.attributes:
-                out[b.batch_id] = qc.attributes
+    for bid in batch_ids:
+        snap = snapshots.get(bid)
+        if snap is None:
+            spec = current
+        else:
+            spec = specs.get(snap) or specs.setdefault(snap, _spec_from_data(json.loads(snap)))
+        results = {k: v for k, v in stored.get(bid, {}).items() if k in spec.names}
+        qc = evaluate_batch(spec, results, batch_id=bid)
+        if qc.attributes:
+            out[bid] = qc.attributes
     return out
 
 
