@@ -358,6 +358,9 @@ def db_restore(
     from immunoreset.registry.db import display_url, resolve_url
 
     with user_errors():
+        from immunoreset.cli import check_db
+
+        check_db(db, create=True)  # the target first: a bad --db is named before the file
         with progress_bar("restoring", None):
             restore(file, db)
         console.print(f"restored {file} into {display_url(resolve_url(db))}")
@@ -399,6 +402,10 @@ def db_roles(
     from immunoreset.registry.dbroles import create_app_role
 
     with user_errors():
+        from immunoreset.cli import check_db
+
+        if "://" in (db or ""):
+            check_db(db)  # an unsupported scheme is named as such
         for statement in create_app_role(db, role, password):
             console.print(statement, highlight=False)
         console.print(f"role {role} ready: run the app with its URL in IMMUNORESET_DB_URL")

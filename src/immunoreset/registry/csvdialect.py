@@ -93,9 +93,25 @@ def detect_dialect(
         date_format = "iso"
     elif date_format not in DATE_FORMATS:
         raise InvalidInput("date_format", date_format, ", ".join(DATE_FORMATS))
-    rows = list(csv.reader(io.StringIO(text), delimiter=separator))
-    comma = separator != "," and any(_DECIMAL_COMMA.match(v) for r in rows[1:] for v in r)
+    comma = separator != "," and any(
+        _DECIMAL_COMMA.match(v) for r in _rows(text, separator, name)[1:] for v in r
+    )
     return CsvDialect(encoding, separator, comma, date_format)
+
+
+def _rows(text: str, separator: str, name: str) -> list[list[str]]:
+    """All rows of ``text``; a malformed row or an over-long cell is a located error."""
+    reader = csv.reader(io.StringIO(text), delimiter=separator)
+    try:
+        return list(reader)
+    except csv.Error as err:
+        message = str(err)
+        if "field larger than field limit" in message:
+            message = f"a cell longer than {csv.field_size_limit():,} characters"
+        raise InvalidInput(
+            "row", str(err), "a well-formed CSV row", row=reader.line_num + 1, file=name,
+            message=f"malformed CSV: {message}",
+        ) from None  # fmt: skip
 
 
 def normalise_text(raw: bytes, name: str, dialect: CsvDialect) -> str:
@@ -110,7 +126,7 @@ def normalise_text(raw: bytes, name: str, dialect: CsvDialect) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     pattern = DATE_FORMATS[dialect.date_format]
-    for lineno, row in enumerate(csv.reader(io.StringIO(text), delimiter=dialect.separator), 1):
+    for lineno, row in enumerate(_rows(text, dialect.separator, name), 1):
         if lineno > 1:
             fixed = []
             for col, value in enumerate(row, 1):
