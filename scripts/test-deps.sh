@@ -15,6 +15,9 @@ fi
 if ! command -v Rscript >/dev/null 2>&1; then
   need+=(r-base-core)  # R parses the generated nlmixr2 model code (tests/interop)
 fi
+if ! Rscript -e 'library(foreign)' >/dev/null 2>&1; then
+  need+=(r-cran-foreign)  # R's read.xport is the oracle of the SAS transport writer (tests/interop)
+fi
 if ((${#need[@]})); then
   echo "installing system packages for the tests: ${need[*]}"
   SUDO=""

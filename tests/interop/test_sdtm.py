@@ -160,3 +160,54 @@ def test_item_testcds_follow_the_published_numbering() -> None:
     assert TESTCD.match(sdtm.item_testcd("sledai2k", "unlisted_item"))
     assert sdtm.qc_testcd("cd3_viability") == "CD3VIAB"
     assert TESTCD.match(sdtm.qc_testcd("9_new_attribute"))
+
+
+def test_set_wise_qc_equals_per_batch_evaluation(tmp_path, demo_courses) -> None:
+    """load_qc (two queries) gives what Gmp.evaluate gives batch by batch: stored results,
+    pending attributes, and batches judged against a release decision's spec snapshot."""
+    import numpy.random as npr
+
+    from immunoreset.demo.gmp import seed_demo_qc
+    from immunoreset.registry.gmp import Gmp
+    from tests.interop.conftest import _registry
+
+    reg = _registry(tmp_path / "qc.db", demo_courses)
+    try:
+        courses = list(reg.iter_courses(ADMIN))
+        seed_demo_qc(reg, ADMIN, courses, npr.default_rng(1))
+        got = sdtm.load_qc(reg, ADMIN, courses)
+        gmp = Gmp(reg)
+        want = {}
+        for co in courses:
+            for b in co.batches:
+                qc = gmp.evaluate(ADMIN, b.batch_id)
+                if qc.attributes:
+                    want[b.batch_id] = qc.attributes
+        assert got == want
+        assert any(a.status != "pending" for attrs in got.values() for a in attrs)
+    finally:
+        reg.close()
+
+
+def test_csv_writer_gives_the_pandas_bytes(exported, tmp_path) -> None:
+    """write_csv == DataFrame.to_csv(index=False) on every domain and on awkward values."""
+    out, _ = exported
+    frames = [
+        pyreadstat.read_xport(str(out / f"{name.lower()}.xpt"))[0].fillna(
+            {v.name: "" for v in dom.variables if v.type == "Char"}
+        )
+        for name, dom in sdtm.DOMAINS.items()
+    ]
+    frames.append(
+        pd.DataFrame(
+            {
+                "N": [1.0, np.nan, 1e16, 1e-5, 0.1, 123456789012.0, -0.0, 0.0],
+                "T": ["x", "a,b", 'q"x', "", " s", "é", "two\nlines", "z"],
+            }
+        )
+    )
+    frames.append(pd.DataFrame({"N": np.array([], float), "T": np.array([], object)}))
+    for i, frame in enumerate(frames):
+        sdtm.write_csv(frame, tmp_path / "ours.csv")
+        frame.to_csv(tmp_path / "pandas.csv", index=False, encoding="utf-8")
+        assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes(), i

@@ -51,7 +51,9 @@ def _length(frame: Any, name: str, kind: str) -> int:
         return 8
     if frame is None or len(frame) == 0:
         return 1
-    return max(1, int(frame[name].astype(str).str.len().max()))
+    import pandas as pd
+
+    return max(1, *map(len, pd.unique(frame[name].astype(str).to_numpy())))
 
 
 def define_xml(datasets: Mapping[str, Any], *, study: str = "IMMUNORESET") -> ET.ElementTree:

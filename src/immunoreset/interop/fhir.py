@@ -139,6 +139,7 @@ class _Bundle:
         self.entries: list[str] = []
         self.patient_url = "urn:uuid:" + _uid(self.sid, "Patient")
         self.subject = {"reference": self.patient_url}
+        self.subject_json = _dumps(self.subject)
         self.urls: dict[tuple[str, str], str] = {}
 
     def add(self, resource: dict[str, Any], *key: Any) -> str:
@@ -207,10 +208,46 @@ def _patient(b: _Bundle, co: c.Course, site_name: str | None) -> None:
     )
 
 
+def _num_json(value: Any) -> str:
+    """JSON text of a number, as the encoder writes it."""
+    if type(value) is float and value == value and value not in (_INF, -_INF):
+        return float.__repr__(value)
+    return _dumps(value)
+
+
+_INF = float("inf")
+
+
+def _vital_templates() -> dict[str, tuple[str, str]]:
+    """Per vital sign: the JSON text of an Observation up to the subject, and of its unit."""
+    out = {}
+    for name, v in _C["vitals"].items():
+        if not v.get("loinc"):
+            continue
+        code = _concept(_coding(LOINC, v["loinc"], v["display"]), _local("vital", name))
+        head = (
+            '"resourceType":"Observation","status":"final","category":'
+            + _dumps(_category("vital-signs"))
+            + ',"code":'
+            + _dumps(code)
+        )
+        unit = _dumps({"unit": v["ucum"], "system": UCUM, "code": v["ucum"]})[1:-1]
+        out[name] = (head, unit)
+    return out
+
+
 def _vital(b: _Bundle, name: str, when: dt.date, value: float) -> str:
-    v = _C["vitals"][name]
-    code = _concept(_coding(LOINC, v["loinc"], v["display"]), _local("vital", name))
-    return b.obs((name, when), "vital-signs", code, when, valueQuantity=_qty(value, v["ucum"]))
+    """A vital-sign Observation from its template (the same text as :meth:`_Bundle.obs`)."""
+    head, unit = _VITAL_TEMPLATES[name]
+    day = when.isoformat()
+    rid = _uid(b.sid, "Observation", name, day)
+    url = "urn:uuid:" + rid
+    b.entries.append(
+        f'{{"fullUrl":"{url}","resource":{{{head},"subject":{b.subject_json},'
+        f'"effectiveDateTime":"{day}","valueQuantity":{{"value":{_num_json(value)},{unit}}},'
+        f'"id":"{rid}"}}}}'
+    )
+    return url
 
 
 def _anthropometrics(b: _Bundle, co: c.Course) -> None:
@@ -548,6 +585,7 @@ def _followup(b: _Bundle, co: c.Course) -> None:
 
 
 _LAB_TEMPLATES = _lab_templates()
+_VITAL_TEMPLATES = _vital_templates()
 #: Daily flags of fever-masking drugs beyond tocilizumab/corticosteroids (local drug codes).
 _EXTRA_DAILY_DRUGS: tuple[str, ...] = (
     "anakinra",

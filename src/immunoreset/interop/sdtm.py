@@ -29,6 +29,7 @@ IEC-HS → AE/CE): add its variables to :data:`DOMAINS` and a ``_rows_*`` functi
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ __all__ = [
     "item_testcd",
     "qc_testcd",
     "sdtm_day",
+    "write_csv",
     "write_sdtm",
 ]
 
@@ -354,22 +356,33 @@ def _fmt(x: float) -> str:
 
 
 class _Tables:
-    """Column-wise rows of every domain (fast at millions of rows)."""
+    """Column-wise rows of every domain (fast at millions of rows).
+
+    :meth:`add` keeps a row as its keyword dict; :meth:`flush` turns a domain's pending rows
+    into its columns (one list comprehension per variable) before column-wise writers such as
+    :func:`_lab_rows` extend them, so rows stay in the order they were added.
+    """
 
     def __init__(self) -> None:
         self.cols: dict[str, dict[str, list[Any]]] = {
             d: {v: [] for v in dom.names} for d, dom in DOMAINS.items()
         }
+        self.pending: dict[str, list[dict[str, Any]]] = {d: [] for d in DOMAINS}
         self.seq: dict[str, int] = {}
 
     def add(self, domain: str, usubjid: str, **values: Any) -> None:
-        cols = self.cols[domain]
         key = domain + usubjid
         n = self.seq.get(key, 0) + 1
         self.seq[key] = n
         values[f"{domain}SEQ"] = n
-        for name, col in cols.items():
-            col.append(values.get(name))
+        self.pending[domain].append(values)
+
+    def flush(self, domain: str) -> None:
+        rows = self.pending[domain]
+        if rows:
+            for name, col in self.cols[domain].items():
+                col.extend([r.get(name) for r in rows])
+            self.pending[domain] = []
 
 
 def _course_rows(
@@ -723,6 +736,7 @@ def _lab_rows(t: _Tables, co: c.Course, study: str, u: str) -> None:
     labs = co.labs
     if not labs:
         return
+    t.flush("LB")
     cols = t.cols["LB"]
     n0 = t.seq.get("LB" + u, 0)
     n = len(labs)
@@ -781,6 +795,7 @@ def build_datasets(
                 progress(1)
     out = {}
     for name, dom in DOMAINS.items():
+        t.flush(name)
         cols = t.cols[name]
         data = {}
         for v in dom.variables:
@@ -793,29 +808,54 @@ def build_datasets(
     return out
 
 
+def write_csv(frame: Any, path: str | Path) -> None:
+    """Write a dataset as ``frame.to_csv(path, index=False)`` writes it (the same bytes,
+    tested), column-wise: each column's distinct values are formatted once (numbers as
+    ``repr``, missing as empty) and the rows go through :mod:`csv` in one call."""
+    import csv
+
+    import numpy as np
+    import pandas as pd
+
+    cols = []
+    for name in frame.columns:
+        values = frame[name].to_numpy()
+        if values.dtype.kind == "f":
+            bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
+            codes, uniques = pd.factorize(bits)  # bit patterns: -0.0 stays apart from 0.0
+            texts = ["" if x != x else repr(x) for x in uniques.view(np.float64).tolist()]
+        else:
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            texts = [str(u) for u in uniques]
+        table = np.array([*texts, ""], dtype=object)  # code −1 (missing) → ""
+        cols.append(table[codes].tolist())
+    with Path(path).open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(list(frame.columns))
+        w.writerows(zip(*cols, strict=True))
+
+
 def write_sdtm(
     datasets: Mapping[str, Any], out: str | Path, *, study: str = "IMMUNORESET"
 ) -> dict[str, int]:
     """Write ``<domain>.csv`` and ``<domain>.xpt`` (SAS transport v5) per domain and
     ``define.xml`` (Define-XML 2.1) into ``out``; returns rows per domain."""
-    import pyreadstat
-
     from immunoreset.interop.define import write_define
+    from immunoreset.interop.xport import write_xport
 
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     counts = {}
     for name, frame in datasets.items():
         dom = DOMAINS[name]
-        frame.to_csv(folder / f"{name.lower()}.csv", index=False, encoding="utf-8")
+        write_csv(frame, folder / f"{name.lower()}.csv")
         labels = {v.name: v.label for v in dom.variables}
-        pyreadstat.write_xport(
+        write_xport(
             frame,
-            str(folder / f"{name.lower()}.xpt"),
+            folder / f"{name.lower()}.xpt",
             file_label=dom.label,
             column_labels=labels,
             table_name=name,
-            file_format_version=5,
         )
         counts[name] = len(frame)
     write_define(datasets, folder / "define.xml", study=study)
@@ -823,16 +863,59 @@ def write_sdtm(
 
 
 def load_qc(registry: Any, actor: Any, courses: Iterable[c.Course]) -> dict[str, Sequence[Any]]:
-    """Release-QC results of the courses' batches from the registry's GMP records."""
-    from immunoreset.registry.gmp import Gmp
+    """Release-QC results of the courses' batches from the registry's GMP records.
 
-    gmp = Gmp(registry)
+    The same as ``Gmp(registry).evaluate(actor, batch_id)`` for each batch (tested), read
+    set-wise: the current specification once, then every batch's latest non-refused release
+    decision (whose spec snapshot it was judged against) and its stored results in two
+    queries — not five queries per batch. The courses are the actor's visible ones already.
+    """
+    import json
+
+    from sqlalchemy import and_, select
+
+    from immunoreset.manufacturing.qc import evaluate_batch
+    from immunoreset.registry.gmp import Gmp
+    from immunoreset.registry.gmp._base import _spec_from_data, _stored_value
+    from immunoreset.registry.schema import qc_results, release_decisions
+
+    batch_ids = [b.batch_id for co in courses for b in co.batches]
+    if not batch_ids:
+        return {}
+    wanted = set(batch_ids)
+    d, r = release_decisions, qc_results
+    snapshots: dict[str, str] = {}
+    stored: dict[str, dict[str, float | str]] = defaultdict(dict)
+    with registry.engine.connect() as conn:
+        current = Gmp(registry)._current_spec(conn)
+        rows = conn.execute(
+            select(d.c.batch_id, d.c.spec_snapshot)
+            .where(and_(d.c.decision != "refused", d.c.deleted_at.is_(None)))
+            .order_by(d.c.id)
+        )
+        for bid, snap in rows:
+            if bid in wanted:
+                snapshots[bid] = snap  # ordered by id: the latest decision wins
+        rows = conn.execute(
+            select(r.c.batch_id, r.c.attribute, r.c.value_number, r.c.value_text)
+            .where(r.c.deleted_at.is_(None))
+            .order_by(r.c.id)
+        ).mappings()
+        for row in rows:
+            if row["batch_id"] in wanted:
+                stored[row["batch_id"]][row["attribute"]] = _stored_value(row)
+    specs: dict[str, Any] = {}
     out: dict[str, Sequence[Any]] = {}
-    for co in courses:
-        for b in co.batches:
-            qc = gmp.evaluate(actor, b.batch_id)
-            if qc.attributes:
-                out[b.batch_id] = qc.attributes
+    for bid in batch_ids:
+        snap = snapshots.get(bid)
+        if snap is None:
+            spec = current
+        else:
+            spec = specs.get(snap) or specs.setdefault(snap, _spec_from_data(json.loads(snap)))
+        results = {k: v for k, v in stored.get(bid, {}).items() if k in spec.names}
+        qc = evaluate_batch(spec, results, batch_id=bid)
+        if qc.attributes:
+            out[bid] = qc.attributes
     return out
 
 
