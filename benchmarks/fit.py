@@ -105,8 +105,17 @@ def bench_immune(n: int) -> tuple[float, object, pd.DataFrame]:
         (ErrorSpec(2, "log", 0.4), ErrorSpec(4, "log", 0.4)),
     )
     t0 = time.perf_counter()
+    c0 = time.process_time()
     fit = fit_foce(spec, data, ftol=1e-9)
     dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0
+    pr = fit.problem
+    console.print(
+        f"(b) CPU {cpu:.1f} s (all threads; load {os.getloadavg()[0]:.1f}); "
+        f"{fit.n_iterations} iterations, {fit.n_evaluations} −2LL evaluations, "
+        f"{pr.n_model_calls} solver calls, {pr.n_model_rows:,} integrated rows; "
+        f"CPU per iteration {cpu / max(fit.n_iterations, 1):.2f} s"
+    )
     tab = parameter_table(fit).set_index("name")
     rows = [(k, tab.loc[k, "estimate"], v) for k, v in truth.items()]
     rows += [(f"omega2_{k}", tab.loc[f"omega2_{k}", "estimate"], v**2) for k, v in omega.items()]

@@ -128,6 +128,7 @@ def test_registry_export_rows_codes_and_covariates():
     assert row.WT == 38.5 and row.SEX == 1 and row.DIAG == 1 and row.SITE == 1
     assert abs(row.BSA - math.sqrt(38.5 * 146.0 / 3600.0)) < 1e-3
     assert (row.FLU, row.CY, row.BENDA, row.LD) == (30.0, 500.0, 0.0, 1)
+    assert (row.LDSTART, row.LDEND) == (-5.0, -4.0)  # the recorded lymphodepletion days
     assert abs(row.AGE - 11.79) < 0.01
     # the ANC is not an observation type of the data set
     assert len(f) == 1 + 5 + 1

@@ -17,7 +17,8 @@ registry export are such observations).
 
 Registry export (:func:`dataset_from_courses`): TIME in days from the first infusion; the
 infusion is a dose of ``AMT`` = 10⁶ CAR+ T cells/kg into CMT 1; observation compartments are
-:data:`OBSERVATION_CMTS`; covariates AGE, WT, BSA, SEX, DIAG, SITE, FLU, CY, BENDA, LD. The
+:data:`OBSERVATION_CMTS`; covariates AGE, WT, BSA, SEX, DIAG, SITE, FLU, CY, BENDA, LD,
+LDSTART, LDEND (first/last lymphodepletion day). The
 codes are in :func:`data_definition`, written next to the data set by :func:`write_nonmem`.
 """
 
@@ -352,6 +353,12 @@ def _ld_totals(course: Course) -> dict[str, float]:
     return tot
 
 
+def _ld_days(course: Course, day0) -> tuple[float, float]:
+    """First and last lymphodepletion day relative to the infusion (NaN without any)."""
+    days = [float((ld.date - day0).days) for ld in course.lymphodepletion]
+    return (min(days), max(days)) if days else (math.nan, math.nan)
+
+
 def dataset_from_courses(courses: Iterable[Course]) -> NonmemExport:
     """Build the NONMEM-style data set of the given courses (pure; no database access).
 
@@ -361,7 +368,9 @@ def dataset_from_courses(courses: Iterable[Course]) -> NonmemExport:
     ``allow_predose=True``). Below-LLOQ results carry ``BLQ = 1`` and DV = LLOQ. Covariates
     are taken at infusion: AGE (y), WT (kg, nearest measurement on or before), BSA (m²,
     Mosteller; '.' without height), SEX, DIAG, SITE (codes in the definition), total
-    lymphodepletion doses FLU, CY, BENDA (mg/m²) and LD (1 if any).
+    lymphodepletion doses FLU, CY, BENDA (mg/m²), LD (1 if any) and the first/last
+    lymphodepletion day LDSTART/LDEND (d from infusion; the fit places the model's
+    lymphodepletion there).
     """
     lab_cmt = {name: cmt for cmt, (src, name, _u) in OBSERVATION_CMTS.items() if src == "lab"}
     dis_cmt = {name: cmt for cmt, (src, name, _u) in OBSERVATION_CMTS.items() if src == "disease"}
@@ -392,6 +401,7 @@ def dataset_from_courses(courses: Iterable[Course]) -> NonmemExport:
             ld["CY"],
             ld["BENDA"],
             1 if course.lymphodepletion else 0,
+            *_ld_days(course, day0),
         )
         sid = course.study_id
         rows: list[tuple[Any, ...]] = []
@@ -435,6 +445,8 @@ def dataset_from_courses(courses: Iterable[Course]) -> NonmemExport:
         "CY",
         "BENDA",
         "LD",
+        "LDSTART",
+        "LDEND",
     ]
     frame = pd.DataFrame.from_records(records, columns=cols)
     if len(frame):
@@ -469,6 +481,8 @@ def data_definition(site_codes: Mapping[str, int] | None = None) -> pd.DataFrame
         ("CY", "total cyclophosphamide of lymphodepletion", "mg/m2", ""),
         ("BENDA", "total bendamustine of lymphodepletion", "mg/m2", ""),
         ("LD", "any lymphodepletion", "", "0=no; 1=yes"),
+        ("LDSTART", "first lymphodepletion day relative to infusion", "d", "'.' = none"),
+        ("LDEND", "last lymphodepletion day relative to infusion", "d", "'.' = none"),
     ]
     return pd.DataFrame(rows, columns=["column", "label", "unit", "codes"])
 

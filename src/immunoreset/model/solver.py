@@ -19,11 +19,13 @@ right after a rejection (q = order of the error estimator). The largest step ``H
 (generated, unrolled, RHS inlined).
 ``docs/model.md`` gives the measurements behind the default (RHS evaluations, steps, time).
 
-Why explicit: the immune model is not stiff. The fastest rate is CD19⁺ killing
-``k_kill·E`` (≤ ~3 d⁻¹ at a CAR T peak of 50 cells/µL) during the first weeks, when accuracy
-already limits the step to ≪ 1 d; afterwards the fastest rate is the plasmablast turnover
-(0.2 d⁻¹), well inside the stability region at the accuracy-limited steps (rejected steps are
-≈ 1 % of accepted ones on random patients; ``tests/model/test_solver.py``).
+Why explicit, and what it costs: the immune model is only mildly stiff. Since issue 11 the
+stiffest rates are CD19⁺ killing ``k_kill·E`` (up to ≈ 24 d⁻¹ at the typical CAR T peak)
+during the first weeks and, once B cells are back, the relaxation of the proliferative
+programme ``A`` (``k_on·sat(B) + k_off`` ≈ 2.4 d⁻¹). From day ≈ 200 on the DOP853 steps sit at
+its real stability limit (h·|λ| ≈ 6.4, h ≈ 2.7 d) and rejections are ≈ 9 % of accepted steps
+(``docs/model.md``, "What limits the steps"); an implicit or IMEX treatment of ``A`` is the
+known remedy, not implemented.
 
 Events: integration stops at each event time, the state jumps (``y ← y·mult + add``) and the
 integration restarts there with a new first stage ``f(y_jumped)``. The first step of the run

@@ -27,9 +27,11 @@ def test_files_and_parameter_columns(written):
     assert tuple(params.columns) == PARAMETER_COLUMNS
     assert params.name.tolist() == ["ka", "cl", "v", "omega2_ka", "omega2_cl", "omega2_v", "add_sd"]
     pred = pd.read_csv(written / "predictions.csv")
-    for col in ("ID", "TIME", "DV", "PRED", "IPRED", "RES", "IWRES", "CWRES"):
+    for col in ("ID", "TIME", "DV", "PRED", "IPRED", "RES", "IWRES", "CWRES", "NPDE"):
         assert col in pred
     assert len(pred) == 132
+    # NPDE from the VPC's 50 simulations (K > 11 observations per subject): all present
+    assert pred.NPDE.notna().all() and abs(pred.NPDE.mean()) < 0.4
     # CWRES of a good fit: mean ≈ 0, SD ≈ 1
     assert abs(pred.CWRES.mean()) < 0.3 and 0.7 < pred.CWRES.std() < 1.3
     ind = pd.read_csv(written / "individual.csv")

@@ -17,13 +17,16 @@ estimator evaluates all individuals and all finite-difference perturbations at o
 * ``immune_reset``: the CAR T / B cell / autoantibody model of
   :mod:`immunoreset.model.equations` (flavour ``immune``), compiled and batched likewise. Its
   adapter is thin: estimated subset → :class:`ImmuneParams` vector → lymphodepletion and
-  infusion events (:func:`immunoreset.model.population.typical_events`) → ``integrate_batch``
-  at the union of observation days. The infusion ``E0 = dose·f_dist/BV`` uses the dose record
-  (AMT, 10⁶ CAR+ T cells/kg), blood volume per kg from AGE and SEX
+  infusion events (as :func:`immunoreset.model.population.typical_events`, vectorised) →
+  ``integrate_batch`` at the union of observation days, from the model's pre-treatment
+  steady state. The infusion ``E0 = dose·f_dist/BV`` uses the dose record (AMT, 10⁶ CAR+ T
+  cells/kg), blood volume per kg from AGE and SEX
   (:func:`~immunoreset.model.population.blood_volume_per_kg`; 70 mL/kg without them) and LD
-  (lymphodepletion given; default 1). Autoantibody predictions are the model's ratio to
-  baseline times the individual's own baseline titre (last value on or before day 0, else
-  the first), disease activity is the model's SLEDAI-2K-like score (CMT 10).
+  (lymphodepletion given; default 1) on each individual's recorded days LDSTART…LDEND
+  (:func:`_ld_days`; protocol days −5…−3 without them). Autoantibody predictions are the
+  model's ratio to baseline times the individual's own baseline titre (last value on or
+  before day 0, else the first), disease activity is the model's SLEDAI-2K-like score
+  (CMT 10).
 """
 
 from __future__ import annotations
@@ -213,16 +216,64 @@ IMMUNE_OUTPUTS: MappingProxyType[int, str] = MappingProxyType(
 )
 
 
+def _ld_days(data, ld: np.ndarray) -> np.ndarray:
+    """Per-individual lymphodepletion event days (n, 3), relative to infusion.
+
+    The model splits lymphodepletion into three equal fractions (log-kill and cytokine surge,
+    :func:`immunoreset.model.population.typical_events`). They are placed evenly over each
+    individual's recorded first (``LDSTART``) and last (``LDEND``) lymphodepletion day when
+    the data carry those covariates (as ``immunoreset export nonmem`` writes them), else on the
+    model's protocol days :data:`~immunoreset.model.population.LD_DAYS` (−5, −4, −3). A
+    single-day regimen puts the three fractions 10⁻⁶ d apart (the solver needs increasing
+    event times; the effect equals one combined event to within solver tolerance).
+    """
+    from immunoreset.model.population import LD_DAYS
+
+    n = data.n
+    cov = data.covariates
+    start = np.full(n, float(LD_DAYS[0]))
+    end = np.full(n, float(LD_DAYS[-1]))
+    for name, arr in (("LDSTART", start), ("LDEND", end)):
+        if name in cov:
+            v = cov[name].to_numpy(float)
+            ok = np.isfinite(v)
+            arr[ok] = v[ok]
+    bad = ld & ((start > end) | (end >= 0.0) | (start < -60.0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidInput(
+            "LDSTART/LDEND",
+            f"{start[i]:g}/{end[i]:g} (ID {data.ids[i]})",
+            "−60 ≤ LDSTART ≤ LDEND < 0 d (days before the infusion)",
+        )
+    span = end - start
+    frac = np.array([0.0, 0.5, 1.0])
+    days = start[:, None] + span[:, None] * frac[None, :]
+    tiny = span < 2e-6
+    days[tiny] = start[tiny, None] + np.array([0.0, 1e-6, 2e-6])[None, :]
+    return days
+
+
 def _bind_immune(data, rtol: float = 1e-7, **_: object) -> Predictor:
-    from immunoreset.model.equations import N_STATES, OBSERVABLES, ImmuneParams
-    from immunoreset.model.population import LD_DAYS, blood_volume_per_kg, typical_events
+    from immunoreset.model.equations import IDX_A, IDX_I, N_STATES, OBSERVABLES, ImmuneParams
+    from immunoreset.model.population import (
+        LYMPHODEPLETION_REGIMENS,
+        activation_baseline,
+        blood_volume_per_kg,
+    )
     from immunoreset.model.solver import integrate_batch
 
     names = ImmuneParams.names()
     i_fdist = names.index("f_dist")
+    i_fld = names.index("f_ld")
+    i_ild = names.index("i_ld")
     obs_names = [o for o, _u in OBSERVABLES]
+    cov = data.covariates
+    ld = cov["LD"].to_numpy(float) if "LD" in cov else np.ones(data.n)
+    ld = np.nan_to_num(ld, nan=1.0) > 0
+    ld_days = _ld_days(data, ld)
     t_first = float(np.nanmin(np.where(data.mask, data.time, np.nan)))
-    t0 = min(min(LD_DAYS) - 1.0, t_first - 1.0)
+    t0 = min(float(ld_days.min()) - 1.0, t_first - 1.0)
     days, col = _union_days(data, t0)
     t_end = float(max(days[-1], 1.0))
     unknown = sorted(set(np.unique(data.cmt[data.mask]).tolist()) - set(IMMUNE_OUTPUTS))
@@ -254,15 +305,14 @@ def _bind_immune(data, rtol: float = 1e-7, **_: object) -> Predictor:
                 b = baseline.get((pid, k), math.nan)
                 scale[i, sel] = b if b > 0 else math.nan
     dose = np.where(data.dose_cmt == 1, np.nan_to_num(data.dose_amt, nan=0.0), 0.0).sum(axis=1)
-    cov = data.covariates
     if "AGE" in cov and "SEX" in cov:
         sex = np.where(cov["SEX"].to_numpy() == 1, "F", np.where(cov["SEX"] == 0, "M", "X"))
         bv, _sd = blood_volume_per_kg(np.nan_to_num(cov["AGE"].to_numpy(float), nan=30.0), sex)
     else:
         bv = np.full(data.n, 70.0)
-    ld = cov["LD"].to_numpy(float) if "LD" in cov else np.ones(data.n)
-    ld = np.nan_to_num(ld, nan=1.0) > 0
     e0_per_fdist = dose * 1e6 / bv / 1000.0  # cells/µL per unit f_dist
+    kill_scale, surge_scale, _desc = LYMPHODEPLETION_REGIMENS["flu-cy"]
+    n_ld = ld_days.shape[1]
     del frame
 
     def predict(phi: np.ndarray, ind: np.ndarray) -> np.ndarray:
@@ -278,15 +328,17 @@ def _bind_immune(data, rtol: float = 1e-7, **_: object) -> Predictor:
         y0[:, 3] = fa0 * b0
         y0[:, 4:7] = 1.0
         y0[:, 7] = p[:, names.index("d0")]
-        evs = [
-            typical_events(
-                p[r], float(e0_per_fdist[ind[r]] * p[r, i_fdist]), lymphodepletion=bool(ld[ind[r]])
-            )
-            for r in range(m)
-        ]
-        ev_t = np.concatenate([e[0] for e in evs])
-        mult = np.concatenate([e[1] for e in evs])
-        add = np.concatenate([e[2] for e in evs])
+        y0[:, IDX_A] = activation_baseline(p)  # the pre-treatment steady state
+        # events as in population.typical_events ("flu-cy" when LD, none otherwise), vectorised
+        ev_t = np.concatenate([ld_days[ind], np.zeros((m, 1))], axis=1)
+        mult = np.ones((m, n_ld + 1, N_STATES))
+        add = np.zeros((m, n_ld + 1, N_STATES))
+        with_ld = ld[ind]
+        log_kill = -np.log1p(-np.minimum(p[:, i_fld], 1.0 - 1e-12))
+        per_day = np.where(with_ld, 1.0 - np.exp(-kill_scale * log_kill / n_ld), 0.0)
+        mult[:, :n_ld, 2:5] = (1.0 - per_day)[:, None, None]
+        add[:, :n_ld, IDX_I] = np.where(with_ld, surge_scale * p[:, i_ild] / n_ld, 0.0)[:, None]
+        add[:, n_ld, 0] = e0_per_fdist[ind] * p[:, i_fdist]
         samples, _, _ = integrate_batch(
             flavour=0,
             params=p,

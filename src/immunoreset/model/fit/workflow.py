@@ -23,8 +23,10 @@ from immunoreset.model.fit.data import FitData
 from immunoreset.model.fit.foce import FitResult, FitSpec, fit_foce
 from immunoreset.model.fit.results import (
     individual_table,
+    npde,
     parameter_table,
     prediction_table,
+    simulate_design,
     vpc,
 )
 
@@ -133,7 +135,14 @@ def write_fit(fit: FitResult, out: str | Path, *, vpc_reps: int = 200) -> dict[s
     params = parameter_table(fit)
     ind = individual_table(fit)
     pred = prediction_table(fit)
-    vpc_result = vpc(fit, n_rep=vpc_reps) if vpc_reps > 0 else None
+    vpc_result = None
+    if vpc_reps > 0:
+        # one simulation of the design serves the VPC and the NPDE (K = vpc_reps)
+        sims = simulate_design(fit, vpc_reps, 0)
+        vpc_result = vpc(fit, n_rep=vpc_reps, sims=sims)
+        pred["NPDE"] = npde(fit, sims=sims)[fit.problem.mask]
+    else:
+        pred["NPDE"] = np.nan
     paths = {name: out / name for name in FIT_FILES}
     params.to_csv(paths["parameters.csv"], index=False, float_format="%.6g")
     ind.to_csv(paths["individual.csv"], index=False, float_format="%.6g")
@@ -168,7 +177,7 @@ def _figures(fit: FitResult, pred: pd.DataFrame, vpc_result: dict | None) -> lis
     log_cmts = {int(c) for c in np.unique(pr.data.cmt[pr.is_log & pr.mask])}
     for cmt in sorted(q.CMT.unique()):
         d = q[q.CMT.eq(cmt)]
-        fig, axes = plt.subplots(1, 4, figsize=(14, 3.4))
+        fig, axes = plt.subplots(1, 5, figsize=(17, 3.4))
         for ax, col in zip(axes[:2], ("PRED", "IPRED"), strict=True):
             ax.scatter(d[col], d.DV, s=8, alpha=0.6)
             lo = float(np.nanmin([d[col].min(), d.DV.min()]))
@@ -189,6 +198,12 @@ def _figures(fit: FitResult, pred: pd.DataFrame, vpc_result: dict | None) -> lis
         axes[3].set_ylabel("CWRES")
         if cmt in log_cmts:
             axes[3].set_xscale("log")
+        if "NPDE" in d and d.NPDE.notna().any():
+            axes[4].scatter(d.TIME, d.NPDE, s=8, alpha=0.6)
+        for lvl in (-1.96, 0.0, 1.96):
+            axes[4].axhline(lvl, color="k", lw=0.8, ls="-" if lvl == 0 else ":")
+        axes[4].set_xlabel(f"TIME ({pr.model.time_unit})")
+        axes[4].set_ylabel("NPDE")
         fig.suptitle(f"CMT {cmt} ({names.get(int(cmt), '')}): goodness of fit")
         figs.append((f"Goodness of fit, CMT {cmt}", _svg(fig)))
     ids = list(dict.fromkeys(pred.ID))[:12]
