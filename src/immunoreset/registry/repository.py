@@ -291,11 +291,13 @@ class Registry:
         limit: int = 50,
         site: str | None = None,
         diagnosis: str | None = None,
+        search: str | None = None,
     ) -> tuple[list[c.Patient], int]:
         """One page of the patients the actor may see (by study ID) and the total count.
 
-        The filtering is done by the database, so a page of a 10,000-patient registry costs
-        the same as a page of a small one.
+        ``search`` keeps the study IDs that contain it (case-insensitive; ``%`` and ``_`` are
+        plain characters). The filtering is done by the database, so a page of a
+        10,000-patient registry costs the same as a page of a small one.
         """
         from immunoreset.errors import check_range
 
@@ -309,6 +311,9 @@ class Registry:
             cond.append(p.c.site == site)
         if diagnosis is not None:
             cond.append(p.c.diagnosis == diagnosis)
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            cond.append(func.upper(p.c.study_id).like(f"%{escaped.upper()}%", escape="\\"))
         with self.engine.connect() as conn:
             total = int(conn.execute(select(func.count()).select_from(p).where(*cond)).scalar_one())
             rows = (

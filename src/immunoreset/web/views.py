@@ -8,8 +8,9 @@ Alerts are a mapping of name → rule (:data:`ALERTS`); each rule sees the cours
 grades and "today":
 
 * ``crs_today`` — CRS grade ≥ 2 on today's study day.
-* ``bag_expiring`` — a bag released or stored for re-dosing whose expiry is within
-  ``bag_expiry_warning_days`` of today, or past.
+* ``bag_expiring`` — a bag still in stock (quarantined, released or stored for re-dosing:
+  :data:`IN_STOCK_BAG_STATUS`) whose expiry is within ``bag_expiry_warning_days`` of today, or
+  past; infused, discarded and expired-and-written-off bags never alert.
 * ``he_report_overdue`` — a hospital-exemption report not submitted and past its due date (the
   caller passes the patient's overdue reports, from
   :meth:`immunoreset.registry.gmp.Gmp.overdue_reports`).
@@ -51,8 +52,9 @@ __all__ = [
     "uses_ice",
 ]
 
-#: Bag statuses whose expiry the ``bag_expiring`` alert watches (bags that may still be infused).
-USABLE_BAG_STATUS = ("released", "stored_for_redosing")
+#: Bag statuses of bags still in stock, whose expiry the ``bag_expiring`` alert watches.
+IN_STOCK_BAG_STATUS = ("quarantined", "released", "stored_for_redosing")
+USABLE_BAG_STATUS = IN_STOCK_BAG_STATUS  # the former name
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,18 @@ class DashboardRow:
     max_icaht: int | None
     bcell_status: str
     alerts: tuple[str, ...]
+    #: The day "now" refers to: today when assessed today, else the last assessed day (≤ today)
+    #: — ``current_crs``/``current_icans`` are that day's grades; None without any.
+    current_on: dt.date | None = None
+    #: Date of the patient's last daily assessment on or before today (any phase).
+    last_assessment: dt.date | None = None
+    #: The "today" of the row.
+    as_of: dt.date | None = None
+
+    @property
+    def current_is_today(self) -> bool:
+        """Whether "now" is today's assessment (else an earlier day, shown with its date)."""
+        return self.current_on is not None and self.current_on == self.as_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +121,7 @@ def _bag_expiring(course: c.Course, _: Sequence[DailyGrade], ctx: AlertContext) 
     soon = [
         b
         for b in course.bags
-        if b.status in USABLE_BAG_STATUS and b.expiry is not None and b.expiry <= horizon
+        if b.status in IN_STOCK_BAG_STATUS and b.expiry is not None and b.expiry <= horizon
     ]
     if not soon:
         return None
@@ -208,6 +222,14 @@ def dashboard_row(
             max_icaht = None
     crs_known = [g.crs_grade for g in grades if g.crs_grade is not None]
     icans_known = [g.icans_grade for g in grades if g.icans_grade is not None]
+    # "now": today's grade, else the last assessed day up to today (a later, future-dated
+    # entry is not "now"); never the last row regardless of its date
+    current = None
+    if course.day0 is not None:
+        today_day = course.study_day(today)
+        past = [g for g in grades if g.study_day <= today_day]
+        current = past[-1] if past else None
+    assessed = [a.date for a in course.daily_assessments if a.date <= today]
     alerts = tuple(
         msg for rule in ALERTS.values() if (msg := rule(course, grades, ctx)) is not None
     )
@@ -217,13 +239,16 @@ def dashboard_row(
         diagnosis=course.patient.diagnosis,
         age_years=course.age_on(today),
         study_day=course.study_day(today) if course.day0 is not None else None,
-        current_crs=grades[-1].crs_grade if grades else None,
+        current_crs=current.crs_grade if current else None,
         max_crs=max(crs_known) if crs_known else None,
-        current_icans=grades[-1].icans_grade if grades else None,
+        current_icans=current.icans_grade if current else None,
         max_icans=max(icans_known) if icans_known else None,
         max_icaht=max_icaht,
         bcell_status=_bcell_status(course),
         alerts=alerts,
+        current_on=course.date_of_day(current.study_day) if current else None,
+        last_assessment=max(assessed) if assessed else None,
+        as_of=today,
     )
 
 
