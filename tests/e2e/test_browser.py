@@ -40,7 +40,7 @@ def test_live_grade_then_save_and_timeline(page, tmp_path) -> None:  # type: ign
     shot(page, tmp_path, "assessment-live-grade.png")
 
     page.get_by_role("button", name="Save assessment").click()
-    page.wait_for_url(re.compile(r".*/patients/RM-001#day-31$"))
+    page.wait_for_url(re.compile(r".*/patients/RM-001\?grades=all#day-31$"))
     row = page.locator("#day-31")
     assert "grade 2" in row.inner_text()
     assert "low-flow nasal cannula" in row.inner_text()

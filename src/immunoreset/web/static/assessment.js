@@ -141,11 +141,13 @@
         status.textContent = (res.body.study_day !== null ? "Study day " + res.body.study_day + ". " : "") +
           (res.body.blank ? "Nothing entered yet." : "Not saved yet.");
       } else if (res.status === 422 && Array.isArray(res.body.detail)) {
+        setSavable(true);  // something was entered: the server's check names the bad field
         res.body.detail.forEach(function (d) {
           var loc = d.loc || [];
           showError(String(loc[loc.length - 1] === undefined ? "" : (typeof loc[loc.length - 1] === "number" ? loc[loc.length - 2] : loc[loc.length - 1])), d.msg);
         });
       } else {
+        setSavable(true);
         status.textContent = "Could not grade: " + (res.body.detail || res.status);
       }
     }).catch(function () {
