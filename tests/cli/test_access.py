@@ -152,6 +152,7 @@ def test_local_admin_is_named_as_such_in_the_audit(db: str) -> None:
 
 
 def test_local_admin_needs_a_sqlite_file(postgres_url: str) -> None:
+    Registry(postgres_url, upgrade=True).close()
     result = run(
         "patient", "transfer", "ER-001", "--to", "ROME", "--reason", "x", "--db", postgres_url
     )

@@ -28,7 +28,13 @@ ARGS: dict[str, list[str]] = {
     "user add": ["nurse"],
     "import csv": ["."],
     "export csv": ["out"],
+    "token revoke": ["1"],
+    "db restore": ["backup.db"],  # written by the test: a file, so the --db is what fails
 }
+
+#: Commands that only work on PostgreSQL: a SQLite-like --db gets that one line instead.
+POSTGRES_ONLY = {"db roles"}
+POSTGRES_ONLY_PHRASE = "must be a PostgreSQL registry"
 
 
 def _commands(cmd=None, path=()):  # type: ignore[no-untyped-def]
@@ -80,6 +86,7 @@ def test_every_registry_command_is_walked():
 @pytest.mark.parametrize("name", DB_COMMANDS)
 def test_bad_db_is_one_line(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "backup.db").write_bytes(b"SQLite format 3\x00")
     args = _required_args(name)
     for case, (db, phrase) in _bad_dbs(tmp_path).items():
         if name == "demo" and case == "a folder":
@@ -93,17 +100,22 @@ def test_bad_db_is_one_line(name, tmp_path, monkeypatch):
         )
         lines = [ln for ln in text.strip().splitlines() if ln.strip()]
         assert lines and lines[-1].startswith("error:"), f"{name} / {case}: {text}"
+        if name in POSTGRES_ONLY and "PostgreSQL" not in case and "scheme" not in case:
+            phrase = POSTGRES_ONLY_PHRASE
         assert phrase in " ".join(text.split()), f"{name} / {case}: {text}"
 
 
 @pytest.mark.parametrize("name", [n for n in DB_COMMANDS if n not in ("demo", "db upgrade")])
 def test_no_registry_is_not_created(name, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    creating = {"site add", "user add", "import csv", "serve"}
+    creating = {"site add", "user add", "import csv", "serve", "db restore"}
     result = runner.invoke(app, [*name.split(), *_required_args(name)], env={})
     if name in creating:
         return  # these set a registry up; they may create it
     assert result.exit_code == 1, result.output
+    if name in POSTGRES_ONLY:
+        assert POSTGRES_ONLY_PHRASE in result.output
+        return
     assert "no registry at" in result.output and "--db demo.db" in result.output
     assert not (tmp_path / "immunoreset.db").exists()
 

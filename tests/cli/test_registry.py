@@ -126,7 +126,7 @@ def test_grades_from_raw_observations(db: str) -> None:
 
 def test_audit_verify_and_backup_restore_verify(db: str, tmp_path: Path) -> None:
     ok = run("audit", "verify", "--db", db)
-    assert ok.exit_code == 0 and "audit trail intact: 40 rows" in ok.output
+    assert ok.exit_code == 0 and "audit trail intact: 44 rows" in ok.output
     file = tmp_path / "cli.backup"
     assert run("db", "backup", str(file), "--db", db).exit_code == 0
     assert run("db", "backup", str(file), "--db", db).exit_code == 1  # never overwritten

@@ -43,7 +43,7 @@ def test_backup_restore_verify(db_url: str, tmp_path: Path) -> None:
             restore(file, target)
         result = compare(target, file)
         assert result.identical, result
-        assert result.tables["audit_log"][0][0] == 21
+        assert result.tables["audit_log"][0][0] == 23
         assert compare(db_url, file).identical
         # a change after the backup is seen
         reg.update_record(

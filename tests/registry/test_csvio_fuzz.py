@@ -62,7 +62,8 @@ def _mutate(folder: Path, m: tuple) -> None:  # type: ignore[type-arg]
         at = r * max(1, len(data) // 31)
         path.write_bytes(data[:at] + raw + data[at:])
         return
-    with path.open(newline="", encoding="utf-8") as fh:
+    # an earlier "bytes" mutation may have left non-UTF-8 bytes: keep them as they are
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as fh:
         rows = list(csv.reader(fh))
     i = 1 + r % max(1, len(rows) - 1) if len(rows) > 1 else 0
     row = rows[i]
@@ -75,7 +76,7 @@ def _mutate(folder: Path, m: tuple) -> None:  # type: ignore[type-arg]
         row.insert(j, value)
     elif kind == "dup_row":
         rows.insert(i, list(row))
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    with path.open("w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
         csv.writer(fh).writerows(rows)
 
 

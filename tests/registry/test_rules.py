@@ -205,7 +205,8 @@ def test_utf16_binary_and_bad_bytes_are_located(source: Path, sqlite_url: str) -
         labs.write_bytes("".join(lines[:3]).encode() + b"x\x00y\n" + "".join(lines[3:]).encode())
         with pytest.raises(InvalidInput, match=r"labs.csv, row 4: binary data"):
             import_csv(reg, ADMIN, source)
-        labs.write_bytes("".join(lines[:2]).encode() + b"\xe9t\xe9\n")
+        # not UTF-8 yet holding UTF-8 text: a damaged file, not a Windows-1252 one
+        labs.write_bytes("".join(lines[:2]).encode() + "é".encode() + b"\xe9t\xe9\n")
         with pytest.raises(InvalidInput, match=r"labs.csv, row 3: byte 0xe9 is not UTF-8"):
             import_csv(reg, ADMIN, source)
         assert reg.count_rows()["patients"] == 0

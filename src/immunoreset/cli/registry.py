@@ -17,6 +17,7 @@ from immunoreset.cli import (
     app,
     choose,
     console,
+    err_console,
     export_app,
     fail,
     import_app,
@@ -109,23 +110,70 @@ def import_csv_cmd(
     db: DbOption = None,
     user: UserOption = None,
     reason: Annotated[str, typer.Option(help="Reason recorded in the audit trail")] = "CSV import",
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Validate everything (every rule, against the registry) and write nothing",
+        ),
+    ] = False,
+    date_format: Annotated[
+        str,
+        typer.Option(
+            "--date-format",
+            help="How the files write dates: iso, dd/mm/yyyy, dd.mm.yyyy or mm/dd/yyyy",
+        ),
+    ] = "iso",
+    separator: Annotated[
+        str | None,
+        typer.Option(help="Cell separator: ',', ';' or 'tab' [default: detected per file]"),
+    ] = None,
 ) -> None:
-    """Import a folder of CSV files in one transaction: everything, or on any error nothing."""
-    from immunoreset.registry.csvio import import_csv
+    """Import a folder of CSV files in one transaction: everything, or on any error nothing.
+
+    Every problem is listed (file, row, column, value, what is allowed). Excel files in
+    Windows-1252 with ``;`` and decimal commas are detected; dates are never guessed: declare
+    ``--date-format`` for anything but ISO (yyyy-mm-dd).
+    """
+    from immunoreset.registry.csvdialect import DATE_FORMATS
+    from immunoreset.registry.csvio import ImportErrors, ReadOptions, import_csv
 
     with user_errors():
-        registry, actor = open_registry(db, user, create=True)
+        from immunoreset.errors import check_choice
+
+        check_choice("--date-format", date_format, tuple(DATE_FORMATS))
+        if separator is not None:
+            check_choice("--separator", separator, (",", ";", "tab"))
+        opts = ReadOptions(
+            separator={"tab": "\t"}.get(separator or "", separator),
+            date_format=None if date_format == "iso" else date_format,
+        )
+        registry, actor = open_registry(db, user, create=not check)
         total = _count_rows(folder)
-        with progress_bar("importing rows", total) as advance:
-            stats = import_csv(registry, actor, folder, reason=reason, progress=advance)
+        try:
+            with progress_bar("checking rows" if check else "importing rows", total) as advance:
+                stats = import_csv(
+                    registry, actor, folder, reason=reason, progress=advance, check=check,
+                    opts=opts,
+                )  # fmt: skip
+        except ImportErrors as err:
+            for problem in err.errors:
+                err_console.print(f"  {problem}", highlight=False, soft_wrap=True, markup=False)
+            listed = "" if err.total == len(err.errors) else f" ({len(err.errors):,} listed)"
+            fail(
+                f"{err.total:,} problems in {folder}{listed}; nothing was written: fix them and "
+                "import again (`--check` validates without writing)"
+            )
         unchanged = stats.total_rows - stats.total_inserted - stats.total_updated
         n_patients = sum(
             d.get("patients", 0) for d in (stats.inserted, stats.updated, stats.unchanged)
         )
+        verb = ("would be inserted", "would be updated") if check else ("inserted", "updated")
         console.print(
             f"{n_patients} patients, "
-            f"{stats.total_rows} rows read: {stats.total_inserted} inserted, "
-            f"{stats.total_updated} updated, {unchanged} unchanged"
+            f"{stats.total_rows} rows read: {stats.total_inserted} {verb[0]}, "
+            f"{stats.total_updated} {verb[1]}, {unchanged} unchanged"
+            + ("; check passed, nothing was written" if check else "")
         )
 
 
@@ -358,6 +406,9 @@ def db_restore(
     from immunoreset.registry.db import display_url, resolve_url
 
     with user_errors():
+        from immunoreset.cli import check_db
+
+        check_db(db, create=True)  # the target first: a bad --db is named before the file
         with progress_bar("restoring", None):
             restore(file, db)
         console.print(f"restored {file} into {display_url(resolve_url(db))}")
@@ -399,6 +450,10 @@ def db_roles(
     from immunoreset.registry.dbroles import create_app_role
 
     with user_errors():
+        from immunoreset.cli import check_db
+
+        if "://" in (db or ""):
+            check_db(db)  # an unsupported scheme is named as such
         for statement in create_app_role(db, role, password):
             console.print(statement, highlight=False)
         console.print(f"role {role} ready: run the app with its URL in IMMUNORESET_DB_URL")

@@ -47,18 +47,15 @@ def check_can_serve(db: str | None) -> str:
     """The registry URL to serve; raises ``typer.Exit(1)`` (with a message) when unusable."""
     from immunoreset.cli import check_db, user_errors
     from immunoreset.registry import Registry
-    from immunoreset.registry.db import SchemaError, resolve_url
+    from immunoreset.registry.db import resolve_url
 
     with user_errors():
         check_db(db, create=True)  # a new registry: serve asks for its first administrator
-    url = resolve_url(db)
-    try:
-        registry = Registry(url)
-    except SchemaError as err:
-        typer.echo(f"error: {err}", err=True)
-        raise typer.Exit(1) from None
-    with registry:
-        if registry.user_count() == 0:
+        url = resolve_url(db)
+        with Registry(url) as registry:
+            users = registry.user_count()
+    with Registry(url) as registry:
+        if users == 0:
             if not sys.stdin.isatty():
                 typer.echo(NO_USERS_MESSAGE, err=True)
                 raise typer.Exit(1)

@@ -52,20 +52,32 @@ class CsvDialect:
     date_format: str  # a key of DATE_FORMATS
 
 
+#: A UTF-8 multi-byte sequence: in a file that is not valid UTF-8 it means a damaged UTF-8
+#: file (or one mixing encodings), never a Windows-1252 one — which would be mis-read.
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+
+
 def _decode(raw: bytes, name: str) -> tuple[str, str]:
     try:
         return raw.decode("utf-8-sig"), "utf-8-sig"
     except UnicodeDecodeError as err:
+        row = raw.count(b"\n", 0, err.start) + 1
+        if _UTF8_SEQUENCE.search(raw):
+            raise InvalidInput(
+                "encoding", name, "UTF-8 or Windows-1252/Latin-1 text", file=name, row=row,
+                message=f"byte {raw[err.start]:#04x} is not UTF-8, but the file also holds "
+                "UTF-8 text (a damaged or mixed-encoding file); save it as 'CSV UTF-8'",
+            ) from None  # fmt: skip
         try:
             return raw.decode("cp1252"), "cp1252"
         except UnicodeDecodeError:
             raise InvalidInput(
-                "encoding",
-                name,
-                "UTF-8 or Windows-1252/Latin-1 text",
-                message=f"{name}: neither UTF-8 nor Windows-1252 text (byte {err.start}); "
+                "encoding", name, "UTF-8 or Windows-1252/Latin-1 text", file=name, row=row,
+                message=f"neither UTF-8 nor Windows-1252 text (byte {raw[err.start]:#04x}); "
                 "save it from Excel as 'CSV UTF-8'",
-            ) from None
+            ) from None  # fmt: skip
 
 
 def detect_dialect(
@@ -93,9 +105,25 @@ def detect_dialect(
         date_format = "iso"
     elif date_format not in DATE_FORMATS:
         raise InvalidInput("date_format", date_format, ", ".join(DATE_FORMATS))
-    rows = list(csv.reader(io.StringIO(text), delimiter=separator))
-    comma = separator != "," and any(_DECIMAL_COMMA.match(v) for r in rows[1:] for v in r)
+    comma = separator != "," and any(
+        _DECIMAL_COMMA.match(v) for r in _rows(text, separator, name)[1:] for v in r
+    )
     return CsvDialect(encoding, separator, comma, date_format)
+
+
+def _rows(text: str, separator: str, name: str) -> list[list[str]]:
+    """All rows of ``text``; a malformed row or an over-long cell is a located error."""
+    reader = csv.reader(io.StringIO(text), delimiter=separator)
+    try:
+        return list(reader)
+    except csv.Error as err:
+        message = str(err)
+        if "field larger than field limit" in message:
+            message = f"a cell longer than {csv.field_size_limit():,} characters"
+        raise InvalidInput(
+            "row", str(err), "a well-formed CSV row", row=reader.line_num + 1, file=name,
+            message=f"malformed CSV: {message}",
+        ) from None  # fmt: skip
 
 
 def normalise_text(raw: bytes, name: str, dialect: CsvDialect) -> str:
@@ -110,7 +138,7 @@ def normalise_text(raw: bytes, name: str, dialect: CsvDialect) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     pattern = DATE_FORMATS[dialect.date_format]
-    for lineno, row in enumerate(csv.reader(io.StringIO(text), delimiter=dialect.separator), 1):
+    for lineno, row in enumerate(_rows(text, dialect.separator, name), 1):
         if lineno > 1:
             fixed = []
             for col, value in enumerate(row, 1):
@@ -144,14 +172,23 @@ def read_normalised(
     )
 
 
-def open_csv(path: Path) -> io.StringIO:
+def open_csv(
+    path: Path, *, separator: str | None = None, date_format: str | None = None
+) -> io.StringIO:
     """``path`` as canonical CSV text, ready for :mod:`csv` (the importer's one entry point).
 
     A UTF-8, comma-separated file is passed through as is; a Windows-1252 file, a ``;`` or
-    tab separator and decimal commas are detected and rewritten. Dates stay as written (ISO).
+    tab separator and decimal commas are detected and rewritten; a declared ``separator`` or
+    ``date_format`` (a key of :data:`DATE_FORMATS`) wins over detection. Dates stay as written
+    unless a non-ISO ``date_format`` is declared: they are never guessed.
     """
     raw = path.read_bytes()
-    d = detect_dialect(raw, path.name)
-    if d.encoding == "utf-8-sig" and d.separator == "," and not d.decimal_comma:
+    d = detect_dialect(raw, path.name, separator=separator, date_format=date_format)
+    if (
+        d.encoding == "utf-8-sig"
+        and d.separator == ","
+        and not d.decimal_comma
+        and (d.date_format == "iso")
+    ):
         return io.StringIO(raw.decode("utf-8-sig"), newline="")
     return io.StringIO(normalise_text(raw, path.name, d), newline="")

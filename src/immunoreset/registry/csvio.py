@@ -14,6 +14,7 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 import threading
 import time
 from collections import defaultdict
@@ -27,7 +28,7 @@ from typing import Any
 from immunoreset import course as c
 from immunoreset import vocab
 from immunoreset.errors import InvalidInput
-from immunoreset.registry import fast
+from immunoreset.registry import fast, rules
 from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor
 from immunoreset.registry.csvdialect import open_csv
@@ -42,8 +43,11 @@ from immunoreset.registry.rules import RuleViolation
 
 __all__ = [
     "FILES",
+    "ImportErrors",
+    "ReadOptions",
     "build_record",
     "export_csv",
+    "find_errors",
     "import_courses",
     "import_csv",
     "read_csv_dir",
@@ -73,6 +77,45 @@ class ParsedDir:
 FORMULA_START = frozenset("=+-@\t\r'")
 
 
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How the import folder's files are written, when declared (else detected per file)."""
+
+    separator: str | None = None
+    date_format: str | None = None  # a key of csvdialect.DATE_FORMATS; None: ISO dates
+
+    def open(self, path: Path) -> Any:
+        return open_csv(path, separator=self.separator, date_format=self.date_format)
+
+
+DETECT = ReadOptions()
+
+#: At most this many problems are listed for one import (the count of all is given).
+MAX_LISTED_ERRORS = 1_000
+
+
+class ImportErrors(InvalidInput):
+    """Every problem found in an import folder (``errors``), located by file, row and column.
+
+    It reads as its first problem (and carries that problem's field, file, row and column),
+    followed by how many more there are, so code that handles one error keeps working.
+    """
+
+    def __init__(self, errors: list[InvalidInput], total: int | None = None) -> None:
+        first = errors[0]
+        self.errors = errors
+        self.total = total if total is not None else len(errors)
+        more = self.total - 1
+        suffix = f" (and {more:,} more problem{'s' if more != 1 else ''})" if more else ""
+        super().__init__(
+            first.field, first.value, first.allowed, row=first.row, column=first.column,
+            file=first.file, message=first.message + suffix,
+        )  # fmt: skip
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ImportErrors, (self.errors, self.total))
+
+
 def neutralise_cell(text: str) -> str:
     """``'=HYPERLINK(…)`` for ``=HYPERLINK(…)``: a text cell no spreadsheet evaluates."""
     return "'" + text if text and text[0] in FORMULA_START else text
@@ -81,6 +124,9 @@ def neutralise_cell(text: str) -> str:
 def restore_cell(text: str) -> str:
     """Undo :func:`neutralise_cell` (only a ``'`` followed by a formula character is removed)."""
     return text[1:] if len(text) > 1 and text[0] == "'" and text[1] in FORMULA_START else text
+
+
+_OTHER_DATE = re.compile(r"^\d{1,2}[./-]\d{1,2}[./-]\d{2,4}$")
 
 
 def _parse_value(kind: str, optional: bool, raw: str) -> Any:
@@ -98,6 +144,11 @@ def _parse_value(kind: str, optional: bool, raw: str) -> Any:
         try:
             return dt.date.fromisoformat(raw)
         except ValueError:
+            if _OTHER_DATE.match(raw):  # never guessed: dd/mm and mm/dd look alike
+                raise ValueError(
+                    "a date as YYYY-MM-DD (declare another format with --date-format, "
+                    "e.g. dd/mm/yyyy)"
+                ) from None
             raise ValueError("a date as YYYY-MM-DD") from None
     if kind == "float":
         try:
@@ -177,9 +228,9 @@ def _check_cell(raw: str, column: str, lineno: int, name: str) -> None:
         )  # fmt: skip
 
 
-def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def _read_rows(path: Path, opts: ReadOptions = DETECT) -> Iterator[tuple[int, dict[str, str]]]:
     csv.field_size_limit(MAX_CELL)
-    with open_csv(path) as fh:
+    with opts.open(path) as fh:
         rows = _cells(csv.reader(fh), path.name)
         header = next(rows, None)
         if header is None:
@@ -195,9 +246,11 @@ def _read_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
             yield i, dict(zip(header, [*cells, *[""] * (len(header) - len(cells))], strict=True))
 
 
-def _check_header(path: Path, expected: Iterable[str], optional: Iterable[str] = ()) -> None:
+def _check_header(
+    path: Path, expected: Iterable[str], optional: Iterable[str] = (), opts: ReadOptions = DETECT
+) -> None:
     csv.field_size_limit(MAX_CELL)
-    with open_csv(path) as fh:
+    with opts.open(path) as fh:
         header = next(_cells(csv.reader(fh), path.name), [])
     missing = [col for col in expected if col not in header]
     if missing:
@@ -309,39 +362,60 @@ def _fast_parser(ent: s.Entity, header: list[str]) -> Callable[[list[str]], Any]
     return scope["parse"]  # type: ignore[no-any-return]
 
 
-def _read_sites(folder: Path) -> list[tuple[str, str]]:
+def _collect(errors: list[InvalidInput] | None, err: InvalidInput) -> None:
+    """Raise ``err`` (the import's first problem), or add it to ``errors`` (listing them all)."""
+    if errors is None:
+        raise err
+    errors.append(err)
+
+
+def _read_sites(
+    folder: Path, opts: ReadOptions = DETECT, errors: list[InvalidInput] | None = None
+) -> list[tuple[str, str]]:
     sites: list[tuple[str, str]] = []
     spath = folder / SITES_FILE
     if spath.exists():
-        _check_header(spath, ("code", "name"))
-        for lineno, row in _read_rows(spath):
-            try:
-                c._record_id("code", row["code"])
-            except InvalidInput as err:
-                raise err.located(row=lineno, column="code", file=SITES_FILE) from None
-            sites.append((row["code"], row["name"]))
+        try:
+            _check_header(spath, ("code", "name"), opts=opts)
+            for lineno, row in _read_rows(spath, opts):
+                try:
+                    c._record_id("code", row["code"])
+                except InvalidInput as err:
+                    _collect(errors, err.located(row=lineno, column="code", file=SITES_FILE))
+                    continue
+                sites.append((row["code"], row["name"]))
+        except InvalidInput as err:  # the file cannot be read further
+            _collect(errors, err)
     return sites
 
 
-def _read_patients(folder: Path) -> dict[str, c.Patient]:
+def _read_patients(
+    folder: Path, opts: ReadOptions = DETECT, errors: list[InvalidInput] | None = None
+) -> dict[str, c.Patient]:
     ppath = folder / FILES["patients"]
     if not ppath.exists():
-        raise InvalidInput("patients.csv", str(ppath), "a patients.csv file in the folder")
+        _collect(
+            errors, InvalidInput("patients.csv", str(ppath), "a patients.csv file in the folder")
+        )
+        return {}
     pent = s.PATIENT_ENTITY
-    _check_header(ppath, pent.columns)
     patients: dict[str, c.Patient] = {}
-    for lineno, row in _read_rows(ppath):
-        rec = _build(pent, row, lineno, ppath.name)
-        if rec.study_id in patients:
-            raise InvalidInput(
-                "study_id",
-                rec.study_id,
-                "each study ID once",
-                row=lineno,
-                column="study_id",
-                file=ppath.name,
-            )
-        patients[rec.study_id] = rec
+    try:
+        _check_header(ppath, pent.columns, opts=opts)
+        for lineno, row in _read_rows(ppath, opts):
+            try:
+                rec = _build(pent, row, lineno, ppath.name)
+                if rec.study_id in patients:
+                    raise InvalidInput(
+                        "study_id", rec.study_id, "each study ID once", row=lineno,
+                        column="study_id", file=ppath.name,
+                    )  # fmt: skip
+            except InvalidInput as err:
+                _collect(errors, err)
+                continue
+            patients[rec.study_id] = rec
+    except InvalidInput as err:  # the file cannot be read further
+        _collect(errors, err)
     return patients
 
 
@@ -352,7 +426,11 @@ MAX_TEXT = 200
 
 
 def _check_bytes(path: Path) -> None:
-    """Refuse a file that is not UTF-8 text (binary, UTF-16 …) with its row."""
+    """Refuse a file that is not text (binary, UTF-16 …) with its row.
+
+    Its encoding (UTF-8, or Windows-1252 from Excel; never a mix) is checked when it is read
+    (:func:`.csvdialect.open_csv`).
+    """
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InvalidInput(
@@ -365,43 +443,48 @@ def _check_bytes(path: Path) -> None:
             "file", path.name, "text", file=path.name, row=data.count(b"\n", 0, nul) + 1,
             message="binary data (a NUL byte) in a CSV file; export it again as UTF-8 CSV",
         )  # fmt: skip
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InvalidInput(
-            "file", path.name, "UTF-8 text", file=path.name,
-            row=data.count(b"\n", 0, err.start) + 1,
-            message=f"byte {data[err.start]:#04x} is not UTF-8; save the file as UTF-8 CSV",
-        ) from None  # fmt: skip
 
 
-def _check_folder(folder: str | Path) -> Path:
+def _check_folder(
+    folder: str | Path, opts: ReadOptions = DETECT, errors: list[InvalidInput] | None = None
+) -> Path:
+    """The import folder: only known CSV files, each text with the expected header."""
     folder = Path(folder)
     if not folder.is_dir():
         raise InvalidInput("folder", str(folder), "an existing folder of CSV files")
     known = {SITES_FILE, *FILES.values()}
     for path in sorted(folder.iterdir()):
-        if path.name not in known:
-            raise InvalidInput(
-                "file", path.name, "one of " + ", ".join(sorted(known)), file=path.name,
-                message=f"unknown file {path.name!r} in the import folder; the files read are: "
-                + ", ".join(sorted(known)),
-            )  # fmt: skip
-        if path.is_file():
+        try:
+            if path.name not in known:
+                raise InvalidInput(
+                    "file", path.name, "one of " + ", ".join(sorted(known)), file=path.name,
+                    message=f"unknown file {path.name!r} in the import folder; the files read "
+                    "are: " + ", ".join(sorted(known)),
+                )  # fmt: skip
+            if not path.is_file():
+                raise InvalidInput("file", path.name, "a CSV file", file=path.name)
             _check_bytes(path)
-        else:
-            raise InvalidInput("file", path.name, "a CSV file", file=path.name)
-    for name, ent in s.ENTITIES.items():
-        path = folder / FILES[name]
-        if path.exists():
-            _check_header(path, ("study_id", *ent.columns))
+            name = next((n for n, f in FILES.items() if f == path.name), None)
+            if name in s.ENTITIES:
+                _check_header(path, ("study_id", *s.ENTITIES[name].columns), opts=opts)
+        except InvalidInput as err:
+            _collect(errors, err)
     return folder
 
 
 def _entity_batches(
-    folder: Path, ent: s.Entity, patients: Mapping[str, c.Patient], batch_rows: int
+    folder: Path,
+    ent: s.Entity,
+    patients: Mapping[str, c.Patient],
+    batch_rows: int,
+    opts: ReadOptions = DETECT,
+    errors: list[InvalidInput] | None = None,
 ) -> Iterator[list[tuple[str, Any]]]:
-    """Validated ``(study_id, record)`` rows of one entity file, in batches."""
+    """Validated ``(study_id, record)`` rows of one entity file, in batches.
+
+    The first invalid row raises; with ``errors`` every invalid row is added to it instead
+    and the file is read to its end (or to a row the CSV reader cannot split).
+    """
     path = folder / FILES[ent.name]
     if not path.exists():
         return
@@ -409,69 +492,90 @@ def _entity_batches(
     key_of = ent.key_of
     batch: list[tuple[str, Any]] = []
     csv.field_size_limit(MAX_CELL)
-    with open_csv(path) as fh:
-        reader = _cells(csv.reader(fh), path.name)
-        header = next(reader)
-        isid = header.index("study_id")
-        width = len(header)
-        parse = _fast_parser(ent, header)
-        for lineno, cells in enumerate(reader, start=2):
-            if len(cells) != width:
-                raise InvalidInput(
-                    "row", len(cells), f"{width} cells like the header", row=lineno, file=path.name
-                )
-            sid = cells[isid]
-            if sid not in patients:
-                sid = sid.strip()
-                if sid not in patients:
-                    raise InvalidInput(
-                        "study_id",
-                        sid,
-                        "a study ID listed in patients.csv",
-                        row=lineno,
-                        column="study_id",
-                        file=path.name,
-                    )
-            try:
-                rec = parse(cells)
-            except Exception:
-                rec = _build(ent, dict(zip(header, cells, strict=True)), lineno, path.name)
-            if ent.record is c.DailyAssessment and rec.is_blank:
+    try:
+        with opts.open(path) as fh:
+            reader = _cells(csv.reader(fh), path.name)
+            header = next(reader)
+            isid = header.index("study_id")
+            width = len(header)
+            parse = _fast_parser(ent, header)
+            for lineno, cells in enumerate(reader, start=2):
                 try:
-                    c.check_not_blank(rec)
+                    sid, rec = _entity_row(ent, path.name, header, isid, width, parse, patients,
+                                           cells, lineno)  # fmt: skip
+                    key = key_of(rec) if ent.global_key else (sid, *key_of(rec))
+                    if key in seen:
+                        column = ent.key[0] if ent.key else "study_id"
+                        raise InvalidInput(
+                            column, list(key), f"one row per {', '.join(('study_id', *ent.key))}",
+                            row=lineno, column=column, file=path.name,
+                        )  # fmt: skip
                 except InvalidInput as err:
-                    raise err.located(row=lineno, column="date", file=path.name) from None
-            key = key_of(rec) if ent.global_key else (sid, *key_of(rec))
-            if key in seen:
-                raise InvalidInput(
-                    ent.key[0] if ent.key else "study_id",
-                    list(key),
-                    f"one row per {', '.join(('study_id', *ent.key))}",
-                    row=lineno,
-                    column=ent.key[0] if ent.key else "study_id",
-                    file=path.name,
-                )
-            seen.add(key)
-            batch.append((sid, rec))
-            if len(batch) >= batch_rows:
-                yield batch
-                batch = []
+                    _collect(errors, err)
+                    continue
+                seen.add(key)
+                batch.append((sid, rec))
+                if len(batch) >= batch_rows:
+                    yield batch
+                    batch = []
+    except InvalidInput as err:  # a row the CSV reader cannot split: the file stops here
+        _collect(errors, err)
     if batch:
         yield batch
 
 
-def read_csv_dir(folder: str | Path, *, progress: Callable[[int], None] | None = None) -> ParsedDir:
+def _entity_row(
+    ent: s.Entity,
+    name: str,
+    header: list[str],
+    isid: int,
+    width: int,
+    parse: Callable[[list[str]], Any],
+    patients: Mapping[str, c.Patient],
+    cells: list[str],
+    lineno: int,
+) -> tuple[str, Any]:
+    """``(study_id, record)`` of one data row, or the located :class:`InvalidInput`."""
+    if len(cells) != width:
+        raise InvalidInput("row", len(cells), f"{width} cells like the header", row=lineno,
+                           file=name)  # fmt: skip
+    sid = cells[isid]
+    if sid not in patients:
+        sid = sid.strip()
+        if sid not in patients:
+            raise InvalidInput(
+                "study_id", sid, "a study ID listed in patients.csv", row=lineno,
+                column="study_id", file=name,
+            )  # fmt: skip
+    try:
+        rec = parse(cells)
+    except Exception:
+        rec = _build(ent, dict(zip(header, cells, strict=True)), lineno, name)
+    if ent.record is c.DailyAssessment and rec.is_blank:
+        try:
+            c.check_not_blank(rec)
+        except InvalidInput as err:
+            raise err.located(row=lineno, column="date", file=name) from None
+    return sid, rec
+
+
+def read_csv_dir(
+    folder: str | Path,
+    *,
+    progress: Callable[[int], None] | None = None,
+    opts: ReadOptions = DETECT,
+) -> ParsedDir:
     """Parse and validate every file of an import folder into courses; nothing is written."""
-    folder = _check_folder(folder)
-    sites = _read_sites(folder)
-    patients = _read_patients(folder)
+    folder = _check_folder(folder, opts)
+    sites = _read_sites(folder, opts)
+    patients = _read_patients(folder, opts)
     nrows = len(patients)
     parts: dict[str, dict[str, list[Any]]] = {}
     with gc_paused():
         for name, ent in s.ENTITIES.items():
             grouped: dict[str, list[Any]] = defaultdict(list)
             parts[name] = grouped
-            for batch in _entity_batches(folder, ent, patients, 100_000):
+            for batch in _entity_batches(folder, ent, patients, 100_000, opts):
                 for sid, rec in batch:
                     grouped[sid].append(rec)
                 nrows += len(batch)
@@ -487,8 +591,48 @@ def read_csv_dir(folder: str | Path, *, progress: Callable[[int], None] | None =
     return ParsedDir(sites=sites, courses=courses, rows=nrows)
 
 
+def find_errors(
+    folder: str | Path, known_sites: Iterable[str] = (), *, opts: ReadOptions = DETECT
+) -> list[InvalidInput]:
+    """Every problem of an import folder that reading it can find, in file and row order.
+
+    Unknown files, unreadable files and headers, every invalid cell or row, unknown study IDs
+    and sites, duplicate keys — without touching a registry. The rules that need the stored
+    records (chain of identity, release, site scope) are checked by the import itself.
+    """
+    errors: list[InvalidInput] = []
+    path = _check_folder(folder, opts, errors)
+    sites = _read_sites(path, opts, errors)
+    patients = _read_patients(path, opts, errors)
+    known = set(known_sites) | {code for code, _ in sites}
+    for sid, p in patients.items():
+        if p.site not in known:
+            errors.append(_unknown_site(path, sid, p.site, opts))
+    unreadable = {e.file for e in errors if e.row in (None, 1)}
+    for ent in s.ENTITIES.values():
+        if FILES[ent.name] in unreadable:
+            continue  # its header (or the file) is the problem: its rows say nothing more
+        for _ in _entity_batches(path, ent, patients, 100_000, opts, errors):
+            pass
+    return errors
+
+
+def _unknown_site(folder: Path, sid: str, site: str, opts: ReadOptions) -> InvalidInput:
+    return InvalidInput(
+        "site", site, "a site of the registry or of sites.csv",
+        file=FILES["patients"], column="site",
+        row=_find_row(folder / FILES["patients"], {"study_id": sid}, opts),
+        message=f"unknown site {site!r}; add it with `immunoreset site add` or list it "
+        "in sites.csv",
+    )  # fmt: skip
+
+
 #: Imports with at least this many data rows parse in a separate process.
 PROCESS_PARSE_ROWS = 200_000
+
+
+class _CheckOnly(Exception):
+    """Raised inside the import transaction of a check so that it rolls back."""
 
 
 def import_csv(
@@ -500,6 +644,8 @@ def import_csv(
     progress: Callable[[int], None] | None = None,
     batch_rows: int = 50_000,
     parser: str = "auto",
+    check: bool = False,
+    opts: ReadOptions = DETECT,
 ) -> SaveStats:
     """Import a folder in one transaction: all of it, or — on any error — nothing (idempotent).
 
@@ -508,48 +654,58 @@ def import_csv(
     :data:`PROCESS_PARSE_ROWS` data rows), else in a thread. The parser sends rows already
     validated by the record constructors and encoded for the database, so the writing side
     only binds and inserts them (rows of patients already in the registry are rebuilt into
-    records and compared field by field). The first invalid row stops the import, the
-    transaction is rolled back, and the error names the file, row, column, value and what
-    was expected. ``progress`` is called with the number of rows handled.
+    records and compared field by field). An invalid row stops the writing and the
+    transaction is rolled back; the folder is then read once more to list *every* problem
+    (:class:`ImportErrors`: file, row, column, value and what was expected, at most
+    :data:`MAX_LISTED_ERRORS`). A rule that needs the stored records (chain of identity,
+    release, site scope) reports its first violation. ``check=True`` runs the whole import
+    — every rule included — and rolls it back: the statistics say what it would write.
+    ``opts`` declares the files' separator and date format (else detected; dates ISO).
+    ``progress`` is called with the number of rows handled.
     """
     from immunoreset.errors import check_choice
 
     check_choice("parser", parser, ("auto", "thread", "process"))
-    folder = _check_folder(folder)
+    if not Path(folder).is_dir():
+        raise InvalidInput("folder", str(folder), "an existing folder of CSV files")
     actor.require_write("import data")
-    sites = _read_sites(folder)
-    patients = _read_patients(folder)
-    text = f"{reason}: {folder.name}"
-    known = {code for code, _ in registry.list_sites()} | {code for code, _ in sites}
-    for sid, p in patients.items():
-        if p.site not in known:
-            raise InvalidInput(
-                "site", p.site, "a site of the registry or of sites.csv",
-                file=FILES["patients"], column="site",
-                row=_find_row(folder / FILES["patients"], {"study_id": sid}),
-                message=f"unknown site {p.site!r}; add it with `immunoreset site add` or list it "
-                "in sites.csv",
-            )  # fmt: skip
+    known = {code for code, _ in registry.list_sites()}
     try:
-        return _import(registry, actor, folder, sites, patients, text, parser, batch_rows, progress)
+        path = _check_folder(folder, opts)
+        sites = _read_sites(path, opts)
+        patients = _read_patients(path, opts)
+        for sid, p in patients.items():
+            if p.site not in known and p.site not in {code for code, _ in sites}:
+                raise _unknown_site(path, sid, p.site, opts)
+        text = f"{reason}: {path.name}"
+        return _import(
+            registry, actor, path, sites, patients, text, parser, batch_rows, progress, check, opts
+        )
+    except ImportErrors:
+        raise
+    except InvalidInput:
+        errors = find_errors(folder, known, opts=opts)
+        if len(errors) <= 1:
+            raise  # one problem: it is the whole answer
+        raise ImportErrors(errors[:MAX_LISTED_ERRORS], len(errors)) from None
     except RuleViolation as err:
         name = FILES.get(err.entity)
-        if name is None or not (folder / name).exists():
+        if name is None or not (Path(folder) / name).exists():
             raise
         ent = s.ENTITIES[err.entity]
         match = {"study_id": err.study_id or "", **dict(zip(ent.key, err.key, strict=False))}
-        row = _find_row(folder / name, match)
+        row = _find_row(Path(folder) / name, match, opts)
         if row is None:
             raise
         raise err.located(file=name, row=row) from None
 
 
-def _find_row(path: Path, match: Mapping[str, Any]) -> int | None:
+def _find_row(path: Path, match: Mapping[str, Any], opts: ReadOptions = DETECT) -> int | None:
     """The line of the first row of ``path`` whose cells equal ``match`` (for error messages)."""
     if not path.exists():
         return None
     want = {k: str(v).strip() for k, v in match.items()}
-    for lineno, row in _read_rows(path):
+    for lineno, row in _read_rows(path, opts):
         if all((row.get(k) or "").strip() == v for k, v in want.items()):
             return lineno
     return None
@@ -565,6 +721,8 @@ def _import(
     parser: str,
     batch_rows: int,
     progress: Callable[[int], None] | None,
+    check: bool = False,
+    opts: ReadOptions = DETECT,
 ) -> SaveStats:
     stats = SaveStats()
     if parser == "auto":
@@ -572,26 +730,32 @@ def _import(
             (folder / FILES[n]).stat().st_size for n in s.ENTITIES if (folder / FILES[n]).exists()
         )
         parser = "process" if size >= PROCESS_PARSE_ROWS * 60 else "thread"  # ~60 bytes a row
-    with gc_paused(), write_transaction(registry.engine) as conn:
-        dialect = conn.dialect.name
-        before = registry.existing_study_ids(conn, patients)
-        ids = registry.write_patients(conn, actor, list(patients.values()), sites, text, stats)
-        if progress:
-            progress(len(patients))
-        with _batches(parser, folder, set(patients), dialect, batch_rows) as batches:
-            for ent, batch in batches:
-                new = [(ids[sid], *row) for sid, row in batch if sid not in before]
-                old = [] if len(new) == len(batch) else [b for b in batch if b[0] in before]
-                if ent.global_key:
-                    new, old = [], batch
-                if new:
-                    registry.insert_new_rows(conn, actor, ent, new, text, stats)
-                if old:
-                    make = fast.record_maker(conn, ent, offset=0)
-                    items = [(ids[sid], sid, make(row)) for sid, row in old]
-                    registry.write_records(conn, actor, ent, items, text, stats)
-                if progress:
-                    progress(len(batch))
+    try:
+        with gc_paused(), write_transaction(registry.engine) as conn:
+            dialect = conn.dialect.name
+            before = registry.existing_study_ids(conn, patients)
+            ids = registry.write_patients(conn, actor, list(patients.values()), sites, text, stats)
+            if progress:
+                progress(len(patients))
+            with _batches(parser, folder, set(patients), dialect, batch_rows, opts) as batches:
+                for ent, batch in batches:
+                    new = [(ids[sid], *row) for sid, row in batch if sid not in before]
+                    old = [] if len(new) == len(batch) else [b for b in batch if b[0] in before]
+                    if ent.global_key:
+                        new, old = [], batch
+                    if new:
+                        registry.insert_new_rows(conn, actor, ent, new, text, stats)
+                    if old:
+                        make = fast.record_maker(conn, ent, offset=0)
+                        items = [(ids[sid], sid, make(row)) for sid, row in old]
+                        registry.write_records(conn, actor, ent, items, text, stats)
+                    if progress:
+                        progress(len(batch))
+            if check:
+                rules.enforce(conn)  # what the commit would check, then roll back
+                raise _CheckOnly
+    except _CheckOnly:
+        return stats
     if stats.total_inserted >= ANALYZE_AFTER_ROWS:
         registry.analyze()
     return stats
@@ -614,7 +778,8 @@ def import_courses(
     rolls the whole import back so nothing is written.
     """
     actor.require_write("import data")
-    with gc_paused(), registry.engine.begin() as conn:
+    # write_transaction: the chain-of-identity, release and plausibility gate runs before commit
+    with gc_paused(), write_transaction(registry.engine) as conn:
         registry.write_patients(conn, actor, [], list(sites), reason, SaveStats())
         stats = registry.save_courses(actor, courses, reason=reason, conn=conn, progress=progress)
     if stats.total_inserted >= ANALYZE_AFTER_ROWS:
@@ -623,13 +788,13 @@ def import_courses(
 
 
 def _encoded_batches(
-    folder: Path, study_ids: set[str], dialect: str, batch_rows: int
+    folder: Path, study_ids: set[str], dialect: str, batch_rows: int, opts: ReadOptions = DETECT
 ) -> Iterator[tuple[str, list[tuple[str, tuple[Any, ...]]]]]:
     """``(entity name, [(study_id, encoded row), …])`` batches of every entity file."""
     patients = dict.fromkeys(study_ids)
     for ent in s.ENTITIES.values():
         encode = fast.row_encoder(dialect, ent)
-        for batch in _entity_batches(folder, ent, patients, batch_rows):  # type: ignore[arg-type]
+        for batch in _entity_batches(folder, ent, patients, batch_rows, opts):  # type: ignore[arg-type]
             yield ent.name, [(sid, encode(rec)) for sid, rec in batch]
 
 
@@ -671,6 +836,7 @@ def _parse_process(
     out: Any,
     stop: Any,
     parent: int | None = None,
+    opts: ReadOptions = DETECT,
 ) -> None:
     """Entry point of the parser process: send batches, then None; or the error."""
     import gc
@@ -679,7 +845,7 @@ def _parse_process(
         _die_with_parent(parent)
     gc.disable()
     try:
-        for item in _encoded_batches(Path(folder), study_ids, dialect, batch_rows):
+        for item in _encoded_batches(Path(folder), study_ids, dialect, batch_rows, opts):
             while not stop.is_set():
                 try:
                     out.put(item, timeout=0.2)
@@ -695,7 +861,12 @@ def _parse_process(
 
 @contextmanager
 def _batches(
-    parser: str, folder: Path, study_ids: set[str], dialect: str, batch_rows: int
+    parser: str,
+    folder: Path,
+    study_ids: set[str],
+    dialect: str,
+    batch_rows: int,
+    opts: ReadOptions = DETECT,
 ) -> Iterator[Iterator[tuple[s.Entity, list[tuple[str, tuple[Any, ...]]]]]]:
     """Batches from a parser running beside the writer (a thread or a spawned process)."""
     if parser == "process":
@@ -706,7 +877,7 @@ def _batches(
         stop: Any = ctx.Event()
         worker: Any = ctx.Process(
             target=_parse_process,
-            args=(str(folder), study_ids, dialect, batch_rows, queue, stop, os.getpid()),
+            args=(str(folder), study_ids, dialect, batch_rows, queue, stop, os.getpid(), opts),
             name="csv-import-parser",
             daemon=True,
         )
@@ -715,7 +886,7 @@ def _batches(
         stop = threading.Event()
         worker = threading.Thread(
             target=_parse_process,
-            args=(str(folder), study_ids, dialect, batch_rows, queue, stop),
+            args=(str(folder), study_ids, dialect, batch_rows, queue, stop, None, opts),
             name="csv-import-parser",
             daemon=True,
         )
