@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BASE_STAMP := $(VENV)/.installed-base
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint format bench test-deps clean
+.PHONY: demo test lint format bench test-deps screenshots clean
 
 $(BASE_STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -31,6 +31,11 @@ test: $(TEST_STAMP) test-deps
 
 test-deps:
 	bash scripts/test-deps.sh
+
+## make screenshots: the README's pictures of the web app (desktop, tablet, phone) into
+## docs/screenshots, from a temporary SYNTHETIC demo registry (the tests never write there).
+screenshots: $(TEST_STAMP) test-deps
+	$(VENV)/bin/immunoreset web screenshots --out docs/screenshots
 
 lint: $(TEST_STAMP)
 	$(PY) -m ruff check src tests benchmarks

@@ -13,15 +13,15 @@ from tests.web.conftest import PASSWORD
 pytestmark = pytest.mark.browser
 
 
-def test_live_grade_then_save_and_timeline(page) -> None:  # type: ignore[no-untyped-def]
+def test_live_grade_then_save_and_timeline(page, tmp_path) -> None:  # type: ignore[no-untyped-def]
     page.goto("/login")
-    shot(page, "login.png")
+    shot(page, tmp_path, "login.png")
     log_in(page, "rosa")
-    shot(page, "dashboard.png")
+    shot(page, tmp_path, "dashboard.png")
     page.get_by_role("link", name="RM-001").click()
     page.wait_for_url("**/patients/RM-001")
     page.wait_for_selector("#plot-b_cells .main-svg")  # plotly drew from the bundled JS
-    shot(page, "patient.png")
+    shot(page, tmp_path, "patient.png")
 
     page.get_by_role("link", name="Enter daily assessment").click()
     page.wait_for_url("**/assessments/new")
@@ -38,10 +38,10 @@ def test_live_grade_then_save_and_timeline(page) -> None:  # type: ignore[no-unt
     reasons = page.locator("#live-crs-reasons").inner_text()
     assert "low-flow nasal cannula" in reasons and "fever 38.6" in reasons
     assert page.locator("#live-status").inner_text().startswith("Study day 31")
-    shot(page, "assessment-live-grade.png")
+    shot(page, tmp_path, "assessment-live-grade.png")
 
     page.get_by_role("button", name="Save assessment").click()
-    page.wait_for_url(re.compile(r".*/patients/RM-001#day-31$"))
+    page.wait_for_url(re.compile(r".*/patients/RM-001\?grades=all#day-31$"))
     row = page.locator("#day-31")
     assert "grade 2" in row.inner_text()
     assert "low-flow nasal cannula" in row.inner_text()
@@ -95,7 +95,7 @@ def test_keyboard_login(page) -> None:  # type: ignore[no-untyped-def]
     assert page.locator("#cohort").is_visible()
 
 
-def test_batch_qc_entry_and_refused_release(page) -> None:  # type: ignore[no-untyped-def]
+def test_batch_qc_entry_and_refused_release(page, tmp_path) -> None:  # type: ignore[no-untyped-def]
     log_in(page, "rosa")
     page.goto("/batches/ER-001-B1")
     assert "Not found" in page.content()
@@ -123,4 +123,4 @@ def test_batch_qc_entry_and_refused_release(page) -> None:  # type: ignore[no-un
     page.get_by_role("button", name="Sign: approve deviation").click()
     page.wait_for_url("**/batches/RM-001-B1?saved=approved")
     assert "approved by quinn" in page.locator("#deviation-list").inner_text()
-    shot(page, "batch.png")
+    shot(page, tmp_path, "batch.png")

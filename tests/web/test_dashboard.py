@@ -111,8 +111,12 @@ def rm001():  # type: ignore[no-untyped-def]
         ("stored_for_redosing", dt.date(2024, 9, 12), "expires 2024-10-12"),  # 30 days: inside
         ("stored_for_redosing", dt.date(2024, 9, 11), None),  # 31 days: outside
         ("released", dt.date(2024, 10, 13), "expired 2024-10-12"),
-        ("quarantined", dt.date(2024, 10, 1), None),  # not released: not watched
-        ("discarded", dt.date(2024, 10, 1), None),
+        # in stock awaiting release: QA must know it is about to expire (issue #17 item 6)
+        ("quarantined", dt.date(2024, 10, 1), "expires 2024-10-12"),
+        ("quarantined", dt.date(2024, 10, 20), "expired 2024-10-12"),
+        ("discarded", dt.date(2024, 10, 1), None),  # not in stock
+        ("expired", dt.date(2024, 10, 20), None),  # written off: not in stock
+        ("infused", dt.date(2024, 10, 20), None),
     ],
 )
 def test_bag_expiring_rule(rm001, status: str, today: dt.date, expected: str | None) -> None:
@@ -161,3 +165,68 @@ def test_patient_summary_pdf(client, as_user) -> None:
     resp = client.get("/reports/case-series.pdf?patient=RM-001")
     assert resp.status_code == 200 and resp.content.startswith(b"%PDF")
     assert resp.headers["content-disposition"] == 'attachment; filename="patient-RM-001.pdf"'
+
+
+def test_infused_bags_past_expiry_never_alert(rm001) -> None:
+    """The demo's infused bag expires before the stored ones: a year on, only stock alerts."""
+    later = dt.date(2025, 1, 1)
+    infused = [b for b in rm001.bags if b.status == "infused"]
+    assert infused and all(b.expiry and b.expiry < later for b in infused)
+    only_infused = dataclasses.replace(rm001, bags=tuple(infused))
+    assert not [a for a in dashboard_row(only_infused, today=later).alerts if "bag" in a]
+
+
+def test_crs_now_is_today_or_the_last_assessed_day(rm001) -> None:
+    # RM-001: infused 2023-10-31, assessed days 0–30; grade 1 on days 5–7
+    on_day6 = dashboard_row(rm001, today=dt.date(2023, 11, 6))
+    assert on_day6.current_crs == 1 and on_day6.current_on == dt.date(2023, 11, 6)
+    assert on_day6.current_is_today and on_day6.max_crs == 1
+    # day 6's row is "now" on day 6 even though later days (grade 0) are recorded
+    assert on_day6.last_assessment == dt.date(2023, 11, 6)
+    day31 = dashboard_row(rm001, today=TODAY)  # no assessment today: the last day, dated
+    assert day31.current_on == dt.date(2023, 11, 30) and not day31.current_is_today
+    assert day31.current_crs == 0 and day31.last_assessment == dt.date(2023, 11, 30)
+    before = dashboard_row(rm001, today=dt.date(2023, 10, 1))  # before the infusion
+    assert before.current_crs is None and before.current_on is None
+
+
+def test_dashboard_shows_the_date_of_now_and_the_last_assessment(client, as_user) -> None:
+    as_user("rosa")
+    html = client.get("/").text
+    row = html[html.index('href="/patients/RM-001"') :]
+    row = row[: row.index("</tr>")]
+    assert "on 2023-11-30" in row  # CRS/ICANS "now" is day 30's, dated
+    assert '<td class="last-assessment">2023-11-30</td>' in row
+    assert "Last assessment" in html
+
+
+@pytest.mark.parametrize(
+    ("user", "q", "shown", "hidden"),
+    [
+        ("rosa", "RM-003", ["RM-003"], ["RM-001", "RM-005"]),
+        ("rosa", "rm-00", ["RM-001", "RM-005"], ["ER-001"]),  # case-insensitive
+        ("rosa", "  003 ", ["RM-003"], ["RM-001"]),
+        ("rosa", "ER-001", [], ["ER-001", "RM-001"]),  # other site: still invisible
+        ("rosa", "%", [], ["RM-001"]),  # a wildcard is a plain character
+        ("rosa", "_M", [], ["RM-001"]),
+        ("admin", "-001", ["ER-001", "RM-001"], ["RM-002"]),
+    ],
+)
+def test_study_id_search(client, as_user, user: str, q: str, shown, hidden) -> None:
+    as_user(user)
+    html = client.get("/", params={"q": q}).text
+    assert 'id="q"' in html and 'role="search"' in html
+    table = html[html.index('id="cohort"') :]
+    for sid in shown:
+        assert f'href="/patients/{sid}"' in table
+    for sid in hidden:
+        assert f'href="/patients/{sid}"' not in table
+    if not shown:
+        assert "No patients whose study ID contains" in table
+
+
+def test_search_is_kept_by_the_pager(client, as_user, app) -> None:
+    app.state.settings.page_size = 5
+    as_user("admin")
+    html = client.get("/", params={"q": "-00"}).text
+    assert "Study IDs containing" in html and "&amp;q=-00" in html

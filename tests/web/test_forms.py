@@ -25,13 +25,15 @@ def test_assessment_is_saved_and_audited(client, as_user, registry: Registry) ->
         data={**FEVER_DAY, "csrf_token": csrf, "reason": "bedside entry"},
         follow_redirects=False,
     )
-    assert resp.status_code == 303 and resp.headers["location"] == "/patients/RM-001#day-31"
+    # day 31 is past the acute phase (days 0–14): the full grade table is opened
+    assert resp.status_code == 303
+    assert resp.headers["location"] == "/patients/RM-001?grades=all#day-31"
     course = registry.load_course(registry.actor_for("rosa"), "RM-001")
     day = next(a for a in course.daily_assessments if str(a.date) == "2023-12-01")
     assert day.temperature_max_c == 38.6 and day.oxygen_flow_l_min == 2.0
     entry = registry.audit_trail(registry.actor_for("rosa"), study_id="RM-001", limit=1)[0]
     assert entry["username"] == "rosa" and entry["reason"] == "bedside entry"
-    page = client.get("/patients/RM-001").text
+    page = client.get(resp.headers["location"]).text
     assert 'id="day-31"' in page and "low-flow nasal cannula" in page
 
 

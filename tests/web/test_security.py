@@ -110,3 +110,4 @@ def test_headers_are_not_duplicated(client, as_user) -> None:
     as_user("rosa")
     resp = client.get("/static/plotly.min.js")
     assert resp.headers.get_list("cache-control") == ["public, max-age=86400"]
+    assert len(resp.headers.get_list("content-security-policy")) == 1

@@ -1,4 +1,5 @@
-"""Commands of the web app: ``immunoreset serve`` and ``immunoreset token create``.
+"""Commands of the web app: ``immunoreset serve``, ``immunoreset token …`` and
+``immunoreset web screenshots`` (the README's pictures, from a temporary demo registry).
 
 Uvicorn runs the app in factory mode
 (:func:`immunoreset.web.app.create_app_from_env`), so every worker opens the registry named by
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -24,12 +26,15 @@ __all__ = [
     "token_create",
     "token_list",
     "token_revoke",
+    "web_screenshots",
 ]
 
 token_app = typer.Typer(
     rich_markup_mode=None, help="API tokens for site systems.", no_args_is_help=True
 )
 app.add_typer(token_app, name="token")
+web_app = typer.Typer(rich_markup_mode=None, help="Web app tools.", no_args_is_help=True)
+app.add_typer(web_app, name="web")
 
 NO_USERS_MESSAGE = (
     "The registry has no users yet, so nobody could log in. Create the first administrator "
@@ -193,3 +198,34 @@ def token_revoke(
 
 def _stamp(value: Any) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
+@web_app.command("screenshots")
+def web_screenshots(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the PNG files (created).")] = Path(
+        "docs/screenshots"
+    ),
+    size: Annotated[
+        list[str] | None,
+        typer.Option("--size", help="desktop, tablet (820×1180), phone (390×844); repeatable."),
+    ] = None,
+    chromium: Annotated[
+        str | None,
+        typer.Option("--chromium", help="Chromium executable (default: Debian's chromium)."),
+    ] = None,
+) -> None:
+    """Screenshots of the web app (SYNTHETIC demo cohort) at desktop, tablet and phone sizes.
+
+    Builds a temporary registry, serves the app on a free loopback port and drives headless
+    chromium (Playwright, from the test extras): login, dashboard, patient page, daily
+    assessment with a live grade, batch page, audit trail — ``NAME.png`` for the desktop,
+    ``NAME-tablet.png``, ``NAME-phone.png``. ``make screenshots`` runs it into
+    docs/screenshots; the browser tests never write there.
+    """
+    from immunoreset.cli import progress_bar
+    from immunoreset.web.screenshots import SCENES, SIZES, take_screenshots
+
+    sizes = tuple(size) if size else tuple(SIZES)
+    with user_errors(), progress_bar("screenshots", len(SCENES) * len(sizes)) as advance:
+        files = take_screenshots(out, sizes=sizes, chromium=chromium, progress=advance)
+    console.print(f"{len(files)} screenshots written to {out}")

@@ -291,11 +291,13 @@ class Registry:
         limit: int = 50,
         site: str | None = None,
         diagnosis: str | None = None,
+        search: str | None = None,
     ) -> tuple[list[c.Patient], int]:
         """One page of the patients the actor may see (by study ID) and the total count.
 
-        The filtering is done by the database, so a page of a 10,000-patient registry costs
-        the same as a page of a small one.
+        ``search`` keeps the study IDs that contain it (case-insensitive; ``%`` and ``_`` are
+        plain characters). The filtering is done by the database, so a page of a
+        10,000-patient registry costs the same as a page of a small one.
         """
         from immunoreset.errors import check_range
 
@@ -309,6 +311,9 @@ class Registry:
             cond.append(p.c.site == site)
         if diagnosis is not None:
             cond.append(p.c.diagnosis == diagnosis)
+        if search:
+            escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            cond.append(func.upper(p.c.study_id).like(f"%{escaped.upper()}%", escape="\\"))
         with self.engine.connect() as conn:
             total = int(conn.execute(select(func.count()).select_from(p).where(*cond)).scalar_one())
             rows = (
@@ -973,6 +978,70 @@ class Registry:
                     or_(a.study_id.in_(visible), and_(a.table_name == "release_specs", specs))
                 )
             return [dict(r) for r in conn.execute(q).mappings()]
+
+    def page_audit(
+        self,
+        actor: Actor,
+        *,
+        study_id: str | None = None,
+        username: str | None = None,
+        table: str | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the audit trail (newest first) and the number of matching entries.
+
+        Filters: patient, user, table, and the UTC days ``since``–``until`` (both included).
+        Site scoping as :meth:`audit_trail`: a user without every site sees only the entries
+        of patients of their sites (deleted ones included: their history stays theirs), never
+        entries without a patient (users, sites, specifications).
+        """
+        from immunoreset.errors import check_range
+
+        check_range("offset", offset, 0, None, integer=True)
+        check_range("limit", limit, 1, 100_000, integer=True)
+        a = s.audit_log
+        cond = []
+        if study_id is not None:
+            with self.engine.connect() as conn:
+                self._patient_row(conn, actor, study_id)  # NotFound outside the actor's sites
+            cond.append(a.c.study_id == study_id)
+        if not actor.all_sites:
+            mine = select(s.patients.c.study_id).where(
+                s.patients.c.site.in_(sorted(actor.sites or ()))
+            )
+            cond.append(a.c.study_id.in_(mine))
+        if username:
+            cond.append(a.c.username == username)
+        if table:
+            cond.append(a.c.table_name == table)
+        if since is not None:
+            cond.append(a.c.ts >= dt.datetime.combine(since, dt.time(), dt.UTC))
+        if until is not None:
+            end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.UTC)
+            cond.append(a.c.ts < end)
+        with self.engine.connect() as conn:
+            total = int(conn.execute(select(func.count()).select_from(a).where(*cond)).scalar_one())
+            rows = conn.execute(
+                select(a).where(*cond).order_by(a.c.id.desc()).offset(offset).limit(limit)
+            ).mappings()
+            return [dict(r) for r in rows], total
+
+    def audit_choices(self, actor: Actor) -> tuple[list[str], list[str]]:
+        """The users and tables that occur in the audit entries the actor may see (for filters)."""
+        a = s.audit_log
+        cond = []
+        if not actor.all_sites:
+            mine = select(s.patients.c.study_id).where(
+                s.patients.c.site.in_(sorted(actor.sites or ()))
+            )
+            cond.append(a.c.study_id.in_(mine))
+        with self.engine.connect() as conn:
+            users = conn.execute(select(a.c.username).where(*cond).distinct()).scalars().all()
+            tables = conn.execute(select(a.c.table_name).where(*cond).distinct()).scalars().all()
+        return sorted(users), sorted(tables)
 
 
 # --------------------------------------------------------------------------- safety

@@ -21,7 +21,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from immunoreset.errors import ChainOfIdentityError, InvalidInput, NotFound, PermissionDenied
 from immunoreset.registry import Registry
+from immunoreset.web.assets import PLOTLY_JS, plotly_response
 from immunoreset.web.deps import LoginRequired
 from immunoreset.web.rendering import render
 from immunoreset.web.routers import api, audit, auth, batches, dashboard, docs, patients, reports
@@ -38,17 +39,6 @@ __all__ = ["PLOTLY_JS", "SecurityHeaders", "create_app", "create_app_from_env"]
 
 STATIC = Path(__file__).with_name("static")
 
-
-def _plotly_js() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("plotly")
-    if spec is None or spec.origin is None:  # pragma: no cover - plotly is a dependency
-        raise RuntimeError("plotly is not installed")
-    return Path(spec.origin).parent / "package_data" / "plotly.min.js"
-
-
-PLOTLY_JS = _plotly_js()
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -223,12 +213,8 @@ def create_app(registry: Registry, settings: WebSettings | None = None) -> FastA
         return _error(request, exc.status_code, "Error", str(exc.detail))
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
-    def _plotly() -> FileResponse:
-        return FileResponse(
-            PLOTLY_JS,
-            media_type="text/javascript",
-            headers={"Cache-Control": "public, max-age=86400"},
-        )
+    def _plotly(request: Request) -> Response:
+        return plotly_response(request)  # gzip, ETag, cached a year when versioned
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (auth, dashboard, patients, batches, audit, reports, docs, api):

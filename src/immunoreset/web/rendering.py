@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from immunoreset.web import security
+from immunoreset.web.assets import PLOTLY_URL
 
 __all__ = ["TEMPLATES", "render"]
 
@@ -26,6 +27,7 @@ def _grade(value: int | None) -> str:
 
 
 TEMPLATES.env.filters["grade"] = _grade
+TEMPLATES.env.globals["plotly_url"] = PLOTLY_URL
 
 
 def render(

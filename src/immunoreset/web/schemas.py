@@ -145,6 +145,7 @@ class GradeResult(BaseModel):
     instrument: str
     age_years: float
     fever_masked: bool = False
+    blank: bool = Field(False, description="nothing observed: not assessed, cannot be saved")
 
 
 class DailyGradePublic(BaseModel):

@@ -17,6 +17,11 @@ variable                                   default          meaning
                                                             before the login delay starts
 ``IMMUNORESET_LOGIN_MAX_DELAY_S``          ``900``          longest login delay, s (doubling)
 ``IMMUNORESET_TOKEN_DAYS``                 ``90``           lifetime of a new API token, days
+``IMMUNORESET_FIT_DIR``                    (none)           folder of a population fit
+                                                            (``immunoreset fit --out``): forecast
+                                                            band on the patient page's B cells
+``IMMUNORESET_FIT_LLOQ``                   (none)           LLOQs for records without one, as
+                                                            ``forecast --lloq``: ``4=1.0 2=0.05``
 =========================================  ===============  ========================================
 
 Secrets never have working defaults outside development: :class:`WebSettings` refuses to be
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -54,6 +60,8 @@ class WebSettings(BaseSettings):
     today: dt.date | None = None
     db_url: str | None = None
     page_size: int = Field(default=50, ge=5, le=500)
+    fit_dir: Path | None = None
+    fit_lloq: str = ""
 
     @model_validator(mode="after")
     def _refuse_insecure(self) -> WebSettings:

@@ -8,8 +8,9 @@ Alerts are a mapping of name → rule (:data:`ALERTS`); each rule sees the cours
 grades and "today":
 
 * ``crs_today`` — CRS grade ≥ 2 on today's study day.
-* ``bag_expiring`` — a bag released or stored for re-dosing whose expiry is within
-  ``bag_expiry_warning_days`` of today, or past.
+* ``bag_expiring`` — a bag still in stock (quarantined, released or stored for re-dosing:
+  :data:`IN_STOCK_BAG_STATUS`) whose expiry is within ``bag_expiry_warning_days`` of today, or
+  past; infused, discarded and expired-and-written-off bags never alert.
 * ``he_report_overdue`` — a hospital-exemption report not submitted and past its due date (the
   caller passes the patient's overdue reports, from
   :meth:`immunoreset.registry.gmp.Gmp.overdue_reports`).
@@ -51,8 +52,9 @@ __all__ = [
     "uses_ice",
 ]
 
-#: Bag statuses whose expiry the ``bag_expiring`` alert watches (bags that may still be infused).
-USABLE_BAG_STATUS = ("released", "stored_for_redosing")
+#: Bag statuses of bags still in stock, whose expiry the ``bag_expiring`` alert watches.
+IN_STOCK_BAG_STATUS = ("quarantined", "released", "stored_for_redosing")
+USABLE_BAG_STATUS = IN_STOCK_BAG_STATUS  # the former name
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,18 @@ class DashboardRow:
     max_icaht: int | None
     bcell_status: str
     alerts: tuple[str, ...]
+    #: The day "now" refers to: today when assessed today, else the last assessed day (≤ today)
+    #: — ``current_crs``/``current_icans`` are that day's grades; None without any.
+    current_on: dt.date | None = None
+    #: Date of the patient's last daily assessment on or before today (any phase).
+    last_assessment: dt.date | None = None
+    #: The "today" of the row.
+    as_of: dt.date | None = None
+
+    @property
+    def current_is_today(self) -> bool:
+        """Whether "now" is today's assessment (else an earlier day, shown with its date)."""
+        return self.current_on is not None and self.current_on == self.as_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +121,7 @@ def _bag_expiring(course: c.Course, _: Sequence[DailyGrade], ctx: AlertContext) 
     soon = [
         b
         for b in course.bags
-        if b.status in USABLE_BAG_STATUS and b.expiry is not None and b.expiry <= horizon
+        if b.status in IN_STOCK_BAG_STATUS and b.expiry is not None and b.expiry <= horizon
     ]
     if not soon:
         return None
@@ -208,6 +222,14 @@ def dashboard_row(
             max_icaht = None
     crs_known = [g.crs_grade for g in grades if g.crs_grade is not None]
     icans_known = [g.icans_grade for g in grades if g.icans_grade is not None]
+    # "now": today's grade, else the last assessed day up to today (a later, future-dated
+    # entry is not "now"); never the last row regardless of its date
+    current = None
+    if course.day0 is not None:
+        today_day = course.study_day(today)
+        past = [g for g in grades if g.study_day <= today_day]
+        current = past[-1] if past else None
+    assessed = [a.date for a in course.daily_assessments if a.date <= today]
     alerts = tuple(
         msg for rule in ALERTS.values() if (msg := rule(course, grades, ctx)) is not None
     )
@@ -217,13 +239,16 @@ def dashboard_row(
         diagnosis=course.patient.diagnosis,
         age_years=course.age_on(today),
         study_day=course.study_day(today) if course.day0 is not None else None,
-        current_crs=grades[-1].crs_grade if grades else None,
+        current_crs=current.crs_grade if current else None,
         max_crs=max(crs_known) if crs_known else None,
-        current_icans=grades[-1].icans_grade if grades else None,
+        current_icans=current.icans_grade if current else None,
         max_icans=max(icans_known) if icans_known else None,
         max_icaht=max_icaht,
         bcell_status=_bcell_status(course),
         alerts=alerts,
+        current_on=course.date_of_day(current.study_day) if current else None,
+        last_assessment=max(assessed) if assessed else None,
+        as_of=today,
     )
 
 
@@ -360,6 +385,12 @@ def _layout(title: str, ytitle: str, log: bool) -> dict[str, Any]:
     }
 
 
+def _label(key: str) -> str:
+    from immunoreset.report.labels import label
+
+    return label(key)
+
+
 def figures(course: c.Course) -> dict[str, dict[str, Any]]:
     """Plotly figure specifications (``{"data": …, "layout": …}``) of the patient page."""
     if course.day0 is None:
@@ -375,7 +406,7 @@ def figures(course: c.Course) -> dict[str, dict[str, Any]]:
                 {
                     "type": "scatter",
                     "mode": "lines+markers",
-                    "name": analyte,
+                    "name": _label(analyte),
                     "x": [course.study_day(r.date) for r in results],
                     "y": [max(r.value, 1e-3) if log else r.value for r in results],
                     "text": [
@@ -388,22 +419,34 @@ def figures(course: c.Course) -> dict[str, dict[str, Any]]:
             )
         if traces:
             out[key] = {"data": traces, "layout": _layout(title, ytitle, log)}
-    scores = {}
-    for d in course.disease_assessments:
+    from immunoreset.report.labels import label
+    from immunoreset.vocab import INSTRUMENTS
+
+    scores: dict[str, list[c.DiseaseAssessment]] = {}
+    for d in sorted(course.disease_assessments, key=lambda d: d.date):
         scores.setdefault(d.instrument, []).append(d)
-    if scores:
-        out["disease"] = {
+    for name, rows in scores.items():  # one panel per instrument, on its own scale
+        lo, hi, title = INSTRUMENTS.get(name, (0.0, None, label(name)))
+        shown = label(name)
+        ytitle = shown if "(" in shown or hi is None else f"{shown} ({lo:g}–{hi:g})"
+        layout = _layout(shown, ytitle, False)
+        if hi is not None:
+            layout["yaxis"]["range"] = [lo, hi]
+        layout["showlegend"] = False
+        out[f"disease-{name}"] = {
             "data": [
                 {
                     "type": "scatter",
                     "mode": "lines+markers",
-                    "name": name,
+                    "name": label(name),
                     "x": [course.study_day(d.date) for d in rows],
                     "y": [d.score for d in rows],
+                    "text": [f"{d.date.isoformat()}: {d.score:g}" for d in rows],
+                    "hoverinfo": "text+name",
                 }
-                for name, rows in scores.items()
             ],
-            "layout": _layout("Disease scores", "score", False),
+            "layout": layout,
+            "title": title,
         }
     return out
 
@@ -455,4 +498,86 @@ def safety_view(course: c.Course, today: dt.date) -> dict[str, Any]:
         )
     out["iec_hs"] = cs.course_iec_hs(course)
     out["ticaht"] = cs.course_ticaht(course)
+    return out
+
+
+# --------------------------------------------------------------------------- patient summary
+#: The grade table opens on the acute phase: study days 0–14 (CRS/ICANS onset and resolution;
+#: ASTCT 2019 grading applies from the infusion on).
+ACUTE_DAYS = (0, 14)
+
+
+def _episodes_text(episodes: Sequence[Any]) -> str:
+    if not episodes:
+        return "none"
+    return "; ".join(
+        f"grade {e.max_grade}, days {e.onset_day}–{e.last_day} ({e.duration_days} d)"
+        + (" · tocilizumab" if e.tocilizumab else "")
+        + (" · corticosteroids" if e.corticosteroids else "")
+        for e in episodes
+    )
+
+
+def patient_summary(course: c.Course, today: dt.date) -> dict[str, Any] | None:
+    """The patient page's summary box, from the case-series functions (nothing recomputed).
+
+    Dose, response (DORIS/LLDAS for SLE, TIS for myositis), B-cell clearance/return, follow-up
+    and the first day off therapy come from the report's per-patient table
+    (:func:`immunoreset.report.tables.patients.table_patients`) and its cohort analysis
+    (lymphodepletion regimen, therapy note); CRS/ICANS episodes and ICAHT from
+    :func:`immunoreset.clinical.episodes.course_toxicity`; IEC-HS, infections and the LTFU
+    visits from :mod:`immunoreset.clinical.course_safety`. None before the infusion.
+    """
+    if course.day0 is None:
+        return None
+    import math
+
+    from immunoreset.clinical import course_safety as cs
+    from immunoreset.report.tables.cohort import analyse_cohort
+    from immunoreset.report.tables.patients import table_patients
+
+    analysis = analyse_cohort([course])
+    row = table_patients(analysis).iloc[0].to_dict()
+    p = analysis.patients.loc[course.study_id]
+    out: dict[str, Any] = {"row": row, "regimen": p["regimen"], "therapy_note": p["therapy_note"]}
+    off = p["off_from_day"]
+    out["off_therapy"] = (
+        course.date_of_day(int(off)) if p["therapy_free"] and not math.isnan(off) else None
+    )
+    out["off_therapy_day"] = int(off) if out["off_therapy"] is not None else None
+    try:
+        tox = course_toxicity(course)
+    except InvalidInput as err:
+        out["crs"] = out["icans"] = f"not gradable ({err.message})"
+        out["icaht"] = "—"
+    else:
+        out["crs"] = _episodes_text(tox.crs_episodes)
+        out["icans"] = _episodes_text(tox.icans_episodes)
+        early, late = tox.early_icaht.grade, tox.late_icaht.grade
+        out["icaht"] = (
+            f"early {'–' if early is None else early}, late {'–' if late is None else late}"
+        )
+    iec = cs.course_iec_hs(course)
+    out["iec_hs"] = (
+        "not assessed"
+        if iec is None
+        else ("suspected" + (f", grade {iec.grade}" if iec.grade is not None else ""))
+        if iec.suspected
+        else "not suspected"
+    )
+    infections = course.infections
+    grades = [i.ctcae_grade for i in infections if i.ctcae_grade is not None]
+    out["infections"] = (
+        "none recorded"
+        if not infections
+        else f"{len(infections)} (highest CTCAE grade {max(grades)})"
+        if grades
+        else f"{len(infections)}"
+    )
+    fu = cs.course_followup(course, today=today)
+    out["followup_status"] = course.followup.status if course.followup else "unknown"
+    out["visits_overdue"] = list(fu.overdue) if fu else []
+    out["visits_due"] = list(fu.due) if fu else []
+    upcoming = [v for v in fu.visits if v.status == "upcoming"] if fu else []
+    out["next_visit"] = upcoming[0] if upcoming else None
     return out

@@ -165,4 +165,5 @@ def grade(
         instrument=live.instrument,
         age_years=round(live.age_years, 2),
         fever_masked=live.fever_masked,
+        blank=record.is_blank,
     )

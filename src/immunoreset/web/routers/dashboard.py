@@ -30,16 +30,20 @@ def dashboard(
     page: PageNumber = 1,
     site: str | None = None,
     alerts_only: bool = False,
+    q: str | None = None,
 ) -> HTMLResponse:
     size = settings.page_size
     site = site or None
+    q = (q or "").strip()[:40] or None  # study-ID search (contains, case-insensitive)
     page = max(page, 1)
-    patients, total = registry.page_patients(actor, offset=(page - 1) * size, limit=size, site=site)
+    patients, total = registry.page_patients(
+        actor, offset=(page - 1) * size, limit=size, site=site, search=q
+    )
     pages = max(1, -(-total // size))
     if page > pages:  # past the end (e.g. after a filter): show the last page
         page = pages
         patients, total = registry.page_patients(
-            actor, offset=(page - 1) * size, limit=size, site=site
+            actor, offset=(page - 1) * size, limit=size, site=site, search=q
         )
     chosen = [p.study_id for p in patients]
     today = settings.current_date()
@@ -71,5 +75,6 @@ def dashboard(
             "site": site or "",
             "sites": sites,
             "alerts_only": alerts_only,
+            "q": q or "",
         },
     )

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from immunoreset import course as c
 from immunoreset import vocab
@@ -26,9 +26,11 @@ from immunoreset.web import forms
 from immunoreset.web.deps import CsrfChecked, RegistryDep, SettingsDep, SiteScope
 from immunoreset.web.rendering import render
 from immunoreset.web.views import (
+    ACUTE_DAYS,
     chain_view,
     check_icans_gradable,
     figures,
+    patient_summary,
     safety_view,
     uses_ice,
 )
@@ -52,10 +54,17 @@ def patient_page(
     actor: SiteScope,
     registry: RegistryDep,
     settings: SettingsDep,
+    grades: str = "acute",
 ) -> HTMLResponse:
     course = registry.load_course(actor, study_id)
-    grades = daily_grades(course) if course.day0 is not None else []
-    dates = {g.study_day: course.date_of_day(g.study_day) for g in grades}
+    all_grades = daily_grades(course) if course.day0 is not None else []
+    show_all = grades == "all"
+    lo, hi = ACUTE_DAYS
+    acute = [g for g in all_grades if lo <= g.study_day <= hi]
+    grades_shown = all_grades if show_all else acute
+    dates = {g.study_day: course.date_of_day(g.study_day) for g in all_grades}
+    figs = figures(course)
+    today = settings.current_date()
     try:
         chain = chain_view(course)
     except InvalidInput as err:  # a course whose records cannot be traced: say why
@@ -69,15 +78,38 @@ def patient_page(
         {
             "course": course,
             "patient": course.patient,
-            "grades": grades,
+            "grades": grades_shown,
+            "grades_total": len(all_grades),
+            "grades_all": show_all,
+            "acute_days": ACUTE_DAYS,
             "dates": dates,
-            "figures_json": json.dumps(figures(course)),
+            "figure_keys": list(figs),
+            "figure_titles": {k: v.get("title", "") for k, v in figs.items()},
+            "figures_json": json.dumps(figs),
             "chain": chain,
             "chain_error": chain_error,
-            "today": settings.current_date(),
-            "safety": safety_view(course, settings.current_date()),
+            "today": today,
+            "safety": safety_view(course, today),
+            "summary": patient_summary(course, today),
+            "medications": sorted(course.medications, key=lambda m: (m.stop is None, m.start)),
+            "forecast": settings.fit_dir is not None and course.day0 is not None,
         },
     )
+
+
+@router.get("/{study_id}/forecast.json", include_in_schema=False)
+def patient_forecast_band(
+    study_id: str, actor: SiteScope, registry: RegistryDep, settings: SettingsDep
+) -> JSONResponse:
+    """The B-cell forecast band of the patient (``IMMUNORESET_FIT_DIR``), or why there is none."""
+    from immunoreset.web.forecast import patient_forecast
+
+    registry.load_course(actor, study_id)  # 404 outside the actor's sites
+    if settings.fit_dir is None:
+        body = {"available": False, "message": "no population fit configured (IMMUNORESET_FIT_DIR)"}
+    else:
+        body = patient_forecast(registry, actor, study_id, settings.fit_dir, settings.fit_lloq)
+    return JSONResponse(body)
 
 
 #: CAPD item questions as the form asks them (Traube 2014; CHOP CAPD page).
@@ -176,5 +208,8 @@ async def save_entry(
         return render(request, template, ctx, status_code=422)
     anchor = ""
     if entity == "daily_assessments" and course.day0 is not None:
-        anchor = f"#day-{course.study_day(record.date)}"
+        day = course.study_day(record.date)
+        # a day outside the acute phase is only in the full table: open that one
+        lo, hi = ACUTE_DAYS
+        anchor = f"#day-{day}" if lo <= day <= hi else f"?grades=all#day-{day}"
     return RedirectResponse(f"/patients/{study_id}{anchor}", status_code=303)

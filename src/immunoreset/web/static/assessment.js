@@ -92,6 +92,14 @@
     });
   }
 
+  function setSavable(ok) {
+    // a blank day is "not assessed" and is refused by the server: say so before the click
+    var save = document.getElementById("save");
+    var hint = document.getElementById("save-hint");
+    save.disabled = !ok;
+    hint.hidden = ok;
+  }
+
   function clearErrors() {
     form.querySelectorAll("[data-error-for]").forEach(function (el) {
       el.textContent = "";
@@ -127,16 +135,19 @@
       if (!first) { clearErrors(); }
       first = false;
       if (res.status === 200) {
+        setSavable(!res.body.blank);
         setGrade("crs", res.body.crs_grade, res.body.crs_reasons);
         setGrade("icans", res.body.icans_grade, res.body.icans_reasons);
         status.textContent = (res.body.study_day !== null ? "Study day " + res.body.study_day + ". " : "") +
-          "Not saved yet.";
+          (res.body.blank ? "Nothing entered yet." : "Not saved yet.");
       } else if (res.status === 422 && Array.isArray(res.body.detail)) {
+        setSavable(true);  // something was entered: the server's check names the bad field
         res.body.detail.forEach(function (d) {
           var loc = d.loc || [];
           showError(String(loc[loc.length - 1] === undefined ? "" : (typeof loc[loc.length - 1] === "number" ? loc[loc.length - 2] : loc[loc.length - 1])), d.msg);
         });
       } else {
+        setSavable(true);
         status.textContent = "Could not grade: " + (res.body.detail || res.status);
       }
     }).catch(function () {
