@@ -56,6 +56,8 @@ CHROMIUM_ARGS = (
     "--disable-sync",
     "--no-first-run",
 )
+#: Longest wait for one browser action, ms (generous: a loaded machine is slow to log in).
+TIMEOUT_MS = 120_000
 #: "Today" of the screenshots: RM-001's day +31 in the demo cohort (as in the browser tests).
 TODAY = dt.date(2023, 12, 1)
 
@@ -175,6 +177,7 @@ def take_screenshots(
     if unknown or not sizes:
         raise InvalidInput("size", ",".join(unknown), f"one or more of {', '.join(SIZES)}")
     try:
+        from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
     except ImportError:
         raise InvalidInput(
@@ -211,6 +214,7 @@ def take_screenshots(
                             context = browser.new_context(
                                 viewport={"width": width, "height": height}, base_url=base
                             )
+                            context.set_default_timeout(TIMEOUT_MS)
                             page = context.new_page()
                             if logged_in:
                                 log_in(page, "rosa", password)
@@ -227,6 +231,11 @@ def take_screenshots(
                             context.close()
                 finally:
                     browser.close()
+        except PlaywrightError as err:  # a page that did not load or draw in time: one line
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise InvalidInput(
+                "screenshots", first, f"pages that load within {TIMEOUT_MS // 1000} s"
+            ) from None
         finally:
             registry.close()
     return written
