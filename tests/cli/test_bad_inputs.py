@@ -29,6 +29,7 @@ ARGS: dict[str, list[str]] = {
     "import csv": ["."],
     "export csv": ["out"],
     "token revoke": ["1"],
+    "batch deviation approve": ["1"],
     "db restore": ["backup.db"],  # written by the test: a file, so the --db is what fails
 }
 

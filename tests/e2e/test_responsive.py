@@ -47,6 +47,14 @@ def _open(page, name: str) -> None:  # type: ignore[no-untyped-def]
     page.goto(PAGES[name])
     if name == "patient":
         page.wait_for_selector("#plot-b_cells .main-svg")
+        # every plot is drawn and has been resized to its panel (one animation frame later)
+        page.wait_for_function(PLOTS_FITTED, timeout=20_000)
+
+
+PLOTS_FITTED = """() => Array.from(document.querySelectorAll('[data-figure]')).every(el => {
+  const svg = el.querySelector('.main-svg');
+  return svg !== null && svg.getBoundingClientRect().width <= el.clientWidth + 1;
+})"""
 
 
 @SIZES

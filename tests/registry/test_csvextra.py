@@ -19,7 +19,15 @@ from immunoreset.registry.csvio import export_csv, import_csv
 from immunoreset.registry.gmp import Gmp
 from tests.factories import day
 from tests.manufacturing.factories import PASSING_RELEASE
-from tests.registry.gmp.factories import ADMIN, ROSA, add_batch, deviation, two_site_registry
+from tests.registry.gmp.factories import (
+    ADMIN,
+    ROSA,
+    add_batch,
+    add_people,
+    approved_deviation,
+    release,
+    two_site_registry,
+)
 
 FILES = (
     "users.csv",
@@ -34,11 +42,12 @@ FILES = (
 
 def _populate(reg: Registry) -> None:
     gmp = Gmp(reg)
-    reg.add_user(ADMIN, "rosa", "investigator", ["ROME"], password="correct horse battery")
+    add_people(reg)  # rosa (investigator) and the sites' qa users, who sign
     reg.add_user(ADMIN, "qa.lead", "qa", [])
     add_batch(reg, "BT-X", bags=(("BG-X-1", "quarantined", day(300)),))
     gmp.record_qc(ADMIN, "BT-X", {**PASSING_RELEASE, "endotoxin": 5.0}, "=QC report 1")
-    gmp.release(ADMIN, "BT-X", when=day(-20), deviation=deviation("endotoxin"))
+    approved_deviation(gmp, "BT-X", "endotoxin")
+    release(gmp, "BT-X", when=day(-20))
     gmp.add_authorisation(
         ADMIN,
         HospitalExemption(
@@ -72,7 +81,7 @@ def test_export_import_export_is_lossless(db_url: str, tmp_path: Path) -> None:
     new = tmp_path / "new.db"
     with Registry(new, upgrade=True) as target:
         stats = import_csv(target, ADMIN, tmp_path / "a")
-        assert stats.inserted["users"] == 2 and stats.inserted["labs (deleted)"] == 1
+        assert stats.inserted["users"] == 6 and stats.inserted["labs (deleted)"] == 1
         export_csv(target, ADMIN, tmp_path / "b")
         after = target.count_rows()
         again = import_csv(target, ADMIN, tmp_path / "a")  # idempotent
@@ -82,7 +91,7 @@ def test_export_import_export_is_lossless(db_url: str, tmp_path: Path) -> None:
         with target.engine.connect() as conn:
             hashes = conn.execute(sa.select(s.users.c.password_hash)).scalars().all()
             tokens = conn.execute(sa.select(sa.func.count()).select_from(s.api_tokens)).scalar()
-        assert hashes == [None, None] and tokens == 0  # accounts come without credentials
+        assert hashes == [None] * 6 and tokens == 0  # accounts come without credentials
         trail = target.audit_trail(ADMIN, study_id="RM-001", limit=100)
         deleted = [e for e in trail if e["action"] == "delete" and e["table_name"] == "labs"]
         assert len(deleted) == 1 and "entered twice" in deleted[0]["reason"]

@@ -866,7 +866,7 @@ def load_qc(registry: Any, actor: Any, courses: Iterable[c.Course]) -> dict[str,
     """Release-QC results of the courses' batches from the registry's GMP records.
 
     The same as ``Gmp(registry).evaluate(actor, batch_id)`` for each batch (tested), read
-    set-wise: the current specification once, then every batch's latest non-refused release
+    set-wise: the current specification of each site once, then every batch's latest non-refused release
     decision (whose spec snapshot it was judged against) and its stored results in two
     queries — not five queries per batch. The courses are the actor's visible ones already.
     """
@@ -886,8 +886,11 @@ def load_qc(registry: Any, actor: Any, courses: Iterable[c.Course]) -> dict[str,
     d, r = release_decisions, qc_results
     snapshots: dict[str, str] = {}
     stored: dict[str, dict[str, float | str]] = defaultdict(dict)
+    site_of = {b.batch_id: co.patient.site for co in courses for b in co.batches}
     with registry.engine.connect() as conn:
-        current = Gmp(registry)._current_spec(conn)
+        gmp = Gmp(registry)
+        # a batch without a decision is judged by its site's current specification
+        current = {site: gmp._current_spec(conn, site) for site in set(site_of.values())}
         rows = conn.execute(
             select(d.c.batch_id, d.c.spec_snapshot)
             .where(and_(d.c.decision != "refused", d.c.deleted_at.is_(None)))
@@ -909,7 +912,7 @@ def load_qc(registry: Any, actor: Any, courses: Iterable[c.Course]) -> dict[str,
     for bid in batch_ids:
         snap = snapshots.get(bid)
         if snap is None:
-            spec = current
+            spec = current[site_of[bid]]
         else:
             spec = specs.get(snap) or specs.setdefault(snap, _spec_from_data(json.loads(snap)))
         results = {k: v for k, v in stored.get(bid, {}).items() if k in spec.names}

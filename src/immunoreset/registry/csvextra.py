@@ -55,12 +55,14 @@ class GmpFile:
 
     @property
     def columns(self) -> list[str]:
-        skip = {"id", "patient_id"}
+        # electronic signatures (signatures table) are not carried by CSV: a copied signature
+        # would no longer be the signer's act on this registry; `db backup` keeps them
+        skip = {"id", "patient_id", "signature_id"}
         return [c.name for c in self.table.columns if c.name not in skip]
 
 
 GMP_FILES = (
-    GmpFile("release_specs.csv", s.release_specs, ("spec_id", "version")),
+    GmpFile("release_specs.csv", s.release_specs, ("site", "spec_id", "version")),
     GmpFile("qc_results.csv", s.qc_results, ("batch_id", "attribute")),
     GmpFile("release_decisions.csv", s.release_decisions, None),
     GmpFile("he_authorisations.csv", s.he_authorisations, ("study_id", "reference")),

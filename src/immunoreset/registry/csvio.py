@@ -685,12 +685,7 @@ def import_csv(
         )
     except ImportErrors:
         raise
-    except InvalidInput:
-        errors = find_errors(folder, known, opts=opts)
-        if len(errors) <= 1:
-            raise  # one problem: it is the whole answer
-        raise ImportErrors(errors[:MAX_LISTED_ERRORS], len(errors)) from None
-    except RuleViolation as err:
+    except RuleViolation as err:  # first: an implausible date is also an InvalidInput
         name = FILES.get(err.entity)
         if name is None or not (Path(folder) / name).exists():
             raise
@@ -700,6 +695,11 @@ def import_csv(
         if row is None:
             raise
         raise err.located(file=name, row=row) from None
+    except InvalidInput:
+        errors = find_errors(folder, known, opts=opts)
+        if len(errors) <= 1:
+            raise  # one problem: it is the whole answer
+        raise ImportErrors(errors[:MAX_LISTED_ERRORS], len(errors)) from None
 
 
 def _find_row(path: Path, match: Mapping[str, Any], opts: ReadOptions = DETECT) -> int | None:
