@@ -866,9 +866,9 @@ def load_qc(registry: Any, actor: Any, courses: Iterable[c.Course]) -> dict[str,
     """Release-QC results of the courses' batches from the registry's GMP records.
 
     The same as ``Gmp(registry).evaluate(actor, batch_id)`` for each batch (tested), read
-    set-wise: the current specification of each site once, then every batch's latest non-refused release
-    decision (whose spec snapshot it was judged against) and its stored results in two
-    queries — not five queries per batch. The courses are the actor's visible ones already.
+    set-wise: the current specification of each site once, then every batch's latest
+    non-refused release decision (whose spec snapshot it was judged against) and its stored
+    results in two queries — not five queries per batch. The courses are the actor's visible ones already.
     """
     import json
 
