@@ -868,7 +868,8 @@ def load_qc(registry: Any, actor: Any, courses: Iterable[c.Course]) -> dict[str,
     The same as ``Gmp(registry).evaluate(actor, batch_id)`` for each batch (tested), read
     set-wise: the current specification of each site once, then every batch's latest
     non-refused release decision (whose spec snapshot it was judged against) and its stored
-    results in two queries — not five queries per batch. The courses are the actor's visible ones already.
+    results in two queries — not five queries per batch. The courses are the actor's visible
+    ones already.
     """
     import json
 
