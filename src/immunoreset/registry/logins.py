@@ -405,11 +405,7 @@ def set_password(
         conn.execute(
             update(s.users).where(s.users.c.id == row["id"]).values(password_hash=new_hash)
         )
-        conn.execute(
-            update(s.api_tokens)
-            .where(s.api_tokens.c.user_id == row["id"], s.api_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        _revoke_all_tokens(conn, row["id"], now)
         _audit(
             conn,
             actor.username,
@@ -421,6 +417,15 @@ def set_password(
             field="password_hash",
             new="(changed; sessions and tokens revoked)",
         )
+
+
+def _revoke_all_tokens(conn: Any, user_id: int, now: dt.datetime) -> None:
+    """Revoke every live API token of a user (a changed password or a deactivated account)."""
+    conn.execute(
+        update(s.api_tokens)
+        .where(s.api_tokens.c.user_id == user_id, s.api_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
 def deactivate_user(registry: Registry, actor: Actor, username: str, *, reason: str) -> None:
@@ -435,11 +440,7 @@ def deactivate_user(registry: Registry, actor: Actor, username: str, *, reason: 
         if not row["active"]:
             raise InvalidInput("username", username, "an active user")
         conn.execute(update(s.users).where(s.users.c.id == row["id"]).values(active=False))
-        conn.execute(
-            update(s.api_tokens)
-            .where(s.api_tokens.c.user_id == row["id"], s.api_tokens.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
+        _revoke_all_tokens(conn, row["id"], now)
         _audit(
             conn,
             actor.username,
