@@ -178,6 +178,7 @@ def test_bad_run_options(small, kw, field):
 
 
 def test_solver_tolerances_reach_the_solver(small):
+    small["solver"] = {"rtol": 1e-8, "atol": 1e-10}
     tight = run_trial(parse_design(small))
     small["solver"] = {"rtol": 1e-5, "atol": 1e-8}
     loose = run_trial(parse_design(small))

@@ -325,11 +325,20 @@ class SuccessRule(BaseModel):
 
 
 class Solver(BaseModel):
-    """Tolerances of the compiled solver (RMS norm; defaults as ``immunoreset simulate``)."""
+    """Tolerances of the compiled solver (RMS norm).
+
+    Defaults rtol 1e-6, atol 1e-8: those of rxode2/nlmixr2's ``rxSolve`` (the simulator's own
+    defaults, 1e-8/1e-10, are for single-patient accuracy). Measured against rtol 1e-10 on
+    4,000 children (``tests/model/trial/test_tolerance.py``): endpoint days within 0.03 d,
+    CAR T Cmax within 0.02 cells/µL, autoantibody change within 0.001 percentage points —
+    far below the Monte Carlo error of a trial of 100 children per arm — at 62 % of the
+    right-hand-side evaluations (3,300 instead of 5,300 per child-year). The one ill-
+    conditioned endpoint is the end of aplasia when B cells plateau at the 50/µL threshold.
+    """
 
     model_config = _STRICT
-    rtol: Annotated[float, Field(ge=1e-13, le=1e-2)] = 1e-8
-    atol: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-10
+    rtol: Annotated[float, Field(ge=1e-13, le=1e-2)] = 1e-6
+    atol: Annotated[float, Field(gt=0.0, le=1.0)] = 1e-8
 
 
 class TrialDesign(BaseModel):
