@@ -63,6 +63,26 @@ def test_load_fit_refuses_other_files(tmp_path):
         load_fit(tmp_path / "missing")
 
 
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda d: d.pop("spec"), "missing key 'spec'"),
+        (lambda d: d["spec"].pop("parameters"), "missing key 'parameters'"),
+        (lambda d: d.update(x="abc"), "fit.json written by"),
+        (lambda d: d.update(x=[1.0, None]), "finite numbers"),
+        (lambda d: d["spec"]["parameters"][0].update(bogus=1), "fit.json written by"),
+        (lambda d: d.clear() or d.update(format="immunoreset-fit/1"), "missing key 'spec'"),
+    ],
+)
+def test_load_fit_names_what_is_wrong_in_an_edited_file(written, tmp_path, edit, says):
+    doc = json.loads((written / "fit.json").read_text())
+    edit(doc)
+    (tmp_path / "fit.json").write_text(json.dumps(doc))
+    with pytest.raises(InvalidInput) as err:
+        load_fit(tmp_path)
+    assert err.value.field == "fit" and says in str(err.value)
+
+
 def test_vpc_brackets_the_observed_median(theoph_fit):
     v = vpc(theoph_fit, n_rep=100, seed=1)[2]
     inside = [

@@ -308,11 +308,20 @@ def load_fit(folder: str | Path) -> SavedFit:
         raise InvalidInput(
             "fit", str(path), f"a fit.json written by `immunoreset fit` ({err})"
         ) from None
-    if doc.get("format") != "immunoreset-fit/1":
+    if not isinstance(doc, dict) or doc.get("format") != "immunoreset-fit/1":
         raise InvalidInput("fit", str(path), "a fit.json of format immunoreset-fit/1")
-    return SavedFit(
-        spec=FitSpec.from_dict(doc["spec"]),
-        x=np.asarray(doc["x"], dtype=np.float64),
-        document=doc,
-        path=path,
-    )
+    # an edited or truncated file: name what is wrong instead of a KeyError/TypeError
+    try:
+        spec = FitSpec.from_dict(doc["spec"])
+        x = np.asarray(doc["x"], dtype=np.float64)
+    except KeyError as err:
+        raise InvalidInput(
+            "fit", str(path), f"a complete fit.json (missing key {err}); re-run `immunoreset fit`"
+        ) from None
+    except (TypeError, ValueError) as err:
+        raise InvalidInput(
+            "fit", str(path), f"a fit.json written by `immunoreset fit` ({err})"
+        ) from None
+    if x.ndim != 1 or not np.all(np.isfinite(x)):
+        raise InvalidInput("fit", str(path), "a fit.json whose 'x' is a list of finite numbers")
+    return SavedFit(spec=spec, x=x, document=doc, path=path)
