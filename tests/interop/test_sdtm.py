@@ -77,7 +77,7 @@ def test_study_days_never_zero_and_match_rfstdtc(exported) -> None:
     checked = 0
     for name, frame in data.items():
         for col in frame.columns:
-            if not (col.endswith("DY") and col[:-2] in ("LB", "VS", "QS", "ZP", "")) and not (
+            if not (col.endswith("DY") and col[:-2] in ("LB", "VS", "QS", "FA", "ZP", "")) and not (
                 col.endswith(("STDY", "ENDY"))
             ):
                 continue
@@ -211,3 +211,139 @@ def test_csv_writer_gives_the_pandas_bytes(exported, tmp_path) -> None:
         sdtm.write_csv(frame, tmp_path / "ours.csv")
         frame.to_csv(tmp_path / "pandas.csv", index=False, encoding="utf-8")
         assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes(), i
+
+
+def test_every_daily_assessment_field_has_an_sdtm_home() -> None:
+    """Each DailyAssessment field is exported: VS (vitals), QS (neuro), FA (daily findings) or
+    CM (drugs given that day) — a new field without a mapping fails here."""
+    from dataclasses import fields
+
+    from immunoreset.course import DailyAssessment
+    from immunoreset.interop._codes import codes
+
+    c = codes()
+    homes = {
+        *(k for k in c["vitals"] if k.endswith(("_c", "_l_min"))),
+        *c["neuro"],
+        *c["daily_findings"],
+        *sdtm._DAILY_DRUGS,
+        "vasopressors",
+    }
+    assert {f.name for f in fields(DailyAssessment)} - {"date"} == homes
+
+
+def test_daily_findings_in_fa_one_row_per_finding_per_day(exported, demo_courses) -> None:
+    """FA holds the hypotension, oxygen device and neurological findings of every stored daily
+    assessment with the stored value; the FA study day is the SDTM day of the assessment."""
+    _, data = exported
+    fa = data["FA"]
+    meta = sdtm._FA_META
+    want = []
+    for co in demo_courses:
+        for d in co.daily_assessments:
+            for name, (code, _, cat, obj) in meta.items():
+                value = getattr(d, name)
+                text = ("Y" if value else "N") if isinstance(value, bool) else value
+                want.append(
+                    (
+                        f"IMMUNORESET-{co.study_id}",
+                        code,
+                        obj,
+                        cat,
+                        text.replace("_", " ").upper(),
+                        d.date.isoformat(),
+                        sdtm.sdtm_day(co.day0, d.date),
+                    )
+                )
+    cols = ["USUBJID", "FATESTCD", "FAOBJ", "FACAT", "FAORRES", "FADTC", "FADY"]
+    rows = fa[cols].itertuples(index=False)
+    got = [(*r[:-1], int(float(r[-1])) if r[-1] else None) for r in rows]
+    assert sorted(got, key=str) == sorted(want, key=str)
+    assert (fa["FAORRES"] == fa["FASTRESC"]).all()
+    assert not fa.duplicated(["USUBJID", "FAOBJ", "FATESTCD", "FADTC"]).any()  # the keys
+
+
+def test_daily_drugs_in_cm_including_vasopressors(exported, demo_courses) -> None:
+    _, data = exported
+    cm = data["CM"]
+    daily = cm[cm["CMCAT"] == "CRS_ICANS_TREATMENT"]
+    want = sorted(
+        (f"IMMUNORESET-{co.study_id}", drug, d.date.isoformat())
+        for co in demo_courses
+        for d in co.daily_assessments
+        for drug in sdtm._daily_drugs(d)
+    )
+    got = sorted(zip(daily["USUBJID"], daily["CMTRT"], daily["CMSTDTC"], strict=True))
+    assert got == want
+    assert (daily["CMSTDTC"] == daily["CMENDTC"]).all()
+
+
+def test_abnormal_daily_findings_and_drugs(demo_courses) -> None:
+    """Grade-relevant findings (the demo cohort has only negatives) land in FA and CM."""
+    import dataclasses
+
+    from immunoreset.course import DailyAssessment
+
+    co = demo_courses[0]
+    day0 = co.day0
+    days = (
+        DailyAssessment(
+            date=day0 + dt.timedelta(days=2),
+            temperature_max_c=39.4,
+            hypotension=True,
+            vasopressors=("norepinephrine", "vasopressin"),
+            oxygen_device="high_flow_nasal_cannula",
+            oxygen_flow_l_min=30.0,
+            ice_score=2,
+            consciousness="awakens_to_voice",
+            seizure="prolonged_or_repetitive",
+            motor_weakness=True,
+            cerebral_edema="diffuse",
+            tocilizumab=True,
+            anakinra=True,
+            antipyretic=True,
+        ),
+        DailyAssessment(
+            date=day0 - dt.timedelta(days=1),
+            temperature_max_c=37.0,
+            unable_to_assess=True,
+            consciousness="unarousable",
+            other_anticytokine=True,
+            siltuximab=True,
+        ),
+    )
+    data = sdtm.build_datasets([dataclasses.replace(co, daily_assessments=days)])
+    fa = data["FA"]
+    got = {(r.FADTC, r.FATESTCD): (r.FAORRES, r.FACAT, r.FADY) for r in fa.itertuples()}
+    d2, dm1 = days[0].date.isoformat(), days[1].date.isoformat()
+    assert got[(d2, "HYPOTENS")] == ("Y", "CRS", 3.0)  # clinical day 2 = SDTM Day 3
+    assert got[(d2, "O2DEVICE")] == ("HIGH FLOW NASAL CANNULA", "CRS", 3.0)
+    assert got[(d2, "LOC")] == ("AWAKENS TO VOICE", "ICANS", 3.0)
+    assert got[(d2, "SEIZURE")] == ("PROLONGED OR REPETITIVE", "ICANS", 3.0)
+    assert got[(d2, "MOTWEAK")] == ("Y", "ICANS", 3.0)
+    assert got[(d2, "CEREDEMA")] == ("DIFFUSE", "ICANS", 3.0)
+    assert got[(d2, "UNABLASS")] == ("N", "ICANS", 3.0)
+    assert got[(dm1, "UNABLASS")] == ("Y", "ICANS", -1.0)  # the day before infusion: Day -1
+    assert got[(dm1, "LOC")] == ("UNAROUSABLE", "ICANS", -1.0)
+    assert len(fa) == 2 * 7
+    assert set(fa["FAOBJ"]) == {
+        "CYTOKINE RELEASE SYNDROME",
+        "IMMUNE EFFECTOR CELL-ASSOCIATED NEUROTOXICITY SYNDROME",
+    }
+    cm = data["CM"]
+    daily = cm[cm["CMCAT"] == "CRS_ICANS_TREATMENT"]
+    assert sorted(zip(daily["CMSTDTC"], daily["CMTRT"], strict=True)) == sorted(
+        [
+            (d2, "TOCILIZUMAB"),
+            (d2, "ANAKINRA"),
+            (d2, "ANTIPYRETIC"),
+            (d2, "NOREPINEPHRINE"),
+            (d2, "VASOPRESSIN"),
+            (dm1, "SILTUXIMAB"),
+            (dm1, "OTHER ANTICYTOKINE"),
+        ]
+    )
+    vs = data["VS"]
+    assert set(vs.loc[vs["VSDTC"] == d2, "VSTESTCD"]) >= {"TEMP", "O2FLOW"}
+    qs = data["QS"]
+    assert qs.loc[(qs["QSDTC"] == d2) & (qs["QSTESTCD"] == "ICETOT"), "QSSTRESN"].tolist() == [2]

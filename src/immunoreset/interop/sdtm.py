@@ -1,10 +1,20 @@
-"""CDISC SDTM tabulations of the registry: DM, AE, EX, CM, LB, VS, QS, DS and ZP.
+"""CDISC SDTM tabulations of the registry: DM, AE, EX, CM, LB, VS, QS, FA, DS and ZP.
 
 Variable names, labels and order follow SDTMIG v3.4 (:data:`DOMAINS` lists every variable
 with its label, type and core: Req / Exp / Perm); dates are ISO 8601 text (``YYYY-MM-DD``,
 the birth date as the partial ``YYYY-MM``). ZP is a sponsor-defined findings domain for the
 manufacturing attributes (apheresis, batch, bag, release QC), as SDTMIG has no domain for a
 cell-therapy product's manufacture.
+
+The daily CRS/ICANS assessment (ASTCT 2019 grading inputs) goes where SDTMIG puts each part:
+the day's maximum temperature and the oxygen flow in VS; the ICE and CAPD totals in QS (the
+registry keeps no item scores); the drugs given that day (tocilizumab, corticosteroid,
+anakinra, siltuximab, other anti-cytokine, antipyretic, each vasopressor) in CM with CMCAT
+``CRS_ICANS_TREATMENT``; the other findings — hypotension, oxygen device, unable to assess,
+level of consciousness, seizure, focal motor weakness, cerebral oedema — in FA (Findings About,
+SDTMIG §6.4), one row per finding per day with FAOBJ the event they grade (cytokine release
+syndrome / ICANS) and FACAT ``CRS`` / ``ICANS``; the registry stores no blood pressure value,
+only whether the day's hypotension criterion was met.
 
 Study day (``--DY``, ``--STDY``, ``--ENDY``), SDTMIG 3.4 §4.4.4: the reference start date
 ``RFSTDTC`` is the first CAR T infusion, which the registry's clinical convention calls day 0.
@@ -248,6 +258,25 @@ DOMAINS: dict[str, Domain] = {
             _dy("QSDY", "Study Day of Finding"),
         ),
     ),
+    "FA": Domain(
+        "FA", "Findings About Events or Interventions", "FINDINGS",
+        "One record per finding per object per time point per subject",
+        ("STUDYID", "USUBJID", "FAOBJ", "FATESTCD", "FADTC"),
+        (
+            *_common("FA"),
+            Variable("FATESTCD", "Findings About Test Short Name", core="Req",
+                     codelist=tuple(f["fatestcd"] for f in codes()["daily_findings"].values())),
+            Variable("FATEST", "Findings About Test Name", core="Req"),
+            Variable("FAOBJ", "Object of the Observation", core="Req",
+                     codelist=tuple(codes()["daily_finding_objects"].values())),
+            Variable("FACAT", "Category for Findings About", core="Perm", origin="Assigned",
+                     codelist=tuple(codes()["daily_finding_objects"])),
+            Variable("FAORRES", "Result or Finding in Original Units"),
+            Variable("FASTRESC", "Character Result/Finding in Std Format", origin="Derived"),
+            Variable("FADTC", "Date/Time of Collection"),
+            _dy("FADY", "Study Day of Collection"),
+        ),
+    ),
     "DS": Domain(
         "DS", "Disposition", "EVENTS", "One record per disposition status per subject",
         ("STUDYID", "USUBJID", "DSDECOD", "DSSTDTC"),
@@ -385,6 +414,39 @@ class _Tables:
             self.pending[domain] = []
 
 
+#: Daily drugs of a DailyAssessment -> CMTRT (CMCAT CRS_ICANS_TREATMENT), in row order: the
+#: fever-masking drug flags, then each vasopressor given that day.
+_DAILY_DRUGS = {
+    "tocilizumab": "TOCILIZUMAB",
+    "corticosteroids": "CORTICOSTEROID",
+    "anakinra": "ANAKINRA",
+    "siltuximab": "SILTUXIMAB",
+    "other_anticytokine": "OTHER ANTICYTOKINE",
+    "antipyretic": "ANTIPYRETIC",
+}
+
+
+def _daily_drugs(d: c.DailyAssessment) -> list[str]:
+    """CMTRT of every drug a daily assessment records as given that day."""
+    out = [drug for name, drug in _DAILY_DRUGS.items() if getattr(d, name)]
+    out.extend(v.upper() for v in d.vasopressors)
+    return out
+
+
+#: FA findings of a daily assessment: field -> (FATESTCD, FATEST, FACAT, FAOBJ).
+_FA_META = {
+    name: (f["fatestcd"], f["fatest"], f["facat"], codes()["daily_finding_objects"][f["facat"]])
+    for name, f in codes()["daily_findings"].items()
+}
+
+
+def _finding_text(value: bool | str) -> str:
+    """FAORRES of a daily finding: Y/N for a flag, the choice in upper case with spaces."""
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    return value.replace("_", " ").upper()
+
+
 def _course_rows(
     t: _Tables, co: c.Course, study: str, qc: Mapping[str, Sequence[Any]] | None
 ) -> None:
@@ -501,20 +563,19 @@ def _course_rows(
     for d in co.daily_assessments:
         when = iso(d.date)
         dy = sdtm_day(day0, d.date)
-        for drug, given in (("TOCILIZUMAB", d.tocilizumab), ("CORTICOSTEROID", d.corticosteroids)):
-            if given:
-                t.add(
-                    "CM",
-                    u,
-                    **common,
-                    DOMAIN="CM",
-                    CMTRT=drug,
-                    CMCAT="CRS_ICANS_TREATMENT",
-                    CMSTDTC=when,
-                    CMENDTC=when,
-                    CMSTDY=dy,
-                    CMENDY=dy,
-                )
+        for drug in _daily_drugs(d):
+            t.add(
+                "CM",
+                u,
+                **common,
+                DOMAIN="CM",
+                CMTRT=drug,
+                CMCAT="CRS_ICANS_TREATMENT",
+                CMSTDTC=when,
+                CMENDTC=when,
+                CMSTDY=dy,
+                CMENDY=dy,
+            )
         for name in ("temperature_max_c", "oxygen_flow_l_min"):
             value = getattr(d, name)
             if value is not None:
@@ -553,6 +614,22 @@ def _course_rows(
                     QSDTC=when,
                     QSDY=dy,
                 )
+        for name, (code, test, cat, obj) in _FA_META.items():
+            text = _finding_text(getattr(d, name))
+            t.add(
+                "FA",
+                u,
+                **common,
+                DOMAIN="FA",
+                FATESTCD=code,
+                FATEST=test,
+                FAOBJ=obj,
+                FACAT=cat,
+                FAORRES=text,
+                FASTRESC=text,
+                FADTC=when,
+                FADY=dy,
+            )
     for a in co.anthropometrics:
         for name, value in (("weight_kg", a.weight_kg), ("height_cm", a.height_cm)):
             if value is not None:
