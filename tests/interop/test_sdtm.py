@@ -347,3 +347,41 @@ def test_abnormal_daily_findings_and_drugs(demo_courses) -> None:
     assert set(vs.loc[vs["VSDTC"] == d2, "VSTESTCD"]) >= {"TEMP", "O2FLOW"}
     qs = data["QS"]
     assert qs.loc[(qs["QSDTC"] == d2) & (qs["QSTESTCD"] == "ICETOT"), "QSSTRESN"].tolist() == [2]
+
+
+@pytest.mark.parametrize("cohort", ["demo_registry", "synthetic_registry"])
+def test_column_wise_export_equals_the_object_path(cohort, request, tmp_path) -> None:
+    """export_sdtm (labs read column-wise, factorized writers) writes the same bytes as
+    build_datasets over whole courses + the plain writers (XPT/define time stamps aside)."""
+    reg = request.getfixturevalue(cohort)
+    courses = list(reg.iter_courses(ADMIN))
+    qc = sdtm.load_qc(reg, ADMIN, courses)
+    objects = sdtm.build_datasets(courses, qc=qc)
+    light = list(reg.iter_courses(ADMIN, skip=("labs",)))
+    assert all(not co.labs for co in light)
+    columns = {"LB": sdtm.lab_columns(reg, light)}
+    fast = sdtm.build_datasets(light, qc=qc, columns=columns)
+    assert len(fast["LB"]) == sum(len(co.labs) for co in courses) > 0
+    for name, frame in objects.items():
+        pd.testing.assert_frame_equal(fast[name], frame, check_exact=True)
+    sdtm.export_sdtm(reg, ADMIN, tmp_path / "fast")
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    for name, frame in objects.items():
+        frame.to_csv(slow / f"{name.lower()}.csv", index=False, encoding="utf-8")
+        pyreadstat.write_xport(
+            frame,
+            str(slow / f"{name.lower()}.xpt"),
+            file_format_version=5,
+            table_name=name,
+            file_label=sdtm.DOMAINS[name].label,
+            column_labels=[v.label for v in sdtm.DOMAINS[name].variables],
+        )
+    stamp = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
+    for name in objects:
+        csv = f"{name.lower()}.csv"
+        assert (tmp_path / "fast" / csv).read_bytes() == (slow / csv).read_bytes(), name
+        xpt = f"{name.lower()}.xpt"
+        a = stamp.sub(b"", (tmp_path / "fast" / xpt).read_bytes())
+        b = stamp.sub(b"", (slow / xpt).read_bytes())
+        assert a == b, name

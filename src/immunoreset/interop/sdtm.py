@@ -853,11 +853,14 @@ def build_datasets(
     study: str = "IMMUNORESET",
     qc: Mapping[str, Sequence[Any]] | None = None,
     progress: Callable[[int], None] | None = None,
+    columns: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The SDTM datasets (pandas DataFrames, variables in :data:`DOMAINS` order).
 
     ``qc`` maps batch ID -> its release-QC attribute results
     (:class:`~immunoreset.manufacturing.qc.AttributeResult`) for the ZP domain.
+    ``columns`` gives domains built column-wise (:func:`lab_columns`) for courses loaded
+    without those records; they replace the (then empty) domains built from the courses.
     """
     import numpy as np
     import pandas as pd
@@ -875,26 +878,99 @@ def build_datasets(
         t.flush(name)
         cols = t.cols[name]
         data = {}
-        for v in dom.variables:
-            col = cols[v.name]
-            if v.type == "Num":
-                data[v.name] = np.array([np.nan if x is None else x for x in col], dtype=float)
-            else:
-                data[v.name] = np.array(["" if x is None else x for x in col], dtype=object)
+        if columns is not None and name in columns:
+            assert not cols[dom.names[0]], name  # the courses were loaded without these
+            data = dict(columns[name])
+        else:
+            for v in dom.variables:
+                col = cols[v.name]
+                if v.type == "Num":
+                    data[v.name] = np.array([np.nan if x is None else x for x in col], dtype=float)
+                else:
+                    data[v.name] = np.array(["" if x is None else x for x in col], dtype=object)
         out[name] = pd.DataFrame(data, columns=list(dom.names))
     return out
 
 
-def write_csv(frame: Any, path: str | Path) -> None:
-    """Write a dataset as ``frame.to_csv(path, index=False)`` writes it (the same bytes,
-    tested), column-wise: each column's distinct values are formatted once (numbers as
-    ``repr``, missing as empty) and the rows go through :mod:`csv` in one call."""
-    import csv
-
+def _texts(values: Any, fmt: Callable[[Any], str]) -> Any:
+    """``fmt`` of each value of an array, computed once per distinct value (object array)."""
     import numpy as np
     import pandas as pd
 
-    cols = []
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.array([*(fmt(u) for u in uniques), ""], dtype=object)
+    return table[codes]
+
+
+def _study_days(day0: Any, dates: Any) -> Any:
+    """SDTM study days (float, NaN without an infusion) of ``dates`` (object array of
+    ``datetime.date``) for reference days ``day0`` (datetime64[D], NaT = not infused)."""
+    import numpy as np
+
+    d = _texts(dates, dt.date.isoformat).astype("datetime64[D]")
+    diff = (d - day0).astype("timedelta64[D]").astype(float)
+    return np.where(diff >= 0, diff + 1, diff)
+
+
+def lab_columns(
+    registry: Any, courses: Sequence[c.Course], *, study: str = "IMMUNORESET"
+) -> dict[str, Any]:
+    """The LB domain as columns, read column-wise from the registry's lab table for
+    ``courses`` (loaded for the actor, so in scope) — the same rows :func:`_lab_rows` gives
+    from the courses' lab records (tested)."""
+    import numpy as np
+
+    from immunoreset.interop._columns import read_columns
+
+    sids = [co.study_id for co in courses]
+    lab = read_columns(
+        registry, "labs", sids, ("date", "analyte", "value", "unit", "lloq", "below_lloq")
+    )
+    n = len(lab)
+    pidx = lab.pidx
+    usubjid = np.array([f"{study}-{sid}" for sid in sids], dtype=object)
+    day0 = np.array(
+        [np.datetime64(co.day0, "D") if co.day0 else np.datetime64("NaT") for co in courses],
+        dtype="datetime64[D]",
+    )
+    # LBSEQ: 1, 2, … within each patient (rows are grouped by patient, in course order)
+    starts = np.r_[0, np.flatnonzero(np.diff(pidx)) + 1] if n else np.zeros(0, int)
+    first = np.repeat(starts, np.diff(np.r_[starts, n])) if n else np.zeros(0, int)
+    seq = (np.arange(n) - first + 1).astype(float)
+    analyte = lab["analyte"]
+    meta = {k: _LAB_META[k] for k in set(analyte.tolist())}
+    below = lab["below_lloq"].astype(bool)
+    values = lab["value"].astype(float)
+    texts = _texts(values, _fmt)
+    texts = np.where(below, np.char.add("<", texts.astype(str)).astype(object), texts)
+    lloq = np.array([np.nan if x is None else float(x) for x in lab["lloq"]], dtype=float)
+    units = lab["unit"]
+    return {
+        "STUDYID": np.full(n, study, dtype=object),
+        "DOMAIN": np.full(n, "LB", dtype=object),
+        "USUBJID": usubjid[pidx],
+        "LBSEQ": seq,
+        "LBTESTCD": _texts(analyte, lambda a: meta[a][0]),
+        "LBTEST": _texts(analyte, lambda a: meta[a][1]),
+        "LBORRES": texts,
+        "LBORRESU": units,
+        "LBSTRESC": texts,
+        "LBSTRESN": np.where(below, np.nan, values),
+        "LBSTRESU": units,
+        "LBSPEC": _texts(analyte, lambda a: meta[a][2]),
+        "LBLLOQ": lloq,
+        "LBDTC": _texts(lab["date"], dt.date.isoformat),
+        "LBDY": _study_days(day0[pidx], lab["date"]),
+    }
+
+
+def factorize(frame: Any) -> dict[str, tuple[Any, list[str]]]:
+    """Per column: (codes, distinct cell texts) — numbers as ``repr``, missing as empty, text
+    as is — computed once for the CSV, XPT and Define-XML writers."""
+    import numpy as np
+    import pandas as pd
+
+    out = {}
     for name in frame.columns:
         values = frame[name].to_numpy()
         if values.dtype.kind == "f":
@@ -904,12 +980,28 @@ def write_csv(frame: Any, path: str | Path) -> None:
         else:
             codes, uniques = pd.factorize(values, use_na_sentinel=True)
             texts = [str(u) for u in uniques]
-        table = np.array([*texts, ""], dtype=object)  # code −1 (missing) → ""
-        cols.append(table[codes].tolist())
-    with Path(path).open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(list(frame.columns))
-        w.writerows(zip(*cols, strict=True))
+        out[name] = (codes, texts)
+    return out
+
+
+def write_csv(
+    frame: Any, path: str | Path, factorized: Mapping[str, tuple[Any, list[str]]] | None = None
+) -> None:
+    """Write a dataset as ``frame.to_csv(path, index=False)`` writes it (the same bytes,
+    tested), column-wise: each column's distinct values are formatted and escaped once
+    (:func:`factorize`; numbers as ``repr``, missing as empty) and the rows assembled by a
+    compiled loop (:mod:`immunoreset.interop._csvfast`)."""
+    import csv
+    import io
+
+    from immunoreset.interop._csvfast import write_rows
+
+    fact = factorized if factorized is not None else factorize(frame)
+    head = io.StringIO()
+    csv.writer(head, lineterminator="\n").writerow(list(frame.columns))
+    with Path(path).open("wb") as fh:
+        fh.write(head.getvalue().encode("utf-8"))
+        write_rows(fh, [fact[name] for name in frame.columns], len(frame))
 
 
 def write_sdtm(
@@ -923,9 +1015,11 @@ def write_sdtm(
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     counts = {}
+    lengths: dict[str, dict[str, int]] = {}
     for name, frame in datasets.items():
         dom = DOMAINS[name]
-        write_csv(frame, folder / f"{name.lower()}.csv")
+        fact = factorize(frame)
+        write_csv(frame, folder / f"{name.lower()}.csv", fact)
         labels = {v.name: v.label for v in dom.variables}
         write_xport(
             frame,
@@ -933,9 +1027,15 @@ def write_sdtm(
             file_label=dom.label,
             column_labels=labels,
             table_name=name,
+            factorized=fact,
         )
         counts[name] = len(frame)
-    write_define(datasets, folder / "define.xml", study=study)
+        lengths[name] = {
+            v.name: max(1, *map(len, fact[v.name][1])) if len(frame) else 1
+            for v in dom.variables
+            if v.type != "Num"
+        }
+    write_define(datasets, folder / "define.xml", study=study, lengths=lengths)
     return counts
 
 
@@ -1010,9 +1110,11 @@ def export_sdtm(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
     """Write the SDTM datasets of the actor's visible courses; audited as an export."""
-    courses = list(registry.iter_courses(actor))
+    # labs (four in five SDTM rows) are read column-wise, the rest as courses
+    courses = list(registry.iter_courses(actor, skip=("labs",)))
     qc = load_qc(registry, actor, courses) if with_qc else None
-    data = build_datasets(courses, study=study, qc=qc, progress=progress)
+    columns = {"LB": lab_columns(registry, courses, study=study)}
+    data = build_datasets(courses, study=study, qc=qc, progress=progress, columns=columns)
     counts = write_sdtm(data, out, study=study)
     registry.record_export(
         actor,
