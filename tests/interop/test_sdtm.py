@@ -349,21 +349,73 @@ def test_abnormal_daily_findings_and_drugs(demo_courses) -> None:
     assert qs.loc[(qs["QSDTC"] == d2) & (qs["QSTESTCD"] == "ICETOT"), "QSSTRESN"].tolist() == [2]
 
 
-@pytest.mark.parametrize("cohort", ["demo_registry", "synthetic_registry"])
+@pytest.fixture(scope="module")
+def edge_registry(tmp_path_factory, demo_courses):
+    """The demo cohort with the cases the column-wise path must get right: no follow-up
+    record and a lab after the last daily assessment (RFENDTC), a patient not infused (no
+    study days), abnormal daily findings, vasopressors and daily drugs (FA, CM)."""
+    import dataclasses
+
+    from immunoreset.course import DailyAssessment, LabResult
+    from tests.interop.conftest import _registry
+
+    a, b, *rest = demo_courses
+    late = max(d.date for d in a.daily_assessments) + dt.timedelta(days=40)
+    a = dataclasses.replace(
+        a,
+        followup=None,
+        labs=(*a.labs, LabResult(date=late, analyte="crp", value=3.5, unit="mg/dL")),
+        daily_assessments=(
+            *a.daily_assessments[1:],
+            DailyAssessment(
+                date=a.daily_assessments[0].date,
+                temperature_max_c=39.1,
+                hypotension=True,
+                vasopressors=("vasopressin", "norepinephrine"),
+                oxygen_device="face_mask",
+                oxygen_flow_l_min=6.0,
+                capd_score=11,
+                consciousness="awakens_to_touch",
+                seizure="resolved",
+                motor_weakness=True,
+                cerebral_edema="focal",
+                anakinra=True,
+                antipyretic=True,
+            ),
+        ),
+    )
+    b = dataclasses.replace(b, infusions=(), followup=None)
+    reg = _registry(tmp_path_factory.mktemp("edge") / "edge.db", [a, b, *rest])
+    yield reg
+    reg.close()
+
+
+@pytest.mark.parametrize("cohort", ["demo_registry", "synthetic_registry", "edge_registry"])
 def test_column_wise_export_equals_the_object_path(cohort, request, tmp_path) -> None:
-    """export_sdtm (labs read column-wise, factorized writers) writes the same bytes as
-    build_datasets over whole courses + the plain writers (XPT/define time stamps aside)."""
+    """export_sdtm (many-row tables read column-wise, factorized writers) writes the same
+    bytes as build_datasets over whole courses + pandas / pyreadstat writers (XPT time stamps
+    aside)."""
+    from immunoreset.interop import _sdtm_columns
+
     reg = request.getfixturevalue(cohort)
     courses = list(reg.iter_courses(ADMIN))
     qc = sdtm.load_qc(reg, ADMIN, courses)
     objects = sdtm.build_datasets(courses, qc=qc)
-    light = list(reg.iter_courses(ADMIN, skip=("labs",)))
-    assert all(not co.labs for co in light)
-    columns = {"LB": sdtm.lab_columns(reg, light)}
-    fast = sdtm.build_datasets(light, qc=qc, columns=columns)
+    light = list(reg.iter_courses(ADMIN, skip=_sdtm_columns.COLUMN_ENTITIES))
+    assert all(not co.labs and not co.daily_assessments for co in light)
+    columns, last = _sdtm_columns.domain_columns(reg, light)
+    fast = sdtm.build_datasets(light, qc=qc, columns=columns, last_dates=last)
     assert len(fast["LB"]) == sum(len(co.labs) for co in courses) > 0
     for name, frame in objects.items():
-        pd.testing.assert_frame_equal(fast[name], frame, check_exact=True)
+        assert len(frame), name
+        pd.testing.assert_frame_equal(fast[name], frame, check_exact=True, obj=name)
+    if cohort == "edge_registry":  # the edge cases are there
+        dm = fast["DM"].set_index("SUBJID")
+        first = courses[0]
+        assert dm.loc[first.study_id, "RFENDTC"] == max(r.date for r in first.labs).isoformat()
+        assert (dm["RFSTDTC"] == "").sum() == 1
+        assert {"Y", "FOCAL", "RESOLVED"} <= set(fast["FA"]["FAORRES"])
+        assert {"VASOPRESSIN", "NOREPINEPHRINE", "ANAKINRA"} <= set(fast["CM"]["CMTRT"])
     sdtm.export_sdtm(reg, ADMIN, tmp_path / "fast")
     slow = tmp_path / "slow"
     slow.mkdir()

@@ -448,7 +448,11 @@ def _finding_text(value: bool | str) -> str:
 
 
 def _course_rows(
-    t: _Tables, co: c.Course, study: str, qc: Mapping[str, Sequence[Any]] | None
+    t: _Tables,
+    co: c.Course,
+    study: str,
+    qc: Mapping[str, Sequence[Any]] | None,
+    end: dt.date | None,
 ) -> None:
     p = co.patient
     u = f"{study}-{p.study_id}"
@@ -457,7 +461,6 @@ def _course_rows(
     C = codes()
     common = {"STUDYID": study, "USUBJID": u}
     last_treatment = max((i.date for i in co.infusions), default=None)
-    end = co.last_contact
     dead = co.followup is not None and co.followup.status == "dead"
     t.add(
         "DM",
@@ -854,13 +857,17 @@ def build_datasets(
     qc: Mapping[str, Sequence[Any]] | None = None,
     progress: Callable[[int], None] | None = None,
     columns: Mapping[str, Mapping[str, Any]] | None = None,
+    last_dates: Sequence[dt.date | None] | None = None,
 ) -> dict[str, Any]:
     """The SDTM datasets (pandas DataFrames, variables in :data:`DOMAINS` order).
 
     ``qc`` maps batch ID -> its release-QC attribute results
     (:class:`~immunoreset.manufacturing.qc.AttributeResult`) for the ZP domain.
-    ``columns`` gives domains built column-wise (:func:`lab_columns`) for courses loaded
-    without those records; they replace the (then empty) domains built from the courses.
+    ``columns`` gives domains built column-wise (:func:`lab_columns`,
+    :mod:`~immunoreset.interop._sdtm_columns`) for courses loaded without those records; they
+    replace the (then empty) domains built from the courses. ``last_dates`` then gives each
+    course's latest lab / daily-assessment date, which RFENDTC falls back on without a
+    follow-up record.
     """
     import numpy as np
     import pandas as pd
@@ -869,8 +876,11 @@ def build_datasets(
 
     t = _Tables()
     with gc_paused():
-        for co in courses:
-            _course_rows(t, co, study, qc)
+        for i, co in enumerate(courses):
+            end = co.last_contact
+            if last_dates is not None and co.followup is None:
+                end = last_dates[i]
+            _course_rows(t, co, study, qc, end)
             if progress:
                 progress(1)
     out = {}
@@ -908,12 +918,13 @@ def _study_days(day0: Any, dates: Any) -> Any:
     import numpy as np
 
     d = _texts(dates, dt.date.isoformat).astype("datetime64[D]")
-    diff = (d - day0).astype("timedelta64[D]").astype(float)
+    delta = (d - day0).astype("timedelta64[D]")
+    diff = np.where(np.isnat(delta), np.nan, delta.astype(np.int64).astype(float))
     return np.where(diff >= 0, diff + 1, diff)
 
 
 def lab_columns(
-    registry: Any, courses: Sequence[c.Course], *, study: str = "IMMUNORESET"
+    registry: Any, courses: Sequence[c.Course], *, study: str = "IMMUNORESET", lab: Any = None
 ) -> dict[str, Any]:
     """The LB domain as columns, read column-wise from the registry's lab table for
     ``courses`` (loaded for the actor, so in scope) — the same rows :func:`_lab_rows` gives
@@ -923,9 +934,10 @@ def lab_columns(
     from immunoreset.interop._columns import read_columns
 
     sids = [co.study_id for co in courses]
-    lab = read_columns(
-        registry, "labs", sids, ("date", "analyte", "value", "unit", "lloq", "below_lloq")
-    )
+    if lab is None:
+        lab = read_columns(
+            registry, "labs", sids, ("date", "analyte", "value", "unit", "lloq", "below_lloq")
+        )
     n = len(lab)
     pidx = lab.pidx
     usubjid = np.array([f"{study}-{sid}" for sid in sids], dtype=object)
@@ -1110,11 +1122,16 @@ def export_sdtm(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, int]:
     """Write the SDTM datasets of the actor's visible courses; audited as an export."""
-    # labs (four in five SDTM rows) are read column-wise, the rest as courses
-    courses = list(registry.iter_courses(actor, skip=("labs",)))
+    from immunoreset.interop._sdtm_columns import COLUMN_ENTITIES, domain_columns
+
+    # the many-row records (labs, daily and disease assessments, body measurements,
+    # medications) are read column-wise; the rest (DM, AE, EX, DS, ZP) come from the courses
+    courses = list(registry.iter_courses(actor, skip=COLUMN_ENTITIES))
     qc = load_qc(registry, actor, courses) if with_qc else None
-    columns = {"LB": lab_columns(registry, courses, study=study)}
-    data = build_datasets(courses, study=study, qc=qc, progress=progress, columns=columns)
+    columns, last = domain_columns(registry, courses, study=study)
+    data = build_datasets(
+        courses, study=study, qc=qc, progress=progress, columns=columns, last_dates=last
+    )
     counts = write_sdtm(data, out, study=study)
     registry.record_export(
         actor,
