@@ -437,3 +437,17 @@ def test_column_wise_export_equals_the_object_path(cohort, request, tmp_path) ->
         a = stamp.sub(b"", (tmp_path / "fast" / xpt).read_bytes())
         b = stamp.sub(b"", (slow / xpt).read_bytes())
         assert a == b, name
+
+
+def test_two_processes_write_the_same_files(synthetic_registry, tmp_path) -> None:
+    """workers=2 (the many-row domains built by two processes, merged) == workers=1."""
+    sdtm.export_sdtm(synthetic_registry, ADMIN, tmp_path / "one", workers=1)
+    sdtm.export_sdtm(synthetic_registry, ADMIN, tmp_path / "two", workers=2)
+    stamp = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d|CreationDateTime=\"[^\"]*\"")
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "two").iterdir())
+    assert "lb.csv" in names and "fa.xpt" in names
+    for name in names:
+        a = stamp.sub(b"", (tmp_path / "one" / name).read_bytes())
+        b = stamp.sub(b"", (tmp_path / "two" / name).read_bytes())
+        assert a == b, name

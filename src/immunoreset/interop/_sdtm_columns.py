@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from immunoreset.interop import sdtm
 from immunoreset.interop._codes import codes
 from immunoreset.interop._columns import read_columns
 
-__all__ = ["COLUMN_ENTITIES", "domain_columns"]
+__all__ = ["COLUMN_ENTITIES", "Ref", "domain_columns", "parallel_columns"]
 
 #: Entities read column-wise (skipped when loading the courses).
 COLUMN_ENTITIES = ("labs", "daily_assessments", "disease_assessments", "anthropometrics",
@@ -34,6 +34,13 @@ COLUMN_ENTITIES = ("labs", "daily_assessments", "disease_assessments", "anthropo
 
 _DAILY_FIELDS = tuple(f.name for f in fields(c.DailyAssessment))
 _FLAGS = {f.name for f in fields(c.DailyAssessment) if f.default is False}
+
+
+class Ref(NamedTuple):
+    """What the column-wise domains need of a course: its study ID and infusion day."""
+
+    study_id: str
+    day0: dt.date | None
 
 
 class _Blocks:
@@ -267,3 +274,90 @@ def _last_dates(n: int, tables: Sequence[Any]) -> list[dt.date | None]:
 
 def _total_code(instrument: str) -> str:
     return sdtm.item_testcd(instrument, None)
+
+
+# --------------------------------------------------------------------------- two processes
+Packed = dict[str, dict[str, tuple[Any, ...]]]
+
+
+def _pack(domains: dict[str, dict[str, Any]]) -> Packed:
+    """Domains with text columns as (codes, distinct texts): cheap to send between processes."""
+    import pandas as pd
+
+    out: Packed = {}
+    for name, cols in domains.items():
+        out[name] = {}
+        for var, col in cols.items():
+            if col.dtype.kind == "f":
+                out[name][var] = ("f", col)
+            else:
+                codes, uniques = pd.factorize(col, use_na_sentinel=False)
+                out[name][var] = ("t", codes.astype(np.int32), [str(u) for u in uniques])
+    return out
+
+
+def _merge(parts: Sequence[Packed]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Concatenate packed parts (patients in part order): the domains' columns and, per
+    domain, the text columns' (codes, texts) for the writers (see ``sdtm.factorize``)."""
+    domains: dict[str, dict[str, Any]] = {}
+    factorized: dict[str, dict[str, Any]] = {}
+    for name in parts[0]:
+        domains[name], factorized[name] = {}, {}
+        for var, first in parts[0][name].items():
+            if first[0] == "f":
+                domains[name][var] = np.concatenate([p[name][var][1] for p in parts])
+                continue
+            texts: list[str] = []
+            index: dict[str, int] = {}
+            pieces = []
+            for p in parts:
+                _, codes, part_texts = p[name][var]
+                remap = np.array([index.setdefault(t, len(index)) for t in part_texts] or [0])
+                pieces.append(remap[codes] if len(codes) else codes)
+            texts = list(index)
+            codes = np.concatenate(pieces).astype(np.int64)
+            table = np.empty(len(texts), dtype=object)
+            table[:] = texts
+            domains[name][var] = table[codes] if len(codes) else np.empty(0, dtype=object)
+            factorized[name][var] = (codes, texts)
+    return domains, factorized
+
+
+def _part(url: str, refs: list[Ref], study: str) -> tuple[Packed, list[dt.date | None]]:
+    """One process: the column-wise domains of its share of the patients."""
+    from immunoreset.registry import Registry
+    from immunoreset.registry.repository import gc_paused
+
+    with Registry(url) as reg, gc_paused():
+        domains, last = domain_columns(reg, refs, study=study)
+        return _pack(domains), last
+
+
+def parallel_columns(
+    registry: Any, courses: Sequence[Any], *, study: str = "IMMUNORESET", workers: int = 2
+) -> Any:
+    """:func:`domain_columns` split over ``workers`` processes by patients (contiguous
+    shares, so ``--SEQ`` per patient is unchanged), started at once; returns a function that
+    waits for them and gives (domains, writers' factorization, last dates). The caller builds
+    the other domains meanwhile."""
+    import multiprocessing
+
+    refs = [Ref(co.study_id, co.day0) for co in courses]
+    size = max(1, -(-len(refs) // workers))
+    shares = [refs[i : i + size] for i in range(0, len(refs), size)] or [[]]
+    url = registry.engine.url.render_as_string(hide_password=False)
+    pool = multiprocessing.get_context("spawn").Pool(len(shares))
+    pending = [pool.apply_async(_part, (url, share, study)) for share in shares]
+    pool.close()
+
+    def collect() -> tuple[dict[str, dict[str, Any]], dict[str, Any], list[dt.date | None]]:
+        try:
+            results = [r.get() for r in pending]
+        finally:
+            pool.terminate()
+            pool.join()
+        domains, factorized = _merge([r[0] for r in results])
+        last = [d for r in results for d in r[1]]
+        return domains, factorized, last
+
+    return collect

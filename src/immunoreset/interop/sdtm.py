@@ -976,14 +976,19 @@ def lab_columns(
     }
 
 
-def factorize(frame: Any) -> dict[str, tuple[Any, list[str]]]:
+def factorize(
+    frame: Any, known: Mapping[str, tuple[Any, list[str]]] | None = None
+) -> dict[str, tuple[Any, list[str]]]:
     """Per column: (codes, distinct cell texts) — numbers as ``repr``, missing as empty, text
-    as is — computed once for the CSV, XPT and Define-XML writers."""
+    as is — computed once for the CSV, XPT and Define-XML writers (``known``: columns whose
+    codes and texts the caller has already)."""
     import numpy as np
     import pandas as pd
 
-    out = {}
+    out = dict(known or {})
     for name in frame.columns:
+        if name in out:
+            continue
         values = frame[name].to_numpy()
         if values.dtype.kind == "f":
             bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
@@ -1017,7 +1022,11 @@ def write_csv(
 
 
 def write_sdtm(
-    datasets: Mapping[str, Any], out: str | Path, *, study: str = "IMMUNORESET"
+    datasets: Mapping[str, Any],
+    out: str | Path,
+    *,
+    study: str = "IMMUNORESET",
+    factorized: Mapping[str, Mapping[str, tuple[Any, list[str]]]] | None = None,
 ) -> dict[str, int]:
     """Write ``<domain>.csv`` and ``<domain>.xpt`` (SAS transport v5) per domain and
     ``define.xml`` (Define-XML 2.1) into ``out``; returns rows per domain."""
@@ -1030,7 +1039,8 @@ def write_sdtm(
     lengths: dict[str, dict[str, int]] = {}
     for name, frame in datasets.items():
         dom = DOMAINS[name]
-        fact = factorize(frame)
+        known = (factorized or {}).get(name, {})
+        fact = factorize(frame, known)
         write_csv(frame, folder / f"{name.lower()}.csv", fact)
         labels = {v.name: v.label for v in dom.variables}
         write_xport(
@@ -1112,6 +1122,31 @@ def load_qc(registry: Any, actor: Any, courses: Iterable[c.Course]) -> dict[str,
     return out
 
 
+def _with_columns(
+    data: dict[str, Any],
+    columns: Mapping[str, Mapping[str, Any]],
+    courses: Sequence[c.Course],
+    last: Sequence[dt.date | None],
+) -> dict[str, Any]:
+    """``data`` built from courses loaded without the column-wise records, with those domains
+    put in from ``columns`` and RFENDTC taken from their latest dates where there is no
+    follow-up record (as :func:`build_datasets` does with ``last_dates``)."""
+    import pandas as pd
+
+    out = dict(data)
+    for name, cols in columns.items():
+        assert not len(data[name]), name  # the courses were loaded without these
+        out[name] = pd.DataFrame(dict(cols), columns=list(DOMAINS[name].names))
+    dm = out["DM"].copy()
+    end = dm["RFENDTC"].to_numpy(dtype=object).copy()
+    for i, co in enumerate(courses):  # one DM row per course, in order
+        if co.followup is None:
+            end[i] = "" if last[i] is None else last[i].isoformat()
+    dm["RFENDTC"] = end
+    out["DM"] = dm
+    return out
+
+
 def export_sdtm(
     registry: Any,
     actor: Any,
@@ -1120,19 +1155,42 @@ def export_sdtm(
     study: str = "IMMUNORESET",
     with_qc: bool = True,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> dict[str, int]:
-    """Write the SDTM datasets of the actor's visible courses; audited as an export."""
-    from immunoreset.interop._sdtm_columns import COLUMN_ENTITIES, domain_columns
+    """Write the SDTM datasets of the actor's visible courses; audited as an export.
 
-    # the many-row records (labs, daily and disease assessments, body measurements,
-    # medications) are read column-wise; the rest (DM, AE, EX, DS, ZP) come from the courses
-    courses = list(registry.iter_courses(actor, skip=COLUMN_ENTITIES))
-    qc = load_qc(registry, actor, courses) if with_qc else None
-    columns, last = domain_columns(registry, courses, study=study)
-    data = build_datasets(
-        courses, study=study, qc=qc, progress=progress, columns=columns, last_dates=last
+    ``workers`` > 1 reads and builds the many-row domains in that many processes (from 200
+    patients on); the output is the same whatever the number (tested)."""
+    from immunoreset.errors import check_range
+    from immunoreset.interop._sdtm_columns import (
+        COLUMN_ENTITIES,
+        domain_columns,
+        parallel_columns,
     )
-    counts = write_sdtm(data, out, study=study)
+    from immunoreset.registry.repository import gc_paused
+
+    check_range("workers", workers, 1, 32, integer=True)
+    # the many-row records (labs, daily and disease assessments, body measurements,
+    # medications) are read column-wise — by ``workers`` processes, each a share of the
+    # patients, from 200 patients on — while this process builds DM, AE, EX, DS and ZP from
+    # the courses. Millions of short-lived tuples: the cyclic GC would rescan them, so it pauses.
+    with gc_paused():
+        courses = list(registry.iter_courses(actor, skip=COLUMN_ENTITIES))
+        factorized = None
+        if workers > 1 and len(courses) >= 200:
+            collect = parallel_columns(registry, courses, study=study, workers=workers)
+            qc = load_qc(registry, actor, courses) if with_qc else None
+            data = build_datasets(courses, study=study, qc=qc, progress=progress)
+            columns, factorized, last = collect()
+            data = _with_columns(data, columns, courses, last)
+        else:
+            qc = load_qc(registry, actor, courses) if with_qc else None
+            columns, last = domain_columns(registry, courses, study=study)
+            data = build_datasets(
+                courses, study=study, qc=qc, progress=progress, columns=columns, last_dates=last
+            )
+        del columns
+        counts = write_sdtm(data, out, study=study, factorized=factorized)
     registry.record_export(
         actor,
         "sdtm",
