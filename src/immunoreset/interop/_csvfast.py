@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from typing import IO
 
@@ -20,6 +21,9 @@ from numba import njit
 __all__ = ["write_rows"]
 
 _CHUNK_ROWS = 250_000
+#: Characters that make ``csv.writer`` quote a field (delimiter, quote, line breaks); a text
+#: without them is written unchanged, one with them goes through ``csv.writer`` itself.
+_SPECIAL = re.compile('[,"\r\n]')
 
 
 def _escaped(texts: Sequence[str], alone: bool) -> list[bytes]:
@@ -29,6 +33,9 @@ def _escaped(texts: Sequence[str], alone: bool) -> list[bytes]:
     w = csv.writer(buf, lineterminator="\n")
     out = []
     for t in texts:
+        if t and not _SPECIAL.search(t):  # written as is (csv quotes only these characters)
+            out.append(t.encode("utf-8"))
+            continue
         buf.seek(0)
         buf.truncate()
         w.writerow([t] if alone else [t, ""])

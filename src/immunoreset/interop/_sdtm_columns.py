@@ -263,17 +263,16 @@ def domain_columns(
 def _last_dates(n: int, tables: Sequence[Any]) -> list[dt.date | None]:
     """Per patient position: the latest date of the rows of ``tables`` (None without any) —
     what :attr:`Course.last_contact` takes from labs and daily assessments."""
-    out: list[dt.date | None] = [None] * n
+    import pandas as pd
+
+    last = np.full(n, -1, dtype=np.int64)
     for t in tables:
-        for i, when in zip(t.pidx.tolist(), t["date"].tolist(), strict=True):
-            last = out[i]
-            if last is None or when > last:
-                out[i] = when
-    return out
-
-
-def _total_code(instrument: str) -> str:
-    return sdtm.item_testcd(instrument, None)
+        if not len(t):
+            continue
+        codes, uniques = pd.factorize(t["date"])
+        days = np.array([u.toordinal() for u in uniques], dtype=np.int64)[codes]
+        np.maximum.at(last, t.pidx, days)
+    return [None if x < 0 else dt.date.fromordinal(int(x)) for x in last.tolist()]
 
 
 # --------------------------------------------------------------------------- two processes
@@ -361,3 +360,7 @@ def parallel_columns(
         return domains, factorized, last
 
     return collect
+
+
+def _total_code(instrument: str) -> str:
+    return sdtm.item_testcd(instrument, None)

@@ -898,7 +898,7 @@ def build_datasets(
                     data[v.name] = np.array([np.nan if x is None else x for x in col], dtype=float)
                 else:
                     data[v.name] = np.array(["" if x is None else x for x in col], dtype=object)
-        out[name] = pd.DataFrame(data, columns=list(dom.names))
+        out[name] = pd.DataFrame(data, columns=list(dom.names), copy=False)
     return out
 
 
@@ -916,8 +916,11 @@ def _study_days(day0: Any, dates: Any) -> Any:
     """SDTM study days (float, NaN without an infusion) of ``dates`` (object array of
     ``datetime.date``) for reference days ``day0`` (datetime64[D], NaT = not infused)."""
     import numpy as np
+    import pandas as pd
 
-    d = _texts(dates, dt.date.isoformat).astype("datetime64[D]")
+    codes, uniques = pd.factorize(dates, use_na_sentinel=True)
+    table = np.array([*(np.datetime64(u, "D") for u in uniques), np.datetime64("NaT")])
+    d = table.astype("datetime64[D]")[codes]
     delta = (d - day0).astype("timedelta64[D]")
     diff = np.where(np.isnat(delta), np.nan, delta.astype(np.int64).astype(float))
     return np.where(diff >= 0, diff + 1, diff)
@@ -1136,7 +1139,7 @@ def _with_columns(
     out = dict(data)
     for name, cols in columns.items():
         assert not len(data[name]), name  # the courses were loaded without these
-        out[name] = pd.DataFrame(dict(cols), columns=list(DOMAINS[name].names))
+        out[name] = pd.DataFrame(dict(cols), columns=list(DOMAINS[name].names), copy=False)
     dm = out["DM"].copy()
     end = dm["RFENDTC"].to_numpy(dtype=object).copy()
     for i, co in enumerate(courses):  # one DM row per course, in order
