@@ -349,15 +349,13 @@ def test_abnormal_daily_findings_and_drugs(demo_courses) -> None:
     assert qs.loc[(qs["QSDTC"] == d2) & (qs["QSTESTCD"] == "ICETOT"), "QSSTRESN"].tolist() == [2]
 
 
-@pytest.fixture(scope="module")
-def edge_registry(tmp_path_factory, demo_courses):
+def _edge_courses(demo_courses):  # type: ignore[no-untyped-def]
     """The demo cohort with the cases the column-wise path must get right: no follow-up
     record and a lab after the last daily assessment (RFENDTC), a patient not infused (no
     study days), abnormal daily findings, vasopressors and daily drugs (FA, CM)."""
     import dataclasses
 
     from immunoreset.course import DailyAssessment, LabResult
-    from tests.interop.conftest import _registry
 
     a, b, *rest = demo_courses
     late = max(d.date for d in a.daily_assessments) + dt.timedelta(days=40)
@@ -385,9 +383,35 @@ def edge_registry(tmp_path_factory, demo_courses):
         ),
     )
     b = dataclasses.replace(b, infusions=(), followup=None)
-    reg = _registry(tmp_path_factory.mktemp("edge") / "edge.db", [a, b, *rest])
+    return [a, b, *rest]
+
+
+@pytest.fixture(scope="module")
+def edge_registry(tmp_path_factory, demo_courses):
+    from tests.interop.conftest import _registry
+
+    reg = _registry(tmp_path_factory.mktemp("edge") / "edge.db", _edge_courses(demo_courses))
     yield reg
     reg.close()
+
+
+@pytest.mark.postgres
+def test_column_wise_domains_on_postgresql(postgres_url, demo_courses) -> None:
+    """The same on PostgreSQL (native dates and booleans, JSON vasopressors and items)."""
+    from immunoreset.interop import _sdtm_columns
+    from tests.interop.conftest import _registry
+
+    reg = _registry(postgres_url, _edge_courses(demo_courses))
+    try:
+        courses = list(reg.iter_courses(ADMIN))
+        objects = sdtm.build_datasets(courses)
+        light = list(reg.iter_courses(ADMIN, skip=_sdtm_columns.COLUMN_ENTITIES))
+        columns, last = _sdtm_columns.domain_columns(reg, light)
+        fast = sdtm.build_datasets(light, columns=columns, last_dates=last)
+        for name, frame in objects.items():
+            pd.testing.assert_frame_equal(fast[name], frame, check_exact=True, obj=name)
+    finally:
+        reg.close()
 
 
 @pytest.mark.parametrize("cohort", ["demo_registry", "synthetic_registry", "edge_registry"])
