@@ -67,6 +67,7 @@ def main() -> None:
     ap.add_argument("--db", default=None, help="existing registry (default: build one)")
     ap.add_argument("--keep", default=None, help="folder to keep the built registry in")
     ap.add_argument("--workers", type=int, default=2, help="FHIR export processes")
+    ap.add_argument("--sdtm-workers", type=int, default=1, help="SDTM column-wise processes")
     ap.add_argument("--only", default="fhir,sdtm,redcap")
     args = ap.parse_args()
     console = Console()
@@ -96,7 +97,7 @@ def main() -> None:
         with Registry(db) as reg:
             runs = {
                 "fhir": lambda out: fhir.export_fhir(reg, actor, out, workers=args.workers),
-                "sdtm": lambda out: sdtm.export_sdtm(reg, actor, out),
+                "sdtm": lambda out: sdtm.export_sdtm(reg, actor, out, workers=args.sdtm_workers),
                 "redcap": lambda out: redcap.export_redcap(reg, actor, out),
             }
             for name in args.only.split(","):

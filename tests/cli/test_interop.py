@@ -96,3 +96,11 @@ def test_sdtm_export(db: str, tmp_path: Path) -> None:
     assert {p.name for p in out.glob("*.xpt")} >= {"dm.xpt", "lb.xpt", "zp.xpt"}
     assert (out / "define.xml").exists()
     assert "TRIAL1-RM-001" in (out / "dm.csv").read_text("utf-8")
+    assert (out / "fa.csv").read_text("utf-8").count("TRIAL1-RM-001") > 0  # daily findings
+
+
+def test_sdtm_export_refuses_bad_workers(db: str, tmp_path: Path) -> None:
+    result = run("export", "sdtm", tmp_path / "s", "--db", db, "--workers", "0")
+    assert result.exit_code == 1
+    assert "workers" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

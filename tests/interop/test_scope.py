@@ -28,6 +28,9 @@ def test_exports_hold_only_the_users_sites(demo_registry, rome, tmp_path) -> Non
     sdtm.export_sdtm(demo_registry, rome, tmp_path / "s")
     dm = pd.read_csv(tmp_path / "s" / "dm.csv", dtype=str)
     assert set(dm["SITEID"]) == {"ROME"}
+    for name in sdtm.DOMAINS:  # the column-wise domains (LB …) too
+        frame = pd.read_csv(tmp_path / "s" / f"{name.lower()}.csv", dtype=str)
+        assert set(frame["USUBJID"].str[:15]) <= {"IMMUNORESET-RM-"}, name
     with pytest.raises(Exception, match="ER-001"):
         fhir.export_fhir(demo_registry, rome, tmp_path / "x", study_ids=["ER-001"])
 

@@ -77,7 +77,7 @@ def test_study_days_never_zero_and_match_rfstdtc(exported) -> None:
     checked = 0
     for name, frame in data.items():
         for col in frame.columns:
-            if not (col.endswith("DY") and col[:-2] in ("LB", "VS", "QS", "ZP", "")) and not (
+            if not (col.endswith("DY") and col[:-2] in ("LB", "VS", "QS", "FA", "ZP", "")) and not (
                 col.endswith(("STDY", "ENDY"))
             ):
                 continue
@@ -211,3 +211,267 @@ def test_csv_writer_gives_the_pandas_bytes(exported, tmp_path) -> None:
         sdtm.write_csv(frame, tmp_path / "ours.csv")
         frame.to_csv(tmp_path / "pandas.csv", index=False, encoding="utf-8")
         assert (tmp_path / "ours.csv").read_bytes() == (tmp_path / "pandas.csv").read_bytes(), i
+
+
+def test_every_daily_assessment_field_has_an_sdtm_home() -> None:
+    """Each DailyAssessment field is exported: VS (vitals), QS (neuro), FA (daily findings) or
+    CM (drugs given that day) — a new field without a mapping fails here."""
+    from dataclasses import fields
+
+    from immunoreset.course import DailyAssessment
+    from immunoreset.interop._codes import codes
+
+    c = codes()
+    homes = {
+        *(k for k in c["vitals"] if k.endswith(("_c", "_l_min"))),
+        *c["neuro"],
+        *c["daily_findings"],
+        *sdtm._DAILY_DRUGS,
+        "vasopressors",
+    }
+    assert {f.name for f in fields(DailyAssessment)} - {"date"} == homes
+
+
+def test_daily_findings_in_fa_one_row_per_finding_per_day(exported, demo_courses) -> None:
+    """FA holds the hypotension, oxygen device and neurological findings of every stored daily
+    assessment with the stored value; the FA study day is the SDTM day of the assessment."""
+    _, data = exported
+    fa = data["FA"]
+    meta = sdtm._FA_META
+    want = []
+    for co in demo_courses:
+        for d in co.daily_assessments:
+            for name, (code, _, cat, obj) in meta.items():
+                value = getattr(d, name)
+                text = ("Y" if value else "N") if isinstance(value, bool) else value
+                want.append(
+                    (
+                        f"IMMUNORESET-{co.study_id}",
+                        code,
+                        obj,
+                        cat,
+                        text.replace("_", " ").upper(),
+                        d.date.isoformat(),
+                        sdtm.sdtm_day(co.day0, d.date),
+                    )
+                )
+    cols = ["USUBJID", "FATESTCD", "FAOBJ", "FACAT", "FAORRES", "FADTC", "FADY"]
+    rows = fa[cols].itertuples(index=False)
+    got = [(*r[:-1], int(float(r[-1])) if r[-1] else None) for r in rows]
+    assert sorted(got, key=str) == sorted(want, key=str)
+    assert (fa["FAORRES"] == fa["FASTRESC"]).all()
+    assert not fa.duplicated(["USUBJID", "FAOBJ", "FATESTCD", "FADTC"]).any()  # the keys
+
+
+def test_daily_drugs_in_cm_including_vasopressors(exported, demo_courses) -> None:
+    _, data = exported
+    cm = data["CM"]
+    daily = cm[cm["CMCAT"] == "CRS_ICANS_TREATMENT"]
+    want = sorted(
+        (f"IMMUNORESET-{co.study_id}", drug, d.date.isoformat())
+        for co in demo_courses
+        for d in co.daily_assessments
+        for drug in sdtm._daily_drugs(d)
+    )
+    got = sorted(zip(daily["USUBJID"], daily["CMTRT"], daily["CMSTDTC"], strict=True))
+    assert got == want
+    assert (daily["CMSTDTC"] == daily["CMENDTC"]).all()
+
+
+def test_abnormal_daily_findings_and_drugs(demo_courses) -> None:
+    """Grade-relevant findings (the demo cohort has only negatives) land in FA and CM."""
+    import dataclasses
+
+    from immunoreset.course import DailyAssessment
+
+    co = demo_courses[0]
+    day0 = co.day0
+    days = (
+        DailyAssessment(
+            date=day0 + dt.timedelta(days=2),
+            temperature_max_c=39.4,
+            hypotension=True,
+            vasopressors=("norepinephrine", "vasopressin"),
+            oxygen_device="high_flow_nasal_cannula",
+            oxygen_flow_l_min=30.0,
+            ice_score=2,
+            consciousness="awakens_to_voice",
+            seizure="prolonged_or_repetitive",
+            motor_weakness=True,
+            cerebral_edema="diffuse",
+            tocilizumab=True,
+            anakinra=True,
+            antipyretic=True,
+        ),
+        DailyAssessment(
+            date=day0 - dt.timedelta(days=1),
+            temperature_max_c=37.0,
+            unable_to_assess=True,
+            consciousness="unarousable",
+            other_anticytokine=True,
+            siltuximab=True,
+        ),
+    )
+    data = sdtm.build_datasets([dataclasses.replace(co, daily_assessments=days)])
+    fa = data["FA"]
+    got = {(r.FADTC, r.FATESTCD): (r.FAORRES, r.FACAT, r.FADY) for r in fa.itertuples()}
+    d2, dm1 = days[0].date.isoformat(), days[1].date.isoformat()
+    assert got[(d2, "HYPOTENS")] == ("Y", "CRS", 3.0)  # clinical day 2 = SDTM Day 3
+    assert got[(d2, "O2DEVICE")] == ("HIGH FLOW NASAL CANNULA", "CRS", 3.0)
+    assert got[(d2, "LOC")] == ("AWAKENS TO VOICE", "ICANS", 3.0)
+    assert got[(d2, "SEIZURE")] == ("PROLONGED OR REPETITIVE", "ICANS", 3.0)
+    assert got[(d2, "MOTWEAK")] == ("Y", "ICANS", 3.0)
+    assert got[(d2, "CEREDEMA")] == ("DIFFUSE", "ICANS", 3.0)
+    assert got[(d2, "UNABLASS")] == ("N", "ICANS", 3.0)
+    assert got[(dm1, "UNABLASS")] == ("Y", "ICANS", -1.0)  # the day before infusion: Day -1
+    assert got[(dm1, "LOC")] == ("UNAROUSABLE", "ICANS", -1.0)
+    assert len(fa) == 2 * 7
+    assert set(fa["FAOBJ"]) == {
+        "CYTOKINE RELEASE SYNDROME",
+        "IMMUNE EFFECTOR CELL-ASSOCIATED NEUROTOXICITY SYNDROME",
+    }
+    cm = data["CM"]
+    daily = cm[cm["CMCAT"] == "CRS_ICANS_TREATMENT"]
+    assert sorted(zip(daily["CMSTDTC"], daily["CMTRT"], strict=True)) == sorted(
+        [
+            (d2, "TOCILIZUMAB"),
+            (d2, "ANAKINRA"),
+            (d2, "ANTIPYRETIC"),
+            (d2, "NOREPINEPHRINE"),
+            (d2, "VASOPRESSIN"),
+            (dm1, "SILTUXIMAB"),
+            (dm1, "OTHER ANTICYTOKINE"),
+        ]
+    )
+    vs = data["VS"]
+    assert set(vs.loc[vs["VSDTC"] == d2, "VSTESTCD"]) >= {"TEMP", "O2FLOW"}
+    qs = data["QS"]
+    assert qs.loc[(qs["QSDTC"] == d2) & (qs["QSTESTCD"] == "ICETOT"), "QSSTRESN"].tolist() == [2]
+
+
+def _edge_courses(demo_courses):  # type: ignore[no-untyped-def]
+    """The demo cohort with the cases the column-wise path must get right: no follow-up
+    record and a lab after the last daily assessment (RFENDTC), a patient not infused (no
+    study days), abnormal daily findings, vasopressors and daily drugs (FA, CM)."""
+    import dataclasses
+
+    from immunoreset.course import DailyAssessment, LabResult
+
+    a, b, *rest = demo_courses
+    late = max(d.date for d in a.daily_assessments) + dt.timedelta(days=40)
+    a = dataclasses.replace(
+        a,
+        followup=None,
+        labs=(*a.labs, LabResult(date=late, analyte="crp", value=3.5, unit="mg/dL")),
+        daily_assessments=(
+            *a.daily_assessments[1:],
+            DailyAssessment(
+                date=a.daily_assessments[0].date,
+                temperature_max_c=39.1,
+                hypotension=True,
+                vasopressors=("vasopressin", "norepinephrine"),
+                oxygen_device="face_mask",
+                oxygen_flow_l_min=6.0,
+                capd_score=11,
+                consciousness="awakens_to_touch",
+                seizure="resolved",
+                motor_weakness=True,
+                cerebral_edema="focal",
+                anakinra=True,
+                antipyretic=True,
+            ),
+        ),
+    )
+    b = dataclasses.replace(b, infusions=(), followup=None)
+    return [a, b, *rest]
+
+
+@pytest.fixture(scope="module")
+def edge_registry(tmp_path_factory, demo_courses):
+    from tests.interop.conftest import _registry
+
+    reg = _registry(tmp_path_factory.mktemp("edge") / "edge.db", _edge_courses(demo_courses))
+    yield reg
+    reg.close()
+
+
+@pytest.mark.postgres
+def test_column_wise_domains_on_postgresql(postgres_url, demo_courses) -> None:
+    """The same on PostgreSQL (native dates and booleans, JSON vasopressors and items)."""
+    from immunoreset.interop import _sdtm_columns
+    from tests.interop.conftest import _registry
+
+    reg = _registry(postgres_url, _edge_courses(demo_courses))
+    try:
+        courses = list(reg.iter_courses(ADMIN))
+        objects = sdtm.build_datasets(courses)
+        light = list(reg.iter_courses(ADMIN, skip=_sdtm_columns.COLUMN_ENTITIES))
+        columns, last = _sdtm_columns.domain_columns(reg, light)
+        fast = sdtm.build_datasets(light, columns=columns, last_dates=last)
+        for name, frame in objects.items():
+            pd.testing.assert_frame_equal(fast[name], frame, check_exact=True, obj=name)
+    finally:
+        reg.close()
+
+
+@pytest.mark.parametrize("cohort", ["demo_registry", "synthetic_registry", "edge_registry"])
+def test_column_wise_export_equals_the_object_path(cohort, request, tmp_path) -> None:
+    """export_sdtm (many-row tables read column-wise, factorized writers) writes the same
+    bytes as build_datasets over whole courses + pandas / pyreadstat writers (XPT time stamps
+    aside)."""
+    from immunoreset.interop import _sdtm_columns
+
+    reg = request.getfixturevalue(cohort)
+    courses = list(reg.iter_courses(ADMIN))
+    qc = sdtm.load_qc(reg, ADMIN, courses)
+    objects = sdtm.build_datasets(courses, qc=qc)
+    light = list(reg.iter_courses(ADMIN, skip=_sdtm_columns.COLUMN_ENTITIES))
+    assert all(not co.labs and not co.daily_assessments for co in light)
+    columns, last = _sdtm_columns.domain_columns(reg, light)
+    fast = sdtm.build_datasets(light, qc=qc, columns=columns, last_dates=last)
+    assert len(fast["LB"]) == sum(len(co.labs) for co in courses) > 0
+    for name, frame in objects.items():
+        assert len(frame), name
+        pd.testing.assert_frame_equal(fast[name], frame, check_exact=True, obj=name)
+    if cohort == "edge_registry":  # the edge cases are there
+        dm = fast["DM"].set_index("SUBJID")
+        first = courses[0]
+        assert dm.loc[first.study_id, "RFENDTC"] == max(r.date for r in first.labs).isoformat()
+        assert (dm["RFSTDTC"] == "").sum() == 1
+        assert {"Y", "FOCAL", "RESOLVED"} <= set(fast["FA"]["FAORRES"])
+        assert {"VASOPRESSIN", "NOREPINEPHRINE", "ANAKINRA"} <= set(fast["CM"]["CMTRT"])
+    sdtm.export_sdtm(reg, ADMIN, tmp_path / "fast")
+    slow = tmp_path / "slow"
+    slow.mkdir()
+    for name, frame in objects.items():
+        frame.to_csv(slow / f"{name.lower()}.csv", index=False, encoding="utf-8")
+        pyreadstat.write_xport(
+            frame,
+            str(slow / f"{name.lower()}.xpt"),
+            file_format_version=5,
+            table_name=name,
+            file_label=sdtm.DOMAINS[name].label,
+            column_labels=[v.label for v in sdtm.DOMAINS[name].variables],
+        )
+    stamp = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d")
+    for name in objects:
+        csv = f"{name.lower()}.csv"
+        assert (tmp_path / "fast" / csv).read_bytes() == (slow / csv).read_bytes(), name
+        xpt = f"{name.lower()}.xpt"
+        a = stamp.sub(b"", (tmp_path / "fast" / xpt).read_bytes())
+        b = stamp.sub(b"", (slow / xpt).read_bytes())
+        assert a == b, name
+
+
+def test_two_processes_write_the_same_files(synthetic_registry, tmp_path) -> None:
+    """workers=2 (the many-row domains built by two processes, merged) == workers=1."""
+    sdtm.export_sdtm(synthetic_registry, ADMIN, tmp_path / "one", workers=1)
+    sdtm.export_sdtm(synthetic_registry, ADMIN, tmp_path / "two", workers=2)
+    stamp = re.compile(rb"\d\d[A-Z]{3}\d\d:\d\d:\d\d:\d\d|CreationDateTime=\"[^\"]*\"")
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "two").iterdir())
+    assert "lb.csv" in names and "fa.xpt" in names
+    for name in names:
+        a = stamp.sub(b"", (tmp_path / "one" / name).read_bytes())
+        b = stamp.sub(b"", (tmp_path / "two" / name).read_bytes())
+        assert a == b, name

@@ -63,6 +63,9 @@ def export_sdtm(
     user: UserOption = None,
     study: Annotated[str, typer.Option(help="STUDYID of the datasets")] = "IMMUNORESET",
     qc: Annotated[bool, typer.Option(help="Include release-QC results in ZP")] = True,
+    workers: Annotated[
+        int, typer.Option(help="Processes building the lab/daily/score domains")
+    ] = 1,
 ) -> None:
     """Write CDISC SDTM datasets (CSV + SAS XPT v5) and define.xml (Define-XML 2.1)."""
     from immunoreset.interop.sdtm import export_sdtm as run
@@ -70,7 +73,9 @@ def export_sdtm(
     with user_errors():
         registry, actor = open_registry(db, user)
         with progress_bar("SDTM courses", None) as advance:
-            counts = run(registry, actor, out, study=study, with_qc=qc, progress=advance)
+            counts = run(
+                registry, actor, out, study=study, with_qc=qc, progress=advance, workers=workers
+            )
         console.print(", ".join(f"{k} {v}" for k, v in counts.items()) + f" rows in {out}")
 
 

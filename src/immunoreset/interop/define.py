@@ -56,8 +56,17 @@ def _length(frame: Any, name: str, kind: str) -> int:
     return max(1, *map(len, pd.unique(frame[name].astype(str).to_numpy())))
 
 
-def define_xml(datasets: Mapping[str, Any], *, study: str = "IMMUNORESET") -> ET.ElementTree:
-    """The Define-XML 2.1 document describing ``datasets`` (domain -> DataFrame)."""
+def define_xml(
+    datasets: Mapping[str, Any],
+    *,
+    study: str = "IMMUNORESET",
+    lengths: Mapping[str, Mapping[str, int]] | None = None,
+) -> ET.ElementTree:
+    """The Define-XML 2.1 document describing ``datasets`` (domain -> DataFrame).
+
+    ``lengths`` (domain -> variable -> longest text) may give the text lengths already known
+    to the caller; missing ones are measured in the data.
+    """
     now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     odm = ET.Element(
         _o("ODM"),
@@ -104,6 +113,7 @@ def define_xml(datasets: Mapping[str, Any], *, study: str = "IMMUNORESET") -> ET
     methods: dict[str, ET.Element] = {}
     for name, frame in datasets.items():
         dom = DOMAINS[name]
+        known = (lengths or {}).get(name, {})
         ig = ET.SubElement(
             mdv,
             _o("ItemGroupDef"),
@@ -147,7 +157,11 @@ def define_xml(datasets: Mapping[str, Any], *, study: str = "IMMUNORESET") -> ET
                     "OID": oid,
                     "Name": v.name,
                     "DataType": kind,
-                    "Length": str(_length(frame, v.name, v.type)),
+                    "Length": str(
+                        known[v.name]
+                        if v.type != "Num" and v.name in known
+                        else _length(frame, v.name, v.type)
+                    ),
                     "SASFieldName": v.name,
                 },
             )
@@ -189,7 +203,13 @@ def _method(text: str) -> ET.Element:
 
 
 def write_define(
-    datasets: Mapping[str, Any], path: str | Path, *, study: str = "IMMUNORESET"
+    datasets: Mapping[str, Any],
+    path: str | Path,
+    *,
+    study: str = "IMMUNORESET",
+    lengths: Mapping[str, Mapping[str, int]] | None = None,
 ) -> None:
     """Write ``define.xml`` (UTF-8, XML declaration)."""
-    define_xml(datasets, study=study).write(path, encoding="UTF-8", xml_declaration=True)
+    define_xml(datasets, study=study, lengths=lengths).write(
+        path, encoding="UTF-8", xml_declaration=True
+    )

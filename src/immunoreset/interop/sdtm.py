@@ -1,10 +1,20 @@
-"""CDISC SDTM tabulations of the registry: DM, AE, EX, CM, LB, VS, QS, DS and ZP.
+"""CDISC SDTM tabulations of the registry: DM, AE, EX, CM, LB, VS, QS, FA, DS and ZP.
 
 Variable names, labels and order follow SDTMIG v3.4 (:data:`DOMAINS` lists every variable
 with its label, type and core: Req / Exp / Perm); dates are ISO 8601 text (``YYYY-MM-DD``,
 the birth date as the partial ``YYYY-MM``). ZP is a sponsor-defined findings domain for the
 manufacturing attributes (apheresis, batch, bag, release QC), as SDTMIG has no domain for a
 cell-therapy product's manufacture.
+
+The daily CRS/ICANS assessment (ASTCT 2019 grading inputs) goes where SDTMIG puts each part:
+the day's maximum temperature and the oxygen flow in VS; the ICE and CAPD totals in QS (the
+registry keeps no item scores); the drugs given that day (tocilizumab, corticosteroid,
+anakinra, siltuximab, other anti-cytokine, antipyretic, each vasopressor) in CM with CMCAT
+``CRS_ICANS_TREATMENT``; the other findings — hypotension, oxygen device, unable to assess,
+level of consciousness, seizure, focal motor weakness, cerebral oedema — in FA (Findings About,
+SDTMIG §6.4), one row per finding per day with FAOBJ the event they grade (cytokine release
+syndrome / ICANS) and FACAT ``CRS`` / ``ICANS``; the registry stores no blood pressure value,
+only whether the day's hypotension criterion was met.
 
 Study day (``--DY``, ``--STDY``, ``--ENDY``), SDTMIG 3.4 §4.4.4: the reference start date
 ``RFSTDTC`` is the first CAR T infusion, which the registry's clinical convention calls day 0.
@@ -248,6 +258,25 @@ DOMAINS: dict[str, Domain] = {
             _dy("QSDY", "Study Day of Finding"),
         ),
     ),
+    "FA": Domain(
+        "FA", "Findings About Events or Interventions", "FINDINGS",
+        "One record per finding per object per time point per subject",
+        ("STUDYID", "USUBJID", "FAOBJ", "FATESTCD", "FADTC"),
+        (
+            *_common("FA"),
+            Variable("FATESTCD", "Findings About Test Short Name", core="Req",
+                     codelist=tuple(f["fatestcd"] for f in codes()["daily_findings"].values())),
+            Variable("FATEST", "Findings About Test Name", core="Req"),
+            Variable("FAOBJ", "Object of the Observation", core="Req",
+                     codelist=tuple(codes()["daily_finding_objects"].values())),
+            Variable("FACAT", "Category for Findings About", core="Perm", origin="Assigned",
+                     codelist=tuple(codes()["daily_finding_objects"])),
+            Variable("FAORRES", "Result or Finding in Original Units"),
+            Variable("FASTRESC", "Character Result/Finding in Std Format", origin="Derived"),
+            Variable("FADTC", "Date/Time of Collection"),
+            _dy("FADY", "Study Day of Collection"),
+        ),
+    ),
     "DS": Domain(
         "DS", "Disposition", "EVENTS", "One record per disposition status per subject",
         ("STUDYID", "USUBJID", "DSDECOD", "DSSTDTC"),
@@ -385,8 +414,45 @@ class _Tables:
             self.pending[domain] = []
 
 
+#: Daily drugs of a DailyAssessment -> CMTRT (CMCAT CRS_ICANS_TREATMENT), in row order: the
+#: fever-masking drug flags, then each vasopressor given that day.
+_DAILY_DRUGS = {
+    "tocilizumab": "TOCILIZUMAB",
+    "corticosteroids": "CORTICOSTEROID",
+    "anakinra": "ANAKINRA",
+    "siltuximab": "SILTUXIMAB",
+    "other_anticytokine": "OTHER ANTICYTOKINE",
+    "antipyretic": "ANTIPYRETIC",
+}
+
+
+def _daily_drugs(d: c.DailyAssessment) -> list[str]:
+    """CMTRT of every drug a daily assessment records as given that day."""
+    out = [drug for name, drug in _DAILY_DRUGS.items() if getattr(d, name)]
+    out.extend(v.upper() for v in d.vasopressors)
+    return out
+
+
+#: FA findings of a daily assessment: field -> (FATESTCD, FATEST, FACAT, FAOBJ).
+_FA_META = {
+    name: (f["fatestcd"], f["fatest"], f["facat"], codes()["daily_finding_objects"][f["facat"]])
+    for name, f in codes()["daily_findings"].items()
+}
+
+
+def _finding_text(value: bool | str) -> str:
+    """FAORRES of a daily finding: Y/N for a flag, the choice in upper case with spaces."""
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    return value.replace("_", " ").upper()
+
+
 def _course_rows(
-    t: _Tables, co: c.Course, study: str, qc: Mapping[str, Sequence[Any]] | None
+    t: _Tables,
+    co: c.Course,
+    study: str,
+    qc: Mapping[str, Sequence[Any]] | None,
+    end: dt.date | None,
 ) -> None:
     p = co.patient
     u = f"{study}-{p.study_id}"
@@ -395,7 +461,6 @@ def _course_rows(
     C = codes()
     common = {"STUDYID": study, "USUBJID": u}
     last_treatment = max((i.date for i in co.infusions), default=None)
-    end = co.last_contact
     dead = co.followup is not None and co.followup.status == "dead"
     t.add(
         "DM",
@@ -501,20 +566,19 @@ def _course_rows(
     for d in co.daily_assessments:
         when = iso(d.date)
         dy = sdtm_day(day0, d.date)
-        for drug, given in (("TOCILIZUMAB", d.tocilizumab), ("CORTICOSTEROID", d.corticosteroids)):
-            if given:
-                t.add(
-                    "CM",
-                    u,
-                    **common,
-                    DOMAIN="CM",
-                    CMTRT=drug,
-                    CMCAT="CRS_ICANS_TREATMENT",
-                    CMSTDTC=when,
-                    CMENDTC=when,
-                    CMSTDY=dy,
-                    CMENDY=dy,
-                )
+        for drug in _daily_drugs(d):
+            t.add(
+                "CM",
+                u,
+                **common,
+                DOMAIN="CM",
+                CMTRT=drug,
+                CMCAT="CRS_ICANS_TREATMENT",
+                CMSTDTC=when,
+                CMENDTC=when,
+                CMSTDY=dy,
+                CMENDY=dy,
+            )
         for name in ("temperature_max_c", "oxygen_flow_l_min"):
             value = getattr(d, name)
             if value is not None:
@@ -553,6 +617,22 @@ def _course_rows(
                     QSDTC=when,
                     QSDY=dy,
                 )
+        for name, (code, test, cat, obj) in _FA_META.items():
+            text = _finding_text(getattr(d, name))
+            t.add(
+                "FA",
+                u,
+                **common,
+                DOMAIN="FA",
+                FATESTCD=code,
+                FATEST=test,
+                FAOBJ=obj,
+                FACAT=cat,
+                FAORRES=text,
+                FASTRESC=text,
+                FADTC=when,
+                FADY=dy,
+            )
     for a in co.anthropometrics:
         for name, value in (("weight_kg", a.weight_kg), ("height_cm", a.height_cm)):
             if value is not None:
@@ -776,11 +856,18 @@ def build_datasets(
     study: str = "IMMUNORESET",
     qc: Mapping[str, Sequence[Any]] | None = None,
     progress: Callable[[int], None] | None = None,
+    columns: Mapping[str, Mapping[str, Any]] | None = None,
+    last_dates: Sequence[dt.date | None] | None = None,
 ) -> dict[str, Any]:
     """The SDTM datasets (pandas DataFrames, variables in :data:`DOMAINS` order).
 
     ``qc`` maps batch ID -> its release-QC attribute results
     (:class:`~immunoreset.manufacturing.qc.AttributeResult`) for the ZP domain.
+    ``columns`` gives domains built column-wise (:func:`lab_columns`,
+    :mod:`~immunoreset.interop._sdtm_columns`) for courses loaded without those records; they
+    replace the (then empty) domains built from the courses. ``last_dates`` then gives each
+    course's latest lab / daily-assessment date, which RFENDTC falls back on without a
+    follow-up record.
     """
     import numpy as np
     import pandas as pd
@@ -789,8 +876,11 @@ def build_datasets(
 
     t = _Tables()
     with gc_paused():
-        for co in courses:
-            _course_rows(t, co, study, qc)
+        for i, co in enumerate(courses):
+            end = co.last_contact
+            if last_dates is not None and co.followup is None:
+                end = last_dates[i]
+            _course_rows(t, co, study, qc, end)
             if progress:
                 progress(1)
     out = {}
@@ -798,27 +888,110 @@ def build_datasets(
         t.flush(name)
         cols = t.cols[name]
         data = {}
-        for v in dom.variables:
-            col = cols[v.name]
-            if v.type == "Num":
-                data[v.name] = np.array([np.nan if x is None else x for x in col], dtype=float)
-            else:
-                data[v.name] = np.array(["" if x is None else x for x in col], dtype=object)
-        out[name] = pd.DataFrame(data, columns=list(dom.names))
+        if columns is not None and name in columns:
+            assert not cols[dom.names[0]], name  # the courses were loaded without these
+            data = dict(columns[name])
+        else:
+            for v in dom.variables:
+                col = cols[v.name]
+                if v.type == "Num":
+                    data[v.name] = np.array([np.nan if x is None else x for x in col], dtype=float)
+                else:
+                    data[v.name] = np.array(["" if x is None else x for x in col], dtype=object)
+        out[name] = pd.DataFrame(data, columns=list(dom.names), copy=False)
     return out
 
 
-def write_csv(frame: Any, path: str | Path) -> None:
-    """Write a dataset as ``frame.to_csv(path, index=False)`` writes it (the same bytes,
-    tested), column-wise: each column's distinct values are formatted once (numbers as
-    ``repr``, missing as empty) and the rows go through :mod:`csv` in one call."""
-    import csv
-
+def _texts(values: Any, fmt: Callable[[Any], str]) -> Any:
+    """``fmt`` of each value of an array, computed once per distinct value (object array)."""
     import numpy as np
     import pandas as pd
 
-    cols = []
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.array([*(fmt(u) for u in uniques), ""], dtype=object)
+    return table[codes]
+
+
+def _study_days(day0: Any, dates: Any) -> Any:
+    """SDTM study days (float, NaN without an infusion) of ``dates`` (object array of
+    ``datetime.date``) for reference days ``day0`` (datetime64[D], NaT = not infused)."""
+    import numpy as np
+    import pandas as pd
+
+    codes, uniques = pd.factorize(dates, use_na_sentinel=True)
+    table = np.array([*(np.datetime64(u, "D") for u in uniques), np.datetime64("NaT")])
+    d = table.astype("datetime64[D]")[codes]
+    delta = (d - day0).astype("timedelta64[D]")
+    diff = np.where(np.isnat(delta), np.nan, delta.astype(np.int64).astype(float))
+    return np.where(diff >= 0, diff + 1, diff)
+
+
+def lab_columns(
+    registry: Any, courses: Sequence[c.Course], *, study: str = "IMMUNORESET", lab: Any = None
+) -> dict[str, Any]:
+    """The LB domain as columns, read column-wise from the registry's lab table for
+    ``courses`` (loaded for the actor, so in scope) — the same rows :func:`_lab_rows` gives
+    from the courses' lab records (tested)."""
+    import numpy as np
+
+    from immunoreset.interop._columns import read_columns
+
+    sids = [co.study_id for co in courses]
+    if lab is None:
+        lab = read_columns(
+            registry, "labs", sids, ("date", "analyte", "value", "unit", "lloq", "below_lloq")
+        )
+    n = len(lab)
+    pidx = lab.pidx
+    usubjid = np.array([f"{study}-{sid}" for sid in sids], dtype=object)
+    day0 = np.array(
+        [np.datetime64(co.day0, "D") if co.day0 else np.datetime64("NaT") for co in courses],
+        dtype="datetime64[D]",
+    )
+    # LBSEQ: 1, 2, … within each patient (rows are grouped by patient, in course order)
+    starts = np.r_[0, np.flatnonzero(np.diff(pidx)) + 1] if n else np.zeros(0, int)
+    first = np.repeat(starts, np.diff(np.r_[starts, n])) if n else np.zeros(0, int)
+    seq = (np.arange(n) - first + 1).astype(float)
+    analyte = lab["analyte"]
+    meta = {k: _LAB_META[k] for k in set(analyte.tolist())}
+    below = lab["below_lloq"].astype(bool)
+    values = lab["value"].astype(float)
+    texts = _texts(values, _fmt)
+    texts = np.where(below, np.char.add("<", texts.astype(str)).astype(object), texts)
+    lloq = np.array([np.nan if x is None else float(x) for x in lab["lloq"]], dtype=float)
+    units = lab["unit"]
+    return {
+        "STUDYID": np.full(n, study, dtype=object),
+        "DOMAIN": np.full(n, "LB", dtype=object),
+        "USUBJID": usubjid[pidx],
+        "LBSEQ": seq,
+        "LBTESTCD": _texts(analyte, lambda a: meta[a][0]),
+        "LBTEST": _texts(analyte, lambda a: meta[a][1]),
+        "LBORRES": texts,
+        "LBORRESU": units,
+        "LBSTRESC": texts,
+        "LBSTRESN": np.where(below, np.nan, values),
+        "LBSTRESU": units,
+        "LBSPEC": _texts(analyte, lambda a: meta[a][2]),
+        "LBLLOQ": lloq,
+        "LBDTC": _texts(lab["date"], dt.date.isoformat),
+        "LBDY": _study_days(day0[pidx], lab["date"]),
+    }
+
+
+def factorize(
+    frame: Any, known: Mapping[str, tuple[Any, list[str]]] | None = None
+) -> dict[str, tuple[Any, list[str]]]:
+    """Per column: (codes, distinct cell texts) — numbers as ``repr``, missing as empty, text
+    as is — computed once for the CSV, XPT and Define-XML writers (``known``: columns whose
+    codes and texts the caller has already)."""
+    import numpy as np
+    import pandas as pd
+
+    out = dict(known or {})
     for name in frame.columns:
+        if name in out:
+            continue
         values = frame[name].to_numpy()
         if values.dtype.kind == "f":
             bits = np.ascontiguousarray(values, dtype=np.float64).view(np.uint64)
@@ -827,16 +1000,36 @@ def write_csv(frame: Any, path: str | Path) -> None:
         else:
             codes, uniques = pd.factorize(values, use_na_sentinel=True)
             texts = [str(u) for u in uniques]
-        table = np.array([*texts, ""], dtype=object)  # code −1 (missing) → ""
-        cols.append(table[codes].tolist())
-    with Path(path).open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, lineterminator="\n")
-        w.writerow(list(frame.columns))
-        w.writerows(zip(*cols, strict=True))
+        out[name] = (codes, texts)
+    return out
+
+
+def write_csv(
+    frame: Any, path: str | Path, factorized: Mapping[str, tuple[Any, list[str]]] | None = None
+) -> None:
+    """Write a dataset as ``frame.to_csv(path, index=False)`` writes it (the same bytes,
+    tested), column-wise: each column's distinct values are formatted and escaped once
+    (:func:`factorize`; numbers as ``repr``, missing as empty) and the rows assembled by a
+    compiled loop (:mod:`immunoreset.interop._csvfast`)."""
+    import csv
+    import io
+
+    from immunoreset.interop._csvfast import write_rows
+
+    fact = factorized if factorized is not None else factorize(frame)
+    head = io.StringIO()
+    csv.writer(head, lineterminator="\n").writerow(list(frame.columns))
+    with Path(path).open("wb") as fh:
+        fh.write(head.getvalue().encode("utf-8"))
+        write_rows(fh, [fact[name] for name in frame.columns], len(frame))
 
 
 def write_sdtm(
-    datasets: Mapping[str, Any], out: str | Path, *, study: str = "IMMUNORESET"
+    datasets: Mapping[str, Any],
+    out: str | Path,
+    *,
+    study: str = "IMMUNORESET",
+    factorized: Mapping[str, Mapping[str, tuple[Any, list[str]]]] | None = None,
 ) -> dict[str, int]:
     """Write ``<domain>.csv`` and ``<domain>.xpt`` (SAS transport v5) per domain and
     ``define.xml`` (Define-XML 2.1) into ``out``; returns rows per domain."""
@@ -846,9 +1039,12 @@ def write_sdtm(
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     counts = {}
+    lengths: dict[str, dict[str, int]] = {}
     for name, frame in datasets.items():
         dom = DOMAINS[name]
-        write_csv(frame, folder / f"{name.lower()}.csv")
+        known = (factorized or {}).get(name, {})
+        fact = factorize(frame, known)
+        write_csv(frame, folder / f"{name.lower()}.csv", fact)
         labels = {v.name: v.label for v in dom.variables}
         write_xport(
             frame,
@@ -856,9 +1052,15 @@ def write_sdtm(
             file_label=dom.label,
             column_labels=labels,
             table_name=name,
+            factorized=fact,
         )
         counts[name] = len(frame)
-    write_define(datasets, folder / "define.xml", study=study)
+        lengths[name] = {
+            v.name: max(1, *map(len, fact[v.name][1])) if len(frame) else 1
+            for v in dom.variables
+            if v.type != "Num"
+        }
+    write_define(datasets, folder / "define.xml", study=study, lengths=lengths)
     return counts
 
 
@@ -923,6 +1125,31 @@ def load_qc(registry: Any, actor: Any, courses: Iterable[c.Course]) -> dict[str,
     return out
 
 
+def _with_columns(
+    data: dict[str, Any],
+    columns: Mapping[str, Mapping[str, Any]],
+    courses: Sequence[c.Course],
+    last: Sequence[dt.date | None],
+) -> dict[str, Any]:
+    """``data`` built from courses loaded without the column-wise records, with those domains
+    put in from ``columns`` and RFENDTC taken from their latest dates where there is no
+    follow-up record (as :func:`build_datasets` does with ``last_dates``)."""
+    import pandas as pd
+
+    out = dict(data)
+    for name, cols in columns.items():
+        assert not len(data[name]), name  # the courses were loaded without these
+        out[name] = pd.DataFrame(dict(cols), columns=list(DOMAINS[name].names), copy=False)
+    dm = out["DM"].copy()
+    end = dm["RFENDTC"].to_numpy(dtype=object).copy()
+    for i, co in enumerate(courses):  # one DM row per course, in order
+        if co.followup is None:
+            end[i] = "" if last[i] is None else last[i].isoformat()
+    dm["RFENDTC"] = end
+    out["DM"] = dm
+    return out
+
+
 def export_sdtm(
     registry: Any,
     actor: Any,
@@ -931,12 +1158,42 @@ def export_sdtm(
     study: str = "IMMUNORESET",
     with_qc: bool = True,
     progress: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> dict[str, int]:
-    """Write the SDTM datasets of the actor's visible courses; audited as an export."""
-    courses = list(registry.iter_courses(actor))
-    qc = load_qc(registry, actor, courses) if with_qc else None
-    data = build_datasets(courses, study=study, qc=qc, progress=progress)
-    counts = write_sdtm(data, out, study=study)
+    """Write the SDTM datasets of the actor's visible courses; audited as an export.
+
+    ``workers`` > 1 reads and builds the many-row domains in that many processes (from 200
+    patients on); the output is the same whatever the number (tested)."""
+    from immunoreset.errors import check_range
+    from immunoreset.interop._sdtm_columns import (
+        COLUMN_ENTITIES,
+        domain_columns,
+        parallel_columns,
+    )
+    from immunoreset.registry.repository import gc_paused
+
+    check_range("workers", workers, 1, 32, integer=True)
+    # the many-row records (labs, daily and disease assessments, body measurements,
+    # medications) are read column-wise — by ``workers`` processes, each a share of the
+    # patients, from 200 patients on — while this process builds DM, AE, EX, DS and ZP from
+    # the courses. Millions of short-lived tuples: the cyclic GC would rescan them, so it pauses.
+    with gc_paused():
+        courses = list(registry.iter_courses(actor, skip=COLUMN_ENTITIES))
+        factorized = None
+        if workers > 1 and len(courses) >= 200:
+            collect = parallel_columns(registry, courses, study=study, workers=workers)
+            qc = load_qc(registry, actor, courses) if with_qc else None
+            data = build_datasets(courses, study=study, qc=qc, progress=progress)
+            columns, factorized, last = collect()
+            data = _with_columns(data, columns, courses, last)
+        else:
+            qc = load_qc(registry, actor, courses) if with_qc else None
+            columns, last = domain_columns(registry, courses, study=study)
+            data = build_datasets(
+                courses, study=study, qc=qc, progress=progress, columns=columns, last_dates=last
+            )
+        del columns
+        counts = write_sdtm(data, out, study=study, factorized=factorized)
     registry.record_export(
         actor,
         "sdtm",

@@ -88,11 +88,23 @@ def ibm_float(values: np.ndarray) -> np.ndarray:
     return out.astype(">u8")
 
 
-def _char_column(col: Any, name: str) -> tuple[np.ndarray, np.ndarray, int]:
-    """(codes, blank-padded distinct values as ``S<width>``, width) of a text column."""
+def _char_column(
+    col: Any, name: str, factorized: tuple[Any, list[str]] | None = None
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(codes, blank-padded distinct values as ``S<width>``, width) of a text column.
+
+    ``factorized``: the column's (codes, distinct texts) when the caller has them (code −1 =
+    missing, written blank).
+    """
     import pandas as pd
 
-    codes, uniques = pd.factorize(np.asarray(col, dtype=object), use_na_sentinel=False)
+    if factorized is not None:
+        codes, uniques = factorized
+        if len(codes) and codes.min() < 0:
+            codes = np.where(codes < 0, len(uniques), codes)
+            uniques = [*uniques, ""]
+    else:
+        codes, uniques = pd.factorize(np.asarray(col, dtype=object), use_na_sentinel=False)
     encoded = [("" if u is None else str(u)).encode("utf-8") for u in uniques]
     width = max([1, *map(len, encoded)])
     if width > MAX_CHAR:
@@ -110,9 +122,13 @@ def write_xport(
     file_label: str = "",
     column_labels: Mapping[str, str] | None = None,
     created: dt.datetime | None = None,
+    factorized: Mapping[str, tuple[Any, list[str]]] | None = None,
 ) -> int:
     """Write ``frame`` (pandas DataFrame: float columns numeric, object columns text) as a
-    SAS transport v5 file with one member ``table_name``; returns the number of rows."""
+    SAS transport v5 file with one member ``table_name``; returns the number of rows.
+
+    ``factorized`` may give text columns' (codes, distinct texts) already computed (see
+    :func:`immunoreset.interop.sdtm.factorize`)."""
     labels = column_labels or {}
     when = _stamp(created or dt.datetime.now())
     n = len(frame)
@@ -124,7 +140,7 @@ def write_xport(
         if col.dtype.kind in "fiub":
             columns.append((name, True, 8, ibm_float(col.astype(float))))
         else:
-            codes, table, width = _char_column(col, name)
+            codes, table, width = _char_column(col, name, (factorized or {}).get(name))
             columns.append((name, False, width, (codes, table)))
     head = [
         _header("LIBRARY"),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Table, func, select
@@ -34,6 +34,7 @@ __all__ = [
     "codec",
     "insert_audited",
     "insert_rows",
+    "iter_raw",
     "max_id",
     "record_maker",
     "row_encoder",
@@ -157,6 +158,21 @@ def select_raw(conn: Connection, table: Table, columns: Sequence[str], where: An
     try:
         cursor.execute(str(compiled))
         return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def iter_raw(
+    conn: Connection, table: Table, columns: Sequence[str], where: Any, *, size: int = 100_000
+) -> Iterator[list[Any]]:
+    """:func:`select_raw` in batches of ``size`` rows (for reads of whole tables)."""
+    stmt = select(*(table.c[c] for c in columns)).where(where).order_by(table.c.id)
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(str(compiled))
+        while rows := cursor.fetchmany(size):
+            yield rows
     finally:
         cursor.close()
 

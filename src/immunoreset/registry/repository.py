@@ -18,7 +18,7 @@ import datetime as dt
 import gc
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -436,8 +436,13 @@ class Registry:
         diagnosis: str | None = None,
         chunk_size: int = 1000,
         progress: ProgressFn | None = None,
+        skip: Collection[str] = (),
     ) -> Iterator[c.Course]:
-        """Every visible course, loaded a chunk of patients at a time (one query per table)."""
+        """Every visible course, loaded a chunk of patients at a time (one query per table).
+
+        ``skip`` names entities (``labs`` …) left out of the courses, for a caller that reads
+        those tables column-wise itself (the SDTM export).
+        """
         with self.engine.connect() as conn:
             prow = self._visible_patients(conn, actor, study_ids)
             if site is not None:
@@ -447,13 +452,13 @@ class Registry:
             for start in range(0, len(prow), chunk_size):
                 chunk = prow[start : start + chunk_size]
                 with gc_paused():
-                    courses = list(self._load_chunk(conn, chunk))
+                    courses = list(self._load_chunk(conn, chunk, skip))
                 yield from courses
                 if progress:
                     progress(len(chunk))
 
     def _load_chunk(
-        self, conn: Connection, prow: Sequence[Mapping[str, Any]]
+        self, conn: Connection, prow: Sequence[Mapping[str, Any]], skip: Collection[str] = ()
     ) -> Iterator[c.Course]:
         ids = sorted(r["id"] for r in prow)
         lo, hi = ids[0], ids[-1]
@@ -462,6 +467,9 @@ class Registry:
         for name, ent in s.ENTITIES.items():
             t = ent.table
             grouped: dict[int, list[Any]] = defaultdict(list)
+            if name in skip:
+                parts[name] = grouped
+                continue
             make = fast.record_maker(conn, ent)
             if contiguous:
                 rows = fast.select_patient_range(conn, ent, lo, hi)
