@@ -1,19 +1,30 @@
 """Durability benchmark: import the 10,000-patient cohort, then backup → restore → verify.
 
-    .venv/bin/python benchmarks/durability.py [--patients 10000] [--db URL] [--synchronous FULL]
+    .venv/bin/python benchmarks/durability.py [--patients 10000] [--db URL | --postgres]
+        [--synchronous FULL] [--import-only] [--profile FILE]
 
 Reports the import time (with the audit hash-chain seal and the write gate), the time of
 ``db backup``, ``db restore`` into a new registry and ``db verify --against`` (per-table
 digests and both audit chains), and whether the two are identical. ``--db`` may name an empty
 PostgreSQL database; its restore goes to a sibling database ``<name>_restored``.
-``--synchronous NORMAL`` measures what SQLite's ``synchronous=FULL`` costs.
+``--postgres`` starts a throwaway *durable* cluster for the run (``tests/pgcluster.py``, the
+test suite's code path, but with PostgreSQL's default ``fsync=on``, ``synchronous_commit=on``,
+``full_page_writes=on``) and removes it afterwards. ``--synchronous NORMAL`` measures what
+SQLite's ``synchronous=FULL`` costs. Every step reports wall and CPU seconds of this process
+(PostgreSQL's server CPU is not in it) and the 1-minute load average before and after it.
+``--profile FILE`` writes a cProfile of the import.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import cProfile
+import os
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -32,14 +43,63 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--db", default=None)
+    ap.add_argument("--postgres", action="store_true", help="a throwaway durable cluster")
+    ap.add_argument("--profile", default=None, help="write a cProfile of the import here")
     ap.add_argument("--synchronous", default="FULL", choices=("FULL", "NORMAL"))
     ap.add_argument(
         "--import-only", action="store_true", help="skip backup → restore → verify (import figures)"
     )
     args = ap.parse_args()
+    with _database(args) as db:
+        _run(args, db)
+
+
+@contextlib.contextmanager
+def _database(args: argparse.Namespace) -> Iterator[str | None]:
+    if not args.postgres:
+        yield args.db
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.pgcluster import throwaway_cluster
+
+    with throwaway_cluster(durable=True) as server:
+        admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text('CREATE DATABASE "bench"'))
+            settings = conn.execute(
+                sa.text(
+                    "SELECT name, setting FROM pg_settings WHERE name IN "
+                    "('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', "
+                    "'server_version')"
+                )
+            ).all()
+        admin.dispose()
+        Console().print("PostgreSQL: " + ", ".join(f"{k}={v}" for k, v in settings))
+        yield f"{server}/bench"
+
+
+class _Clock:
+    """Wall and CPU seconds of steps, with the load average before and after each."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float, float | None, str]] = []
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        load0 = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
+        yield
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        self.rows.append((name, wall, cpu, f"{load0:.1f}→{os.getloadavg()[0]:.1f}"))
+
+    def add(self, name: str, wall: float, cpu: float | None = None) -> None:
+        self.rows.append((name, wall, cpu, ""))
+
+
+def _run(args: argparse.Namespace, db_arg: str | None) -> None:
     console = Console()
     actor = system_actor("benchmark")
-    times: dict[str, float] = {}
+    clock = _Clock()
     sealing = {"seconds": 0.0, "cpu": 0.0, "rows": 0}
     plain_seal = audit.seal
 
@@ -59,7 +119,7 @@ def main() -> None:
             folder,
             sites=list(demo.SITE_NAMES.items()),
         )
-        db = args.db or str(Path(tmp) / "bench.db")
+        db = db_arg or str(Path(tmp) / "bench.db")
         with Registry(db, upgrade=True) as reg:
             if args.synchronous != "FULL":
 
@@ -68,26 +128,28 @@ def main() -> None:
                     dbapi_conn.execute(f"PRAGMA synchronous={args.synchronous}")
 
                 reg.engine.dispose()
-            t0, c0 = time.perf_counter(), time.process_time()
-            stats = import_csv(reg, actor, folder)
-            times["import (write gate, audit, hash chain)"] = time.perf_counter() - t0
-            times["  of which: sealing the audit rows at commit"] = sealing["seconds"]
-            times["  sealing CPU time"] = sealing["cpu"]
-            times["  import CPU time of this process"] = time.process_time() - c0
-            t0 = time.perf_counter()
-            chain = verify(reg.engine)
-            times["audit verify"] = time.perf_counter() - t0
+            profile = cProfile.Profile() if args.profile else None
+            with clock.step("import (write gate, audit, hash chain)"):
+                if profile:
+                    profile.enable()
+                stats = import_csv(reg, actor, folder)
+                if profile:
+                    profile.disable()
+            if profile:
+                profile.dump_stats(args.profile)
+            clock.add("  of which: sealing the audit rows at commit", *sealing_times(sealing))
+            with clock.step("audit verify"):
+                chain = verify(reg.engine)
         if args.import_only:
-            console.print(_table(times, args, db))
+            console.print(_table(clock, args, db))
             console.print(
                 f"rows inserted {stats.total_inserted:,}; audit rows sealed at commit "
                 f"{sealing['rows']:,}; {chain}"
             )
             return
         file = Path(tmp) / "registry.backup"
-        t0 = time.perf_counter()
-        backup(db, file)
-        times["db backup"] = time.perf_counter() - t0
+        with clock.step("db backup"):
+            backup(db, file)
         if db.startswith("postgresql"):
             server, name = db.rsplit("/", 1)
             target = f"{server}/{name}_restored"
@@ -98,26 +160,30 @@ def main() -> None:
             admin.dispose()
         else:
             target = str(Path(tmp) / "restored.db")
-        t0 = time.perf_counter()
-        restore(file, target)
-        times["db restore"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        result = compare(target, file)
-        times["db verify --against (restored vs backup)"] = time.perf_counter() - t0
-    console.print(_table(times, args, db))
+        with clock.step("db restore"):
+            restore(file, target)
+        with clock.step("db verify --against (restored vs backup)"):
+            result = compare(target, file)
+    console.print(_table(clock, args, db))
     console.print(
         f"rows inserted {stats.total_inserted:,}; audit rows sealed {sealing['rows']:,}; {chain}; "
         f"identical: {'yes' if result.identical else 'NO ' + ', '.join(result.differing)}"
     )
 
 
-def _table(times: dict[str, float], args: argparse.Namespace, db: str) -> Table:
+def sealing_times(sealing: dict[str, float]) -> tuple[float, float]:
+    return sealing["seconds"], sealing["cpu"]
+
+
+def _table(clock: _Clock, args: argparse.Namespace, db: str) -> Table:
     kind = "PostgreSQL" if str(db).startswith("postgresql") else f"SQLite {args.synchronous}"
     table = Table(title=f"Durability benchmark ({args.patients:,} patients, {kind})")
     table.add_column("step")
-    table.add_column("seconds", justify="right")
-    for step, sec in times.items():
-        table.add_row(step, f"{sec:.1f}")
+    table.add_column("wall s", justify="right")
+    table.add_column("CPU s (this process)", justify="right")
+    table.add_column("load (1 min)", justify="right")
+    for step, wall, cpu, load in clock.rows:
+        table.add_row(step, f"{wall:.1f}", "" if cpu is None else f"{cpu:.1f}", load)
     return table
 
 
