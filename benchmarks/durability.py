@@ -45,6 +45,13 @@ def main() -> None:
     ap.add_argument("--db", default=None)
     ap.add_argument("--postgres", action="store_true", help="a throwaway durable cluster")
     ap.add_argument("--profile", default=None, help="write a cProfile of the import here")
+    ap.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a server setting of the --postgres cluster (repeatable), e.g. max_wal_size=8GB",
+    )
     ap.add_argument("--synchronous", default="FULL", choices=("FULL", "NORMAL"))
     ap.add_argument(
         "--import-only", action="store_true", help="skip backup → restore → verify (import figures)"
@@ -62,7 +69,7 @@ def _database(args: argparse.Namespace) -> Iterator[str | None]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.pgcluster import throwaway_cluster
 
-    with throwaway_cluster(durable=True) as server:
+    with throwaway_cluster(durable=True, settings=args.pg_setting) as server:
         admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(sa.text('CREATE DATABASE "bench"'))
@@ -70,7 +77,7 @@ def _database(args: argparse.Namespace) -> Iterator[str | None]:
                 sa.text(
                     "SELECT name, setting FROM pg_settings WHERE name IN "
                     "('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', "
-                    "'server_version')"
+                    "'server_version', 'max_wal_size', 'shared_buffers', 'checkpoint_timeout')"
                 )
             ).all()
         admin.dispose()
@@ -112,6 +119,7 @@ def _run(args: argparse.Namespace, db_arg: str | None) -> None:
         return n
 
     audit.seal = timed_seal  # the commit hook looks the function up at each commit
+    parts = _time_parts()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "csv"
         write_csv(
@@ -138,6 +146,8 @@ def _run(args: argparse.Namespace, db_arg: str | None) -> None:
             if profile:
                 profile.dump_stats(args.profile)
             clock.add("  of which: sealing the audit rows at commit", *sealing_times(sealing))
+            for label, (wall, cpu) in parts.items():
+                clock.add(f"  of which: {label}", wall, cpu)
             with clock.step("audit verify"):
                 chain = verify(reg.engine)
         if args.import_only:
@@ -169,6 +179,34 @@ def _run(args: argparse.Namespace, db_arg: str | None) -> None:
         f"rows inserted {stats.total_inserted:,}; audit rows sealed {sealing['rows']:,}; {chain}; "
         f"identical: {'yes' if result.identical else 'NO ' + ', '.join(result.differing)}"
     )
+
+
+def _time_parts() -> dict[str, list[float]]:
+    """Wrap the bulk writer's steps to add up their wall and CPU seconds (the parts of the
+    import this process waits on the database for: COPY/INSERT, id reservation, the rule
+    gate)."""
+    from immunoreset.registry import fast, rules
+
+    out: dict[str, list[float]] = {}
+    for module, name, label in (
+        (fast, "_copy", "COPY (PostgreSQL, incl. waiting for the server)"),
+        (fast, "_insert_with_ids", "INSERT executemany (SQLite)"),
+        (fast, "_reserve_ids", "reserving ids from the sequences (PostgreSQL)"),
+        (rules, "enforce", "rule gate (chain of identity, release, dates) before commit"),
+    ):
+        plain = getattr(module, name)
+        acc = out.setdefault(label, [0.0, 0.0])
+
+        def timed(*a, _plain=plain, _acc=acc, **k):  # type: ignore[no-untyped-def]
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                return _plain(*a, **k)
+            finally:
+                _acc[0] += time.perf_counter() - t0
+                _acc[1] += time.process_time() - c0
+
+        setattr(module, name, timed)
+    return out
 
 
 def sealing_times(sealing: dict[str, float]) -> tuple[float, float]:
