@@ -233,7 +233,7 @@ class ChainReport:
 
 
 def _iter_rows(conn: Connection, size: int = 50_000) -> Iterator[Sequence[Any]]:
-    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cur = _streaming_cursor(conn)
     try:
         cur.execute(
             f"SELECT chain_seq, row_hash, {', '.join(CONTENT)} FROM audit_log "
@@ -243,6 +243,16 @@ def _iter_rows(conn: Connection, size: int = 50_000) -> Iterator[Sequence[Any]]:
             yield from batch
     finally:
         cur.close()
+
+
+def _streaming_cursor(conn: Connection) -> Any:
+    """A driver cursor that streams a big result (PostgreSQL: a server-side cursor, so millions
+    of rows are not all held in memory at once; SQLite's cursor steps through anyway)."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    if conn.dialect.name == "postgresql":
+        return dbapi.cursor(name=f"immunoreset_stream_{id(conn):x}")
+    return dbapi.cursor()
 
 
 def verify(engine: Engine) -> ChainReport:

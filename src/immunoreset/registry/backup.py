@@ -30,7 +30,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from immunoreset.errors import ImmunoresetError, InvalidInput
-from immunoreset.registry.audit import ChainReport, verify
+from immunoreset.registry.audit import ChainReport, _streaming_cursor, verify
 from immunoreset.registry.db import display_url, make_engine, resolve_url
 
 __all__ = ["BackupError", "Comparison", "backup", "compare", "restore"]
@@ -162,10 +162,11 @@ def digest(engine: Engine) -> dict[str, tuple[int, str]]:
                 order = ", ".join(pk) if pk else "1"
             h = hashlib.sha256()
             n = 0
-            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            if postgres:  # one row text whatever the session's settings
+                conn.exec_driver_sql(_PG_TEXT_SETTINGS)
+            cur = _streaming_cursor(conn)
             try:
                 if postgres:
-                    cur.execute(_PG_TEXT_SETTINGS)  # one row text whatever the session's
                     cur.execute(
                         f"SELECT sha256(convert_to(t::text, 'UTF8')) FROM {table} t "
                         f"ORDER BY {order}"
