@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -132,3 +133,35 @@ def test_concurrent_inserts_audit_only_their_rows_and_keep_the_chain(postgres_ur
 def test_sqlite_insert_returns_no_ids(sqlite_url: str) -> None:
     with Registry(sqlite_url, upgrade=True) as reg, reg.engine.begin() as conn:
         assert fast.insert_rows(conn, s.sites, ["code", "name"], [("X1", "x")]) is None
+
+
+@pytest.mark.parametrize("parser", ["thread", "process"])
+def test_csv_import_audit_texts_made_by_the_parser_match_the_rows(
+    sqlite_url: str, tmp_path: Path, parser: str
+) -> None:
+    """The CSV import's parser makes each new row's audit key and JSON beside the writer: they
+    are exactly what the writer would make from the stored row (save_courses' path)."""
+    from immunoreset.registry.csvio import import_csv, write_csv
+
+    write_csv([small_course("RM-001"), small_course("RM-002")], tmp_path / "csv")
+    with Registry(sqlite_url, upgrade=True) as reg:
+        reg.add_site(ADMIN, "ROME", "Rome")
+        import_csv(reg, ADMIN, tmp_path / "csv", parser=parser)
+        with Registry(tmp_path / "direct.db", upgrade=True) as direct:
+            direct.add_site(ADMIN, "ROME", "Rome")
+            direct.save_courses(ADMIN, [small_course("RM-001"), small_course("RM-002")], reason="x")
+
+            def texts(r: Registry) -> list[tuple[str, str, str]]:
+                with r.engine.connect() as conn:
+                    q = select(
+                        s.audit_log.c.table_name, s.audit_log.c.record_key, s.audit_log.c.new_value
+                    ).where(
+                        s.audit_log.c.action == "insert",
+                        s.audit_log.c.table_name != "patients",
+                        s.audit_log.c.table_name != "sites",
+                    )
+                    return sorted(tuple(row) for row in conn.execute(q))
+
+            mine = texts(reg)
+            assert len(mine) > 20 and mine == texts(direct)
+        assert verify(reg.engine).ok

@@ -411,12 +411,15 @@ def insert_audited(
     now: dt.datetime,
     username: str,
     reason: str,
+    texts: Sequence[tuple[str, str]] | None = None,
 ) -> list[int]:
     """Insert encoded ``rows`` of ``ent`` (values in ``columns`` order) with their audit rows.
 
     ``study_ids[i]`` is the patient of ``rows[i]``; the entity's fields start at index
-    ``fields_at`` of a row. Every audit row is written already chained (module docstring).
-    Returns the new rows' ids, in order.
+    ``fields_at`` of a row. ``texts[i]``, when given, is ``rows[i]``'s audit record key and
+    JSON as :func:`key_text_maker` and :func:`audit_text_maker` make them (the CSV import's
+    parser process makes them beside the writer). Every audit row is written already chained
+    (module docstring). Returns the new rows' ids, in order.
     """
     from immunoreset.registry import audit
 
@@ -450,9 +453,11 @@ def insert_audited(
     sha = hashlib.sha256
     out = []
     append = out.append
-    for aid, sid, row in zip(audit_ids, study_ids, rows, strict=True):
-        key = key_of(sid, row)
-        value = text_of(row)
+    if texts is None:
+        texts = [(key_of(sid, row), text_of(row)) for sid, row in zip(study_ids, rows, strict=True)]
+    elif len(texts) != n:
+        raise ValueError("texts must hold one (key, value) per row")
+    for aid, sid, (key, value) in zip(audit_ids, study_ids, texts, strict=True):
         seq += 1
         canon = f"[{aid},{head}{mid}{esc(key)},{esc(sid)},null,null,{esc(value)}{tail_text}"
         prev = sha(f"{prev}\n{canon}".encode()).hexdigest()
