@@ -31,10 +31,19 @@ db verify --against            295 s, 228 s CPU      493 s, 122 s CPU (with a sc
 identical                      yes                   yes
 =============================  ====================  ==========================================
 
+SQLite ``--synchronous NORMAL`` (load 9.7→3.1, with the kill sweep and tests running beside it):
+import 419 s, 194 s CPU — no measurable saving over FULL at this load (the writes are CPU-bound
+here: INSERT 278 s of it); audit verify 84 s (one JSON encoder, inlined loop); db verify
+--against 327 s, 305 s CPU with SQLite rendering each row as SQL literals — slower than the
+``repr`` per row, so the digest reads plain rows and hashes their ``repr`` a chunk at a time.
+Kill sweep on PostgreSQL (``benchmarks/killsweep.py --only postgres``, every migration empty
+and populated plus ``db upgrade`` 0001 → 0008): 226/226 kill points survived (324 s, load
+7.3→4.3).
+
 These ran before the changes of the same evening that they motivated, which are not yet
 re-measured at this size: data rows take their ids inside COPY (the 124 s id reservation
 kept only for audit rows), COPY declares its column types, the CSV parser process makes the
-audit texts, ``db verify`` lets the database render (SQLite) or hash (PostgreSQL) the rows,
+audit texts, ``db verify`` lets PostgreSQL hash the rows and hashes SQLite's in chunks,
 ``audit verify`` builds no JSON encoder per row and streams through a server-side cursor
 (the PostgreSQL run above held the 5.4 M-row chain in client memory, 3 GB).
 """

@@ -143,11 +143,12 @@ class Comparison:
 def digest(engine: Engine) -> dict[str, tuple[int, str]]:
     """``table -> (rows, sha256 over every row in primary-key order)``.
 
-    Set-based and streamed: each table is read once in key order, in chunks, and the database
-    renders the rows (no values decoded into Python objects). On PostgreSQL the server hashes
-    each row's text (``sha256(row::text)``) and the digest is the SHA-256 of those row hashes;
-    on SQLite each row comes as one line of its cells' SQL literals and the digest is the
-    SHA-256 of the lines. Two registries compared are
+    Streamed: each table is read once in key order, a chunk at a time. On PostgreSQL the
+    server hashes each row's text (``sha256(row::text)``, no values decoded into Python
+    objects) and the digest is the SHA-256 of those row hashes; on SQLite the digest is the
+    SHA-256 of the rows' ``repr`` lines (exact for floats), hashed a chunk at a time (letting
+    SQLite render each row as SQL literals measured slower at 10,000 patients: 221 s CPU for
+    both sides against 142 s for a ``repr`` per row). Two registries compared are
     of the same kind (:func:`compare`), so they are digested the same way.
     """
     insp = inspect(engine)
@@ -175,12 +176,10 @@ def digest(engine: Engine) -> dict[str, tuple[int, str]]:
                         h.update(b"".join(r[0] for r in rows))
                         n += len(rows)
                 else:
-                    line = " || ',' || ".join(
-                        _sqlite_cell(c["name"]) for c in insp.get_columns(table)
-                    )
-                    cur.execute(f"SELECT {line} FROM {table} ORDER BY {order}")
+                    cols = ", ".join(f'"{c["name"]}"' for c in insp.get_columns(table))
+                    cur.execute(f"SELECT {cols} FROM {table} ORDER BY {order}")
                     while rows := cur.fetchmany(_CHUNK):
-                        h.update(("\n".join([r[0] for r in rows]) + "\n").encode())
+                        h.update(("\n".join(map(repr, rows)) + "\n").encode())
                         n += len(rows)
             finally:
                 cur.close()
@@ -189,14 +188,6 @@ def digest(engine: Engine) -> dict[str, tuple[int, str]]:
 
 
 _CHUNK = 50_000
-
-
-def _sqlite_cell(name: str) -> str:
-    """SQL giving one cell of an SQLite row as text that tells every value apart: ``quote``
-    (NULL, 'text' with quotes doubled, X'blob', integers) and floats with 17 significant
-    digits (every double round-trips)."""
-    col = '"' + name.replace('"', '""') + '"'
-    return f"(CASE typeof({col}) WHEN 'real' THEN printf('%!.17g', {col}) ELSE quote({col}) END)"
 
 
 _PG_TEXT_SETTINGS = (
