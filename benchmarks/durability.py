@@ -1,19 +1,67 @@
 """Durability benchmark: import the 10,000-patient cohort, then backup → restore → verify.
 
-    .venv/bin/python benchmarks/durability.py [--patients 10000] [--db URL] [--synchronous FULL]
+    .venv/bin/python benchmarks/durability.py [--patients 10000] [--db URL | --postgres]
+        [--synchronous FULL] [--import-only] [--profile FILE]
 
 Reports the import time (with the audit hash-chain seal and the write gate), the time of
 ``db backup``, ``db restore`` into a new registry and ``db verify --against`` (per-table
 digests and both audit chains), and whether the two are identical. ``--db`` may name an empty
 PostgreSQL database; its restore goes to a sibling database ``<name>_restored``.
-``--synchronous NORMAL`` measures what SQLite's ``synchronous=FULL`` costs.
+``--postgres`` starts a throwaway *durable* cluster for the run (``tests/pgcluster.py``, the
+test suite's code path, but with PostgreSQL's default ``fsync=on``, ``synchronous_commit=on``,
+``full_page_writes=on``) and removes it afterwards. ``--synchronous NORMAL`` measures what
+SQLite's ``synchronous=FULL`` costs. Every step reports wall and CPU seconds of this process
+(PostgreSQL's server CPU is not in it) and the 1-minute load average before and after it.
+``--profile FILE`` writes a cProfile of the import.
+
+Measured 2026-12-01, 10,000 patients (5,452,275 rows + 5,452,287 audit rows), 2 shared cores
+with other helpers' benchmarks running (1-minute load in brackets); CPU = this process:
+
+=============================  ====================  ==========================================
+step                           SQLite FULL           PostgreSQL 15 durable (fsync, synchronous_
+                                                     commit, full_page_writes on; max_wal_size
+                                                     4GB)
+=============================  ====================  ==========================================
+import                         395 s, 160 s CPU      622 s, 167 s client CPU (2.9→4.9): COPY 330
+                               (4.1→4.5)             s, reserving ids 124 s, rule gate 31 s
+audit verify                   102 s, 86 s CPU       198 s, 109 s CPU
+db backup                      6 s                   151 s (pg_dump -Fc)
+db restore                     9 s                   113 s (pg_restore)
+db verify --against            295 s, 228 s CPU      493 s, 122 s CPU (with a scratch restore)
+identical                      yes                   yes
+=============================  ====================  ==========================================
+
+SQLite ``--synchronous NORMAL`` (load 9.7→3.1, with the kill sweep and tests running beside it):
+import 419 s, 194 s CPU — no measurable saving over FULL at this load (the writes are CPU-bound
+here: INSERT 278 s of it); audit verify 84 s (one JSON encoder, inlined loop); db verify
+--against 327 s, 305 s CPU with SQLite rendering each row as SQL literals — slower than the
+``repr`` per row, so the digest reads plain rows and hashes their ``repr`` a chunk at a time.
+PostgreSQL import re-measured after those changes (same settings, load 3.7→2.1): 348 s, 118 s
+client CPU (was 622 s, 167 s): COPY 211 s, reserving the audit rows' ids 37 s, rule gate 20 s;
+audit verify 120 s, 95 s CPU, streamed. Still far from the 60 s target: the server's COPY of
+10.9 M rows with their indexes and WAL, and the 5.4 M ``nextval`` calls for audit ids.
+Kill sweep on PostgreSQL (``benchmarks/killsweep.py --only postgres``, every migration empty
+and populated plus ``db upgrade`` 0001 → 0008): 226/226 kill points survived (324 s, load
+7.3→4.3).
+
+These ran before the changes of the same evening that they motivated, which are not yet
+re-measured at this size: data rows take their ids inside COPY (the 124 s id reservation
+kept only for audit rows), COPY declares its column types, the CSV parser process makes the
+audit texts, ``db verify`` lets PostgreSQL hash the rows and hashes SQLite's in chunks,
+``audit verify`` builds no JSON encoder per row and streams through a server-side cursor
+(the PostgreSQL run above held the 5.4 M-row chain in client memory, 3 GB).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import cProfile
+import os
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -32,14 +80,70 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--db", default=None)
+    ap.add_argument("--postgres", action="store_true", help="a throwaway durable cluster")
+    ap.add_argument("--profile", default=None, help="write a cProfile of the import here")
+    ap.add_argument(
+        "--pg-setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a server setting of the --postgres cluster (repeatable), e.g. max_wal_size=8GB",
+    )
     ap.add_argument("--synchronous", default="FULL", choices=("FULL", "NORMAL"))
     ap.add_argument(
         "--import-only", action="store_true", help="skip backup → restore → verify (import figures)"
     )
     args = ap.parse_args()
+    with _database(args) as db:
+        _run(args, db)
+
+
+@contextlib.contextmanager
+def _database(args: argparse.Namespace) -> Iterator[str | None]:
+    if not args.postgres:
+        yield args.db
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.pgcluster import throwaway_cluster
+
+    with throwaway_cluster(durable=True, settings=args.pg_setting) as server:
+        admin = sa.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text('CREATE DATABASE "bench"'))
+            settings = conn.execute(
+                sa.text(
+                    "SELECT name, setting FROM pg_settings WHERE name IN "
+                    "('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', "
+                    "'server_version', 'max_wal_size', 'shared_buffers', 'checkpoint_timeout')"
+                )
+            ).all()
+        admin.dispose()
+        Console().print("PostgreSQL: " + ", ".join(f"{k}={v}" for k, v in settings))
+        yield f"{server}/bench"
+
+
+class _Clock:
+    """Wall and CPU seconds of steps, with the load average before and after each."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, float, float | None, str]] = []
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        load0 = os.getloadavg()[0]
+        t0, c0 = time.perf_counter(), time.process_time()
+        yield
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        self.rows.append((name, wall, cpu, f"{load0:.1f}→{os.getloadavg()[0]:.1f}"))
+
+    def add(self, name: str, wall: float, cpu: float | None = None) -> None:
+        self.rows.append((name, wall, cpu, ""))
+
+
+def _run(args: argparse.Namespace, db_arg: str | None) -> None:
     console = Console()
     actor = system_actor("benchmark")
-    times: dict[str, float] = {}
+    clock = _Clock()
     sealing = {"seconds": 0.0, "cpu": 0.0, "rows": 0}
     plain_seal = audit.seal
 
@@ -52,6 +156,7 @@ def main() -> None:
         return n
 
     audit.seal = timed_seal  # the commit hook looks the function up at each commit
+    parts = _time_parts()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "csv"
         write_csv(
@@ -59,7 +164,7 @@ def main() -> None:
             folder,
             sites=list(demo.SITE_NAMES.items()),
         )
-        db = args.db or str(Path(tmp) / "bench.db")
+        db = db_arg or str(Path(tmp) / "bench.db")
         with Registry(db, upgrade=True) as reg:
             if args.synchronous != "FULL":
 
@@ -68,26 +173,30 @@ def main() -> None:
                     dbapi_conn.execute(f"PRAGMA synchronous={args.synchronous}")
 
                 reg.engine.dispose()
-            t0, c0 = time.perf_counter(), time.process_time()
-            stats = import_csv(reg, actor, folder)
-            times["import (write gate, audit, hash chain)"] = time.perf_counter() - t0
-            times["  of which: sealing the audit rows at commit"] = sealing["seconds"]
-            times["  sealing CPU time"] = sealing["cpu"]
-            times["  import CPU time of this process"] = time.process_time() - c0
-            t0 = time.perf_counter()
-            chain = verify(reg.engine)
-            times["audit verify"] = time.perf_counter() - t0
+            profile = cProfile.Profile() if args.profile else None
+            with clock.step("import (write gate, audit, hash chain)"):
+                if profile:
+                    profile.enable()
+                stats = import_csv(reg, actor, folder)
+                if profile:
+                    profile.disable()
+            if profile:
+                profile.dump_stats(args.profile)
+            clock.add("  of which: sealing the audit rows at commit", *sealing_times(sealing))
+            for label, (wall, cpu) in parts.items():
+                clock.add(f"  of which: {label}", wall, cpu)
+            with clock.step("audit verify"):
+                chain = verify(reg.engine)
         if args.import_only:
-            console.print(_table(times, args, db))
+            console.print(_table(clock, args, db))
             console.print(
                 f"rows inserted {stats.total_inserted:,}; audit rows sealed at commit "
                 f"{sealing['rows']:,}; {chain}"
             )
             return
         file = Path(tmp) / "registry.backup"
-        t0 = time.perf_counter()
-        backup(db, file)
-        times["db backup"] = time.perf_counter() - t0
+        with clock.step("db backup"):
+            backup(db, file)
         if db.startswith("postgresql"):
             server, name = db.rsplit("/", 1)
             target = f"{server}/{name}_restored"
@@ -98,26 +207,58 @@ def main() -> None:
             admin.dispose()
         else:
             target = str(Path(tmp) / "restored.db")
-        t0 = time.perf_counter()
-        restore(file, target)
-        times["db restore"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        result = compare(target, file)
-        times["db verify --against (restored vs backup)"] = time.perf_counter() - t0
-    console.print(_table(times, args, db))
+        with clock.step("db restore"):
+            restore(file, target)
+        with clock.step("db verify --against (restored vs backup)"):
+            result = compare(target, file)
+    console.print(_table(clock, args, db))
     console.print(
         f"rows inserted {stats.total_inserted:,}; audit rows sealed {sealing['rows']:,}; {chain}; "
         f"identical: {'yes' if result.identical else 'NO ' + ', '.join(result.differing)}"
     )
 
 
-def _table(times: dict[str, float], args: argparse.Namespace, db: str) -> Table:
+def _time_parts() -> dict[str, list[float]]:
+    """Wrap the bulk writer's steps to add up their wall and CPU seconds (the parts of the
+    import this process waits on the database for: COPY/INSERT, id reservation, the rule
+    gate)."""
+    from immunoreset.registry import fast, rules
+
+    out: dict[str, list[float]] = {}
+    for module, name, label in (
+        (fast, "_copy", "COPY (PostgreSQL, incl. waiting for the server)"),
+        (fast, "_insert_with_ids", "INSERT executemany (SQLite)"),
+        (fast, "_reserve_ids", "reserving ids from the sequences (PostgreSQL)"),
+        (rules, "enforce", "rule gate (chain of identity, release, dates) before commit"),
+    ):
+        plain = getattr(module, name)
+        acc = out.setdefault(label, [0.0, 0.0])
+
+        def timed(*a, _plain=plain, _acc=acc, **k):  # type: ignore[no-untyped-def]
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                return _plain(*a, **k)
+            finally:
+                _acc[0] += time.perf_counter() - t0
+                _acc[1] += time.process_time() - c0
+
+        setattr(module, name, timed)
+    return out
+
+
+def sealing_times(sealing: dict[str, float]) -> tuple[float, float]:
+    return sealing["seconds"], sealing["cpu"]
+
+
+def _table(clock: _Clock, args: argparse.Namespace, db: str) -> Table:
     kind = "PostgreSQL" if str(db).startswith("postgresql") else f"SQLite {args.synchronous}"
     table = Table(title=f"Durability benchmark ({args.patients:,} patients, {kind})")
     table.add_column("step")
-    table.add_column("seconds", justify="right")
-    for step, sec in times.items():
-        table.add_row(step, f"{sec:.1f}")
+    table.add_column("wall s", justify="right")
+    table.add_column("CPU s (this process)", justify="right")
+    table.add_column("load (1 min)", justify="right")
+    for step, wall, cpu, load in clock.rows:
+        table.add_row(step, f"{wall:.1f}", "" if cpu is None else f"{cpu:.1f}", load)
     return table
 
 

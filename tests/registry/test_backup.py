@@ -82,3 +82,39 @@ def test_app_role_has_no_ddl_and_cannot_touch_the_audit(postgres_url: str) -> No
         from immunoreset.registry.audit import verify
 
         assert verify(app.engine).ok
+
+
+@pytest.mark.parametrize(
+    ("column", "before", "after"),
+    [
+        ("v", 0.1, 0.1 + 2**-56),  # the last bit of a double
+        ("s", None, ""),  # NULL is not empty text
+        ("s", "a,b", "a','b"),  # a separator inside a cell
+        ("d", "2024-01-02 10:00:00+00:00", "2024-01-02 10:00:00.000001+00:00"),
+    ],
+)
+def test_digest_tells_every_value_apart(
+    db_url: str, column: str, before: object, after: object
+) -> None:
+    """The set-based digest (rows rendered by the database) changes with any one value."""
+    from immunoreset.registry.backup import digest
+
+    engine = sa.create_engine(sa.make_url(db_url) if "://" in db_url else f"sqlite:///{db_url}")
+    stamp = "timestamptz" if engine.dialect.name == "postgresql" else "text"
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE probe (id integer primary key, v double precision, s text, "
+                    f"d {stamp})"
+                )
+            )
+            row = {"id": 1, "v": 1.5, "s": "x", "d": "2024-01-01 00:00:00+00:00", column: before}
+            conn.execute(sa.text("INSERT INTO probe VALUES (:id, :v, :s, :d)"), row)
+        first = digest(engine)["probe"]
+        assert digest(engine)["probe"] == first  # deterministic
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"UPDATE probe SET {column} = :x"), {"x": after})
+        assert digest(engine)["probe"] != first
+    finally:
+        engine.dispose()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -24,7 +25,7 @@ def _pids(reg: Registry) -> dict[str, int]:
         return dict(conn.execute(select(s.patients.c.study_id, s.patients.c.id)).all())
 
 
-def _bulk(reg: Registry, conn, pid: int, sid: str, days: range, reason: str) -> list[int]:  # type: ignore[no-untyped-def]
+def _bulk(reg: Registry, conn, pid: int, sid: str, days: range, reason: str) -> int:  # type: ignore[no-untyped-def]
     ent = s.ENTITIES["anthropometrics"]
     now = dt.datetime.now(dt.UTC)
     stamp = fast.codec(conn).stamp(now)
@@ -52,8 +53,8 @@ def test_bulk_audit_rows_are_chained_at_insert_time(db_url: str) -> None:
         reg.add_site(ADMIN, "ROME", "Rome")
         reg.save_courses(ADMIN, [small_course("RM-001")], reason="entry")
         with write_transaction(reg.engine) as conn:
-            ids = _bulk(reg, conn, _pids(reg)["RM-001"], "RM-001", range(40, 45), 'bulk ü "q"')
-        assert len(ids) == 5
+            n = _bulk(reg, conn, _pids(reg)["RM-001"], "RM-001", range(40, 45), 'bulk ü "q"')
+        assert n == 5
         with reg.engine.connect() as conn:
             rows = conn.exec_driver_sql(
                 "SELECT id, ts, username, action, table_name, record_key, study_id, field, "
@@ -124,7 +125,7 @@ def test_concurrent_inserts_audit_only_their_rows_and_keep_the_chain(postgres_ur
             audited = conn.execute(
                 select(func.count()).select_from(s.audit_log).where(s.audit_log.c.reason == "r")
             ).scalar_one()
-        assert len(mine) == 3 and audited == 3
+        assert mine == 3 and audited == 3
         report = verify(reg.engine)
         assert report.ok, str(report)
 
@@ -132,3 +133,35 @@ def test_concurrent_inserts_audit_only_their_rows_and_keep_the_chain(postgres_ur
 def test_sqlite_insert_returns_no_ids(sqlite_url: str) -> None:
     with Registry(sqlite_url, upgrade=True) as reg, reg.engine.begin() as conn:
         assert fast.insert_rows(conn, s.sites, ["code", "name"], [("X1", "x")]) is None
+
+
+@pytest.mark.parametrize("parser", ["thread", "process"])
+def test_csv_import_audit_texts_made_by_the_parser_match_the_rows(
+    sqlite_url: str, tmp_path: Path, parser: str
+) -> None:
+    """The CSV import's parser makes each new row's audit key and JSON beside the writer: they
+    are exactly what the writer would make from the stored row (save_courses' path)."""
+    from immunoreset.registry.csvio import import_csv, write_csv
+
+    write_csv([small_course("RM-001"), small_course("RM-002")], tmp_path / "csv")
+    with Registry(sqlite_url, upgrade=True) as reg:
+        reg.add_site(ADMIN, "ROME", "Rome")
+        import_csv(reg, ADMIN, tmp_path / "csv", parser=parser)
+        with Registry(tmp_path / "direct.db", upgrade=True) as direct:
+            direct.add_site(ADMIN, "ROME", "Rome")
+            direct.save_courses(ADMIN, [small_course("RM-001"), small_course("RM-002")], reason="x")
+
+            def texts(r: Registry) -> list[tuple[str, str, str]]:
+                with r.engine.connect() as conn:
+                    q = select(
+                        s.audit_log.c.table_name, s.audit_log.c.record_key, s.audit_log.c.new_value
+                    ).where(
+                        s.audit_log.c.action == "insert",
+                        s.audit_log.c.table_name != "patients",
+                        s.audit_log.c.table_name != "sites",
+                    )
+                    return sorted(tuple(row) for row in conn.execute(q))
+
+            mine = texts(reg)
+            assert len(mine) > 20 and mine == texts(direct)
+        assert verify(reg.engine).ok

@@ -77,12 +77,17 @@ def _ts(value: Any) -> str:
     return text if "." in text else text + ".000000"
 
 
+#: ``json.dumps(v, ensure_ascii=False, separators=(",", ":"))`` without building an encoder per
+#: call (the same text; verify and seal run it once per audit row)
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def canonical(row: Sequence[Any]) -> str:
     """The canonical text of an audit row (values in :data:`CONTENT` order)."""
     values = list(row)
     values[0] = int(values[0])
     values[1] = _ts(values[1])
-    return json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    return _encode(values)
 
 
 def link_hash(previous: str, row: Sequence[Any]) -> str:
@@ -228,7 +233,7 @@ class ChainReport:
 
 
 def _iter_rows(conn: Connection, size: int = 50_000) -> Iterator[Sequence[Any]]:
-    cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    cur = _streaming_cursor(conn)
     try:
         cur.execute(
             f"SELECT chain_seq, row_hash, {', '.join(CONTENT)} FROM audit_log "
@@ -240,6 +245,16 @@ def _iter_rows(conn: Connection, size: int = 50_000) -> Iterator[Sequence[Any]]:
         cur.close()
 
 
+def _streaming_cursor(conn: Connection) -> Any:
+    """A driver cursor that streams a big result (PostgreSQL: a server-side cursor, so millions
+    of rows are not all held in memory at once; SQLite's cursor steps through anyway)."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    if conn.dialect.name == "postgresql":
+        return dbapi.cursor(name=f"immunoreset_stream_{id(conn):x}")
+    return dbapi.cursor()
+
+
 def verify(engine: Engine) -> ChainReport:
     """Walk the chain from its first row; report the first row whose link does not hold.
 
@@ -248,17 +263,19 @@ def verify(engine: Engine) -> ChainReport:
     row) or when a committed row was never sealed (written past the chain).
     """
     prev, expected_seq, n = GENESIS, 1, 0
+    # link_hash(prev, content) inlined: this loop runs once per audit row (millions)
+    sha, encode, ts = hashlib.sha256, _encode, _ts
     with engine.connect() as conn:
-        for row in _iter_rows(conn):
-            seq, stored, content = row[0], row[1], row[2:]
-            rid = int(content[0])
-            if seq is None:
-                return ChainReport(n, rid, None, "row was never sealed into the chain", prev)
+        for seq, stored, rid, when, *rest in _iter_rows(conn):
+            rid = int(rid)
             if seq != expected_seq:
+                if seq is None:
+                    return ChainReport(n, rid, None, "row was never sealed into the chain", prev)
                 return ChainReport(
                     n, rid, seq, f"chain position {expected_seq} is missing (row removed)", prev
                 )
-            if link_hash(prev, content) != stored:
+            text = f"{prev}\n{encode([rid, ts(when), *rest])}"
+            if sha(text.encode()).hexdigest() != stored:
                 return ChainReport(
                     n, rid, seq, "hash does not match the row's content and the previous hash", prev
                 )

@@ -7,8 +7,9 @@
   with ``pg_restore --no-owner`` into an empty database.
 
 :func:`compare` shows that two registries hold the same rows in every table, the audit trail
-included (per-table row counts and SHA-256 digests over every row in primary-key order), and
-that both audit chains verify to the same head.
+included (per-table row counts and SHA-256 digests over every row in primary-key order,
+streamed a chunk at a time, hashed by the server on PostgreSQL), and that both audit chains
+verify to the same head (the second chain is walked only when its table's digest differs).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from immunoreset.errors import ImmunoresetError, InvalidInput
-from immunoreset.registry.audit import ChainReport, verify
+from immunoreset.registry.audit import ChainReport, _streaming_cursor, verify
 from immunoreset.registry.db import display_url, make_engine, resolve_url
 
 __all__ = ["BackupError", "Comparison", "backup", "compare", "restore"]
@@ -140,8 +141,18 @@ class Comparison:
 
 
 def digest(engine: Engine) -> dict[str, tuple[int, str]]:
-    """``table -> (rows, sha256 over every row in primary-key order)``."""
+    """``table -> (rows, sha256 over every row in primary-key order)``.
+
+    Streamed: each table is read once in key order, a chunk at a time. On PostgreSQL the
+    server hashes each row's text (``sha256(row::text)``, no values decoded into Python
+    objects) and the digest is the SHA-256 of those row hashes; on SQLite the digest is the
+    SHA-256 of the rows' ``repr`` lines (exact for floats), hashed a chunk at a time (letting
+    SQLite render each row as SQL literals measured slower at 10,000 patients: 221 s CPU for
+    both sides against 142 s for a ``repr`` per row). Two registries compared are
+    of the same kind (:func:`compare`), so they are digested the same way.
+    """
     insp = inspect(engine)
+    postgres = engine.dialect.name == "postgresql"
     out = {}
     with engine.connect() as conn:
         for table in sorted(insp.get_table_names()):
@@ -150,20 +161,39 @@ def digest(engine: Engine) -> dict[str, tuple[int, str]]:
             else:
                 pk = insp.get_pk_constraint(table)["constrained_columns"]
                 order = ", ".join(pk) if pk else "1"
-            cols = [c["name"] for c in insp.get_columns(table)]
             h = hashlib.sha256()
             n = 0
-            cur = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            if postgres:  # one row text whatever the session's settings
+                conn.exec_driver_sql(_PG_TEXT_SETTINGS)
+            cur = _streaming_cursor(conn)
             try:
-                cur.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY {order}")
-                while rows := cur.fetchmany(20_000):
-                    for r in rows:
-                        h.update(repr(tuple(r)).encode())
-                    n += len(rows)
+                if postgres:
+                    cur.execute(
+                        f"SELECT sha256(convert_to(t::text, 'UTF8')) FROM {table} t "
+                        f"ORDER BY {order}"
+                    )
+                    while rows := cur.fetchmany(_CHUNK):
+                        h.update(b"".join(r[0] for r in rows))
+                        n += len(rows)
+                else:
+                    cols = ", ".join(f'"{c["name"]}"' for c in insp.get_columns(table))
+                    cur.execute(f"SELECT {cols} FROM {table} ORDER BY {order}")
+                    while rows := cur.fetchmany(_CHUNK):
+                        h.update(("\n".join(map(repr, rows)) + "\n").encode())
+                        n += len(rows)
             finally:
                 cur.close()
             out[table] = (n, h.hexdigest())
     return out
+
+
+_CHUNK = 50_000
+
+
+_PG_TEXT_SETTINGS = (
+    "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; "
+    "SET LOCAL extra_float_digits = 3; SET LOCAL IntervalStyle = 'iso_8601'"
+)
 
 
 @contextmanager
@@ -210,7 +240,10 @@ def compare(db: str | None, file: str | os.PathLike[str]) -> Comparison:
     finally:
         live.dispose()
     with _opened_backup(path, url) as engine:
-        b, chain_b = digest(engine), verify(engine)
+        b = digest(engine)
+        # the chain is a function of the audit_log rows alone: equal digests (every column,
+        # hashes and positions included) give the same report, so walk it again only if not
+        chain_b = chain_a if b.get("audit_log") == a.get("audit_log") else verify(engine)
     names = sorted(set(a) | set(b))
     tables = {t: (a.get(t, (0, "")), b.get(t, (0, ""))) for t in names}
     differing = tuple(t for t in names if a.get(t) != b.get(t))

@@ -11,6 +11,11 @@ transaction, after the courses:
   ``he_authorisations.csv``, ``he_reports.csv`` — every column of the GMP tables except the
   internal row id (``patient_id`` is carried as ``study_id``), with their own soft-delete
   stamps.
+* ``deviations.csv`` (with the deviation's ``number``, kept), ``qc_post_release.csv`` (naming
+  its deviation by number) and ``signatures.csv`` — historic electronic signatures without
+  their ids: each is linked to the imported release decision or approved deviation whose
+  content has its SHA-256, and marked ``imported_by``/``imported_at``; one matching no record
+  (an edited record or signature) is refused, and an import never signs anything itself.
 * ``deleted.csv`` — soft-deleted course records: ``entity, study_id, deleted_at,
   deleted_reason, created_at, record`` where ``record`` is a JSON object of the record's cells
   exactly as its own file would hold them.
@@ -39,7 +44,7 @@ from immunoreset.errors import InvalidInput
 from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor
 
-__all__ = ["DELETED_FILE", "FILES", "USERS_FILE", "export_extra", "import_extra"]
+__all__ = ["DELETED_FILE", "FILES", "SIGNED_FILES", "USERS_FILE", "export_extra", "import_extra"]
 
 USERS_FILE = "users.csv"
 DELETED_FILE = "deleted.csv"
@@ -55,8 +60,8 @@ class GmpFile:
 
     @property
     def columns(self) -> list[str]:
-        # electronic signatures (signatures table) are not carried by CSV: a copied signature
-        # would no longer be the signer's act on this registry; `db backup` keeps them
+        # no signature ids: signatures.csv carries each signature, linked on import to the
+        # record whose content it hashes (see _import_signatures); `db backup` keeps the ids
         skip = {"id", "patient_id", "signature_id"}
         return [c.name for c in self.table.columns if c.name not in skip]
 
@@ -70,8 +75,12 @@ GMP_FILES = (
 )
 _USER_COLUMNS = ("username", "role", "active", "sites", "created_at")
 _DELETED_COLUMNS = ("entity", "study_id", "deleted_at", "deleted_reason", "created_at", "record")
+DEVIATIONS_FILE = "deviations.csv"
+POST_RELEASE_FILE = "qc_post_release.csv"
+SIGNATURES_FILE = "signatures.csv"
+SIGNED_FILES = (DEVIATIONS_FILE, POST_RELEASE_FILE, SIGNATURES_FILE)
 #: Every file name this module reads (the import folder check accepts them).
-FILES = (USERS_FILE, DELETED_FILE, *(g.file for g in GMP_FILES))
+FILES = (USERS_FILE, DELETED_FILE, *(g.file for g in GMP_FILES), *SIGNED_FILES)
 
 
 # --------------------------------------------------------------------------- cell text
@@ -189,6 +198,7 @@ def export_extra(conn: Connection, actor: Actor, folder: Path) -> dict[str, int]
             g.columns,
             ([_cell(c, v) for c, v in zip(cols, r, strict=True)] for r in rows),
         )
+    counts.update(_export_signed(conn, folder))
     return counts
 
 
@@ -280,7 +290,7 @@ def import_extra(
     """Within the import's transaction: read the files of this module present in ``folder``."""
     if (folder / DELETED_FILE).exists():
         _import_deleted(registry, conn, actor, folder / DELETED_FILE, reason, stats)
-    present = [f for f in (USERS_FILE, *(g.file for g in GMP_FILES)) if (folder / f).exists()]
+    present = [f for f in FILES if f != DELETED_FILE and (folder / f).exists()]
     if present:
         actor.require_admin("import accounts and GMP records")
     if (folder / USERS_FILE).exists():
@@ -288,6 +298,7 @@ def import_extra(
     for g in GMP_FILES:
         if (folder / g.file).exists():
             _import_gmp(registry, conn, actor, g, folder / g.file, reason, stats)
+    import_signed(registry, conn, actor, folder, reason, stats)
 
 
 def _now() -> dt.datetime:
@@ -576,3 +587,368 @@ def _import_deleted(
             fieldname="deleted_at",
         )
         stats.inserted[f"{name} (deleted)"] += 1
+
+
+# --------------------------------------------------------------------------- signed records
+# Deviations, the results added after a release, and the electronic signatures of releases and
+# deviation approvals. A deviation keeps its number (``number``; its approval's signature
+# covers it) and a post-release result names its deviation by that number. A signature row
+# carries no id: it is linked on import to the record whose content it hashes.
+_DEV_COLUMNS = (
+    "number",
+    *(c.name for c in s.deviations.columns if c.name not in ("id", "signature_id")),
+)
+_POST_COLUMNS = (
+    "deviation",
+    *(c.name for c in s.qc_post_release.columns if c.name not in ("id", "deviation_id")),
+)
+_SIG_COLUMNS = ("username", "meaning", "table_name", "record_key", "content_sha256", "signed_at")
+#: what each signed table's signature means
+_SIGNED = {"release_decisions": "released", "deviations": "approved"}
+
+
+def _export_signed(conn: Connection, folder: Path) -> dict[str, int]:
+    counts = {}
+    for file, t, first, header in (
+        (DEVIATIONS_FILE, s.deviations, s.deviations.c.id, _DEV_COLUMNS),
+        (POST_RELEASE_FILE, s.qc_post_release, s.qc_post_release.c.deviation_id, _POST_COLUMNS),
+        (SIGNATURES_FILE, s.signatures, None, _SIG_COLUMNS),
+    ):
+        cols = [t.c[c] for c in (header if first is None else header[1:])]
+        head = [] if first is None else [first]
+        rows = conn.execute(select(*head, *cols).order_by(t.c.id))
+        counts[file] = _write(
+            folder / file,
+            header,
+            ([*(str(v) for v in r[: len(head)]), *map(_cell, cols, r[len(head) :])] for r in rows),
+        )
+    return counts
+
+
+def _values(t: Table, header: tuple[str, ...], row: dict[str, str], where: dict[str, Any]) -> Any:
+    return {c: _value(t.c[c], row[c], {**where, "column": c}) for c in header[1:]}
+
+
+def _number(raw: str, column: str, where: dict[str, Any]) -> int:
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise InvalidInput(column, raw, "a deviation number (1, 2, …)", column=column, **where)
+    return int(raw)
+
+
+def _owner(conn: Connection, batch_id: str, where: dict[str, Any]) -> tuple[str, str]:
+    """The (study ID, site) of the patient owning a batch (refused when there is none)."""
+    b = s.ENTITIES["batches"].table
+    row = conn.execute(
+        select(s.patients.c.study_id, s.patients.c.site)
+        .join(b, b.c.patient_id == s.patients.c.id)
+        .where(b.c.batch_id == batch_id)
+    ).first()
+    if row is None:
+        raise InvalidInput(
+            "batch_id",
+            batch_id,
+            "a batch of the registry or of batches.csv",
+            column="batch_id",
+            **where,
+        )
+    return str(row[0]), str(row[1])
+
+
+def _refuse_changed(
+    t: Table, old: Mapping[str, Any], values: Mapping[str, Any], row: Any, where: dict[str, Any]
+) -> bool:
+    """True when ``old`` equals ``values``; refuse naming the first differing column."""
+    for c, v in values.items():
+        if not _same(old[c], v):
+            raise InvalidInput(
+                c,
+                row[c][:40],
+                f"the registry's value {_cell(t.c[c], old[c])[:40]!r} (GMP records change "
+                "with their own commands, not by import)",
+                column=c,
+                **where,
+            )
+    return True
+
+
+def _import_deviations(
+    registry: Any, conn: Connection, actor: Actor, path: Path, reason: str, stats: Any
+) -> None:
+    t = s.deviations
+    seen: set[int] = set()
+    for lineno, row in _rows(path, _DEV_COLUMNS):
+        where: dict[str, Any] = {"file": path.name, "row": lineno}
+        number = _number(row["number"], "number", where)
+        if number in seen:
+            raise InvalidInput(
+                "number", number, "one row per deviation number", column="number", **where
+            )
+        seen.add(number)
+        values = _values(t, _DEV_COLUMNS, row, where)
+        for col, allowed in (
+            ("kind", ("release", "post_release")),
+            ("status", ("open", "approved")),
+        ):
+            if values[col] not in allowed:
+                raise InvalidInput(
+                    col, values[col], "one of " + ", ".join(allowed), column=col, **where
+                )
+        for col in ("approved_by", "approved_at"):
+            if (values[col] is None) != (values["status"] == "open"):
+                need = (
+                    "empty for an open deviation"
+                    if values["status"] == "open"
+                    else ("a value for an approved deviation")
+                )
+                raise InvalidInput(col, row[col], need, column=col, **where)
+        sid, site = _owner(conn, values["batch_id"], where)
+        actor.require_site(site)
+        old = conn.execute(select(t).where(t.c.id == number)).mappings().first()
+        if old is not None:
+            if old["batch_id"] != values["batch_id"]:
+                raise InvalidInput(
+                    "number",
+                    number,
+                    f"a number not used by another deviation (here it is batch "
+                    f"{old['batch_id']}'s; a deviation keeps its number because its signature "
+                    "covers it — import into a registry without it)",
+                    column="number",
+                    **where,
+                )
+            _refuse_changed(t, old, values, row, where)
+            stats.unchanged[t.name] += 1
+            continue
+        conn.execute(insert(t).values(id=number, **values))
+        _audit(
+            registry,
+            conn,
+            actor,
+            t.name,
+            f"{sid}/{values['batch_id']}/{number}",
+            {c: row[c] for c in _DEV_COLUMNS},
+            reason,
+            study_id=sid,
+        )
+        stats.inserted[t.name] += 1
+    if conn.dialect.name == "postgresql":  # explicit ids: the next raised deviation follows them
+        from sqlalchemy import text
+
+        conn.execute(
+            text(
+                "SELECT setval(pg_get_serial_sequence('deviations', 'id'), "
+                "(SELECT coalesce(max(id), 0) + 1 FROM deviations), false)"
+            )
+        )
+
+
+def _import_post_release(
+    registry: Any, conn: Connection, actor: Actor, path: Path, reason: str, stats: Any
+) -> None:
+    t, d = s.qc_post_release, s.deviations
+    seen: set[tuple[int, str]] = set()
+    for lineno, row in _rows(path, _POST_COLUMNS):
+        where: dict[str, Any] = {"file": path.name, "row": lineno}
+        number = _number(row["deviation"], "deviation", where)
+        values = _values(t, _POST_COLUMNS, row, where)
+        dev = conn.execute(select(d.c.batch_id, d.c.kind).where(d.c.id == number)).first()
+        if dev is None or dev.kind != "post_release" or dev.batch_id != values["batch_id"]:
+            raise InvalidInput(
+                "deviation",
+                number,
+                f"the number of a post-release deviation of batch {values['batch_id']} (in the "
+                "registry or deviations.csv)",
+                column="deviation",
+                **where,
+            )
+        if values["status"] not in ("pass", "fail"):
+            raise InvalidInput("status", values["status"], "pass or fail", column="status", **where)
+        if (values["value_number"] is None) == (values["value_text"] is None):
+            raise InvalidInput(
+                "value_number",
+                row["value_number"],
+                "a number or (in value_text) a word, not both or neither",
+                column="value_number",
+                **where,
+            )
+        key = (number, values["attribute"])
+        if key in seen:
+            raise InvalidInput(
+                "attribute",
+                values["attribute"],
+                "one row per deviation and attribute",
+                column="attribute",
+                **where,
+            )
+        seen.add(key)
+        sid, site = _owner(conn, values["batch_id"], where)
+        actor.require_site(site)
+        old = (
+            conn.execute(
+                select(t).where(t.c.deviation_id == number, t.c.attribute == values["attribute"])
+            )
+            .mappings()
+            .first()
+        )
+        if old is not None:
+            _refuse_changed(t, old, values, row, where)
+            stats.unchanged[t.name] += 1
+            continue
+        conn.execute(insert(t).values(deviation_id=number, **values))
+        _audit(
+            registry,
+            conn,
+            actor,
+            t.name,
+            f"{sid}/{values['batch_id']}/{values['attribute']}",
+            {c: row[c] for c in _POST_COLUMNS},
+            reason,
+            study_id=sid,
+        )
+        stats.inserted[t.name] += 1
+
+
+def _signed_records(conn: Connection, table: str) -> dict[str, Mapping[str, Any]]:
+    """The table's signable records keyed by the SHA-256 of the content a signature binds."""
+    from immunoreset.registry.gmp.deviations import deviation_content
+    from immunoreset.registry.gmp.release import release_content
+    from immunoreset.registry.gmp.signatures import content_sha256
+
+    out: dict[str, Mapping[str, Any]] = {}
+    if table == "release_decisions":
+        t = s.release_decisions
+        for r in conn.execute(
+            select(t).where(t.c.decision != "refused").order_by(t.c.id)
+        ).mappings():
+            out.setdefault(content_sha256(release_content(r)), r)
+    else:
+        t = s.deviations
+        for r in conn.execute(
+            select(t).where(t.c.status == "approved").order_by(t.c.id)
+        ).mappings():
+            out.setdefault(content_sha256(deviation_content(r, r["approved_by"])), r)
+    return out
+
+
+def _import_signatures(
+    registry: Any, conn: Connection, actor: Actor, path: Path, reason: str, stats: Any
+) -> None:
+    """Carry each signature as the historic record it is: linked to the imported record whose
+    content has its hash (refused when none has: the record or the signature was edited),
+    marked ``imported_by``/``imported_at`` — never a fresh signature of this registry."""
+    import re
+
+    t = s.signatures
+    accounts = {r[0] for r in conn.execute(select(s.users.c.username))}
+    records = {name: _signed_records(conn, name) for name in _SIGNED}
+    seen: set[tuple[str, str]] = set()
+    for lineno, row in _rows(path, _SIG_COLUMNS):
+        where: dict[str, Any] = {"file": path.name, "row": lineno}
+        values = {c: _value(t.c[c], row[c], {**where, "column": c}) for c in _SIG_COLUMNS}
+        table, sha = values["table_name"], values["content_sha256"]
+        if table not in _SIGNED:
+            raise InvalidInput(
+                "table_name", table, "one of " + ", ".join(_SIGNED), column="table_name", **where
+            )
+        if values["meaning"] != _SIGNED[table]:
+            raise InvalidInput(
+                "meaning",
+                values["meaning"],
+                f"{_SIGNED[table]} (for {table})",
+                column="meaning",
+                **where,
+            )
+        if not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise InvalidInput(
+                "content_sha256",
+                sha[:40],
+                "a SHA-256 as 64 hex digits",
+                column="content_sha256",
+                **where,
+            )
+        if values["username"] not in accounts:
+            raise InvalidInput(
+                "username",
+                values["username"],
+                "an account of the registry or of users.csv",
+                column="username",
+                **where,
+            )
+        if (table, sha) in seen:
+            raise InvalidInput(
+                "content_sha256",
+                sha[:40],
+                "one signature per signed record",
+                column="content_sha256",
+                **where,
+            )
+        seen.add((table, sha))
+        rec = records[table].get(sha)
+        if rec is None:
+            raise InvalidInput(
+                "content_sha256",
+                sha[:16] + "…",
+                f"the hash of a {table} record of the registry or of {table}.csv: none has "
+                "this content, so the record or its signature was edited (a CSV cannot carry a "
+                "signature that does not match its record; `immunoreset db backup` carries a "
+                "registry as it is)",
+                column="content_sha256",
+                **where,
+            )
+        sid, _site = _owner(conn, rec["batch_id"], where)
+        signer = rec["released_by"] if table == "release_decisions" else rec["approved_by"]
+        key = f"{sid}/{rec['batch_id']}" + ("" if table == "release_decisions" else f"/{rec['id']}")
+        for col, want in (("username", signer), ("record_key", key)):
+            if values[col] != want:
+                raise InvalidInput(
+                    col, values[col], f"{want!r}, as the signed record says", column=col, **where
+                )
+        if rec["signature_id"] is not None:
+            old = conn.execute(select(t).where(t.c.id == rec["signature_id"])).mappings().one()
+            _refuse_changed(t, old, values, row, where)
+            stats.unchanged[t.name] += 1
+            continue
+        now = _now()
+        sig_id = conn.execute(
+            insert(t).values(**values, imported_by=actor.username, imported_at=now)
+        ).inserted_primary_key[0]
+        rt = s.release_decisions if table == "release_decisions" else s.deviations
+        conn.execute(rt.update().where(rt.c.id == rec["id"]).values(signature_id=sig_id))
+        _audit(
+            registry,
+            conn,
+            actor,
+            t.name,
+            f"{key}/signature/{sig_id}",
+            {**{c: row[c] for c in _SIG_COLUMNS}, "imported": True},
+            f"{reason} (historic electronic signature carried by CSV import: made by "
+            f"{values['username']} on the source registry, its hash checked against the "
+            "imported record; not signed here)",
+            study_id=sid,
+        )
+        registry._audit(
+            conn,
+            actor,
+            "update",
+            table,
+            key,
+            "signature_id",
+            None,
+            str(sig_id),
+            f"{reason} (imported signature {sig_id} linked)",
+            now,
+            study_id=sid,
+        )
+        stats.inserted[t.name] += 1
+
+
+def import_signed(
+    registry: Any, conn: Connection, actor: Actor, folder: Path, reason: str, stats: Any
+) -> None:
+    """Deviations, post-release results, then the signatures (after every signed record)."""
+    for file, step in (
+        (DEVIATIONS_FILE, _import_deviations),
+        (POST_RELEASE_FILE, _import_post_release),
+        (SIGNATURES_FILE, _import_signatures),
+    ):
+        if (folder / file).exists():
+            step(registry, conn, actor, folder / file, reason, stats)

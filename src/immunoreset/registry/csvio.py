@@ -741,12 +741,19 @@ def _import(
                 progress(len(patients))
             with _batches(parser, folder, set(patients), dialect, batch_rows, opts) as batches:
                 for ent, batch in batches:
-                    new = [(ids[sid], *row) for sid, row in batch if sid not in before]
-                    old = [] if len(new) == len(batch) else [b for b in batch if b[0] in before]
+                    new = [(ids[sid], *row) for sid, row, _ in batch if sid not in before]
+                    texts = [a for sid, _, a in batch if sid not in before]
+                    old = (
+                        []
+                        if len(new) == len(batch)
+                        else [(sid, row) for sid, row, _ in batch if sid in before]
+                    )
                     if ent.global_key:
-                        new, old = [], batch
+                        new, old = [], [(sid, row) for sid, row, _ in batch]
                     if new:
-                        registry.insert_new_rows(conn, actor, ent, new, text, stats)
+                        registry.insert_new_rows(
+                            conn, actor, ent, new, text, stats, audit_texts=texts
+                        )
                     if old:
                         make = fast.record_maker(conn, ent, offset=0)
                         items = [(ids[sid], sid, make(row)) for sid, row in old]
@@ -799,13 +806,19 @@ def import_courses(
 
 def _encoded_batches(
     folder: Path, study_ids: set[str], dialect: str, batch_rows: int, opts: ReadOptions = DETECT
-) -> Iterator[tuple[str, list[tuple[str, tuple[Any, ...]]]]]:
-    """``(entity name, [(study_id, encoded row), …])`` batches of every entity file."""
+) -> Iterator[tuple[str, list[tuple[str, tuple[Any, ...], tuple[str, str]]]]]:
+    """``(entity name, [(study_id, encoded row, (audit key, audit value)), …])`` batches of
+    every entity file. The audit texts of each row (its record key and its JSON, what
+    :func:`.fast.insert_audited` writes for a new row) are made here too, beside the writer in
+    the parser process, so the writer only chains them."""
     patients = dict.fromkeys(study_ids)
     for ent in s.ENTITIES.values():
         encode = fast.row_encoder(dialect, ent)
+        key_of = fast.key_text_maker(dialect, ent, offset=0)
+        text_of = fast.audit_text_maker(dialect, ent, offset=0)
         for batch in _entity_batches(folder, ent, patients, batch_rows, opts):  # type: ignore[arg-type]
-            yield ent.name, [(sid, encode(rec)) for sid, rec in batch]
+            rows = [(sid, encode(rec)) for sid, rec in batch]
+            yield ent.name, [(sid, row, (key_of(sid, row), text_of(row))) for sid, row in rows]
 
 
 def _die_with_parent(parent: int) -> None:
@@ -877,7 +890,7 @@ def _batches(
     dialect: str,
     batch_rows: int,
     opts: ReadOptions = DETECT,
-) -> Iterator[Iterator[tuple[s.Entity, list[tuple[str, tuple[Any, ...]]]]]]:
+) -> Iterator[Iterator[tuple[s.Entity, list[tuple[str, tuple[Any, ...], Any]]]]]:
     """Batches from a parser running beside the writer (a thread or a spawned process)."""
     if parser == "process":
         import multiprocessing
@@ -902,7 +915,7 @@ def _batches(
         )
     worker.start()
 
-    def items() -> Iterator[tuple[s.Entity, list[tuple[str, tuple[Any, ...]]]]]:
+    def items() -> Iterator[tuple[s.Entity, list[tuple[str, tuple[Any, ...], Any]]]]:
         while True:
             item = queue.get()
             if item is None:

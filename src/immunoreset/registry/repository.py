@@ -592,6 +592,8 @@ class Registry:
         rows: Sequence[tuple[Any, ...]],
         reason: str,
         stats: SaveStats,
+        *,
+        audit_texts: Sequence[tuple[str, str]] | None = None,
     ) -> None:
         """Within ``conn``'s transaction: insert encoded rows of patients new in this transaction.
 
@@ -616,6 +618,7 @@ class Registry:
             now=now,
             username=actor.username,
             reason=reason,
+            texts=audit_texts,
         )
         stats.inserted[ent.name] += len(rows)
         rules.touch(conn, {r[0] for r in rows})

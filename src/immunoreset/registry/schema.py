@@ -456,6 +456,10 @@ signatures = Table(
     Column("record_key", Text, nullable=False),
     Column("content_sha256", String(64), nullable=False),
     Column("signed_at", DateTime(timezone=True), nullable=False),
+    # 0008: set when the signature was carried by a CSV import (a historic signature made on
+    # another registry, never a fresh one); NULL when it was made here
+    Column("imported_by", String(64)),
+    Column("imported_at", DateTime(timezone=True)),
 )
 
 deviations = Table(

@@ -19,6 +19,11 @@ What a signature is here, in the terms of the regulations it answers to:
   within the company, permanently linked to its record, with time and date; **Annex 11 §9**
   — each signature is also a row of the append-only audit trail.
 
+A signature carried by a CSV import (:mod:`immunoreset.registry.csvextra`) is the historic
+one made on the source registry — signer, meaning, time and hash as they were, linked only to
+the imported record whose content has that hash — marked ``imported_by``/``imported_at`` so it
+never passes for one signed here; :attr:`Signature.manifestation` says so.
+
 A refused signature (wrong password, not ``qa``, not the site's, the raiser approving their own
 deviation) stores nothing but the audited refusal.
 """
@@ -72,14 +77,30 @@ class Signature:
     record_key: str
     content_sha256: str
     signed_at: dt.datetime
+    #: who carried it here by a CSV import, and when (None: made on this registry)
+    imported_by: str | None = None
+    imported_at: dt.datetime | None = None
+
+    @property
+    def imported(self) -> bool:
+        """Whether this is a historic signature carried by a CSV import (not signed here)."""
+        return self.imported_by is not None
 
     @property
     def manifestation(self) -> str:
-        """``"released by qa.rome on 2026-12-01 14:03 UTC"`` (§11.50)."""
-        when = self.signed_at
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        return f"{self.meaning} by {self.username} on {when.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+        """``"released by qa.rome on 2026-12-01 14:03 UTC"`` (§11.50); an imported one adds
+        ``" (signed on the source registry; imported by admin on 2026-12-02 09:00 UTC)"``."""
+        text = f"{self.meaning} by {self.username} on {_minute(self.signed_at)} UTC"
+        if self.imported_by is not None:
+            when = "" if self.imported_at is None else f" on {_minute(self.imported_at)} UTC"
+            text += f" (signed on the source registry; imported by {self.imported_by}{when})"
+        return text
+
+
+def _minute(when: dt.datetime) -> str:
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return f"{when.astimezone(dt.UTC):%Y-%m-%d %H:%M}"
 
 
 class SignatureStore(GmpStore):
@@ -173,4 +194,6 @@ class SignatureStore(GmpStore):
             record_key=row["record_key"],
             content_sha256=row["content_sha256"],
             signed_at=row["signed_at"],
+            imported_by=row["imported_by"],
+            imported_at=row["imported_at"],
         )
