@@ -174,7 +174,7 @@ def test_forecast_refuses_a_pk_fit_and_a_missing_one(
     assert body["available"] is False and "pk_1cmt_oral" in body["message"]
     (folder / "fit.json").write_text(json.dumps({"format": "immunoreset-fit/1", "spec": {}}))
     body = client.get("/patients/RM-001/forecast.json").json()
-    assert body["available"] is False and "not a complete fit.json" in body["message"]
+    assert body["available"] is False and "a complete fit.json (missing key" in body["message"]
 
 
 def test_figure_traces_have_reader_names(registry) -> None:
