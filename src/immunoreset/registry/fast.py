@@ -400,23 +400,6 @@ def _insert_with_ids(
     conn.exec_driver_sql(sql, list(rows)) if rows else None
 
 
-_AUDIT_COLUMNS = (
-    "id",
-    "ts",
-    "username",
-    "action",
-    "table_name",
-    "record_key",
-    "study_id",
-    "field",
-    "old_value",
-    "new_value",
-    "reason",
-    "chain_seq",
-    "row_hash",
-)
-
-
 def insert_audited(
     conn: Connection,
     ent: s.Entity,
@@ -439,6 +422,8 @@ def insert_audited(
     (module docstring). Returns the number of rows inserted.
     """
     from immunoreset.registry import audit
+
+    audit_columns = (*audit.CONTENT, "chain_seq", "row_hash")  # the hashed content, then the link
 
     if not rows:
         return 0
@@ -498,9 +483,9 @@ def insert_audited(
             )
         )
     if postgres:
-        _copy(conn, s.audit_log, _AUDIT_COLUMNS, out)
+        _copy(conn, s.audit_log, audit_columns, out)
     else:
-        _insert_with_ids(conn, s.audit_log, _AUDIT_COLUMNS, out)
+        _insert_with_ids(conn, s.audit_log, audit_columns, out)
     return n
 
 
