@@ -94,6 +94,7 @@ __all__ = [
     "activation_baseline",
     "derived_constants",
     "immune_initial_state",
+    "jac_fast",
     "observables",
     "rhs",
     "rhs_fast",
@@ -517,6 +518,102 @@ def rhs_fast(
     out[row, 8] = -p[_KI] * cyt
     out[row, 9] = p[_KON] * sat * (1.0 - act) - p[_KOFF] * act
     out[row, 10] = cc
+
+
+@njit(cache=True, inline="always")
+def jac_fast(
+    flavour: int, y: np.ndarray, p: np.ndarray, c: np.ndarray, n_done: int, jac: np.ndarray
+) -> None:
+    """Exact Jacobian ∂f/∂y of :func:`rhs_fast` at ``y`` into ``jac`` (N_STATES × N_STATES).
+
+    Used by the Rosenbrock method (:mod:`immunoreset.model.rosenbrock`), whose order conditions
+    need the exact Jacobian; ``tests/model/test_equations.py`` checks it against central
+    differences of :func:`rhs_fast` on random states.
+    """
+    ns = N_STATES
+    for i in range(ns):
+        for j in range(ns):
+            jac[i, j] = 0.0
+    if flavour == 1:
+        if n_done >= 2:
+            jac[0, 0] = -c[0]
+            jac[1, 0] = c[1]
+            jac[1, 1] = -c[2]
+        else:
+            jac[0, 0] = c[4]
+        jac[ns - 1, 0] = c[3]
+        jac[ns - 1, 1] = c[3]
+        return
+    e = y[0]
+    m = y[1]
+    bn = y[2]
+    ba = y[3]
+    pb = y[4]
+    cyt = y[8]
+    act = y[9]
+    cc = e + m
+    b = bn + ba
+    x = cc * c[4]
+    if x <= 0.0:
+        g = 1.0
+        dg = 0.0
+    elif c[11] == 1.0:
+        g = 1.0 / (1.0 + x * x)
+        dg = -2.0 * x * g * g * c[4]
+    else:
+        xh = x ** p[_HILL]
+        g = 1.0 / (1.0 + xh)
+        dg = -p[_HILL] * xh / x * g * g * c[4]
+    if b > 0.0:
+        sat = b / (b + p[_KS])
+        dsat = p[_KS] / ((b + p[_KS]) * (b + p[_KS]))
+    else:
+        sat = 0.0
+        dsat = 0.0
+    if ba > 0.0:
+        q = ba / (ba + c[12])
+        dq = c[12] / ((ba + c[12]) * (ba + c[12]))
+    else:
+        q = 0.0
+        dq = 0.0
+    kk = p[_KKILL]
+    kill = kk * e
+    kb = p[_KB]
+    den = 1.0 + cc * c[14]
+    drive = c[13] + p[_RHO] * cyt
+    u = drive * act / den
+    du_dc = -u * c[14] / den
+    jac[0, 0] = u - c[5] + e * du_dc
+    jac[0, 1] = e * du_dc
+    jac[0, 8] = p[_RHO] * act / den * e
+    jac[0, 9] = drive / den * e
+    jac[1, 0] = p[_MU]
+    jac[1, 1] = -p[_BETA]
+    jac[2, 0] = c[0] * dg - kk * bn
+    jac[2, 1] = c[0] * dg
+    jac[2, 2] = -(kb + kill)
+    jac[3, 0] = c[1] * dg - kk * ba
+    jac[3, 1] = c[1] * dg
+    grow = c[2] * (1.0 - c[3] * ba)
+    jac[3, 3] = c[2] * q * (1.0 - 2.0 * c[3] * ba) + grow * dq * ba - kb - kill
+    jac[4, 0] = -kk * pb
+    jac[4, 3] = c[6]
+    jac[4, 4] = -(p[_KP] + kill)
+    jac[5, 4] = p[_KL]
+    jac[5, 5] = -p[_KL]
+    jac[6, 4] = c[7]
+    jac[6, 5] = c[8]
+    jac[6, 6] = -p[_KAB]
+    jac[7, 3] = c[9]
+    jac[7, 6] = c[10]
+    jac[7, 7] = -p[_KD]
+    jac[8, 8] = -p[_KI]
+    ds = p[_KON] * dsat * (1.0 - act)
+    jac[9, 2] = ds
+    jac[9, 3] = ds
+    jac[9, 9] = -p[_KON] * sat - p[_KOFF]
+    jac[10, 0] = 1.0
+    jac[10, 1] = 1.0
 
 
 @njit(cache=True)

@@ -70,6 +70,7 @@ from immunoreset.model.equations import (
     rhs_fast,
 )
 from immunoreset.model.rk_kernels import dop853_dense, dop853_step, dp5_step
+from immunoreset.model.rosenbrock import N_FACTORS, jac_matvec, rodas4_dense, rodas4_step
 
 __all__ = [
     "B_THRESHOLDS",
@@ -88,11 +89,15 @@ __all__ = [
 ]
 
 #: Integration methods: name -> code used inside the compiled solver.
-METHODS: MappingProxyType[str, int] = MappingProxyType({"dp5": 0, "dop853": 1})
+METHODS: MappingProxyType[str, int] = MappingProxyType(
+    {"dp5": 0, "dop853": 1, "rodas4": 2, "auto": 3}
+)
 #: Default largest step per method, d: the fastest late rate of the model is the plasmablast
 #: turnover k_P = 0.2/d, and h_max·k_P stays inside the real stability interval of the method
 #: (DP5: 3.3, DOP853: 6.4), so a steady state (where the error estimate is blind) stays stable.
-H_MAX: MappingProxyType[str, float] = MappingProxyType({"dp5": 15.0, "dop853": 25.0})
+H_MAX: MappingProxyType[str, float] = MappingProxyType(
+    {"dp5": 15.0, "dop853": 25.0, "rodas4": 25.0, "auto": 25.0}
+)
 #: Per-patient solver statistics returned by :func:`integrate_batch`, in column order.
 STATS: tuple[str, ...] = (
     "rhs_evals",
@@ -100,6 +105,8 @@ STATS: tuple[str, ...] = (
     "rejected_steps",
     "dense_outputs",
     "failed",
+    "jacobians",
+    "switches",
 )
 
 
@@ -178,17 +185,19 @@ _DP5_P = np.array(
 
 
 _N_K = _d8.N_STAGES_EXTENDED  # rows of the stage buffer (enough for both methods)
-_LAST = (6, 12)  # index of the FSAL stage f(t_new, y_new) per method code
-_ORDER_EST = (4.0, 7.0)  # order of the error estimator per method code
-_STAGE_EVALS = (6, 12)
+_LAST = (6, 12, 8)  # index of the stage f(t_new, y_new) per method code
+_ORDER_EST = (4.0, 7.0, 3.0)  # order of the error estimator per method code
+_STAGE_EVALS = (6, 12, 6)
 _PI_ALPHA = 0.85  # PI controller exponents, times 1/(q+1)
 _PI_BETA = 0.15
 _FAC_MAX = 10.0
 
 
 @njit(cache=True, inline="always")
-def _rk_step(method, flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
+def _rk_step(method, flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol, w, fct):
     """One attempted step (k[0] = f(y) given); fills ``ynew`` and k[1..LAST]; returns the norm."""
+    if method == 2:
+        return rodas4_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol, w, fct)
     if method == 1:
         return dop853_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol)
     return dp5_step(flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol)
@@ -198,6 +207,9 @@ def _rk_step(method, flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol):
 def _dense_prepare(method, flavour, p, c, n_done, t, h, y, ynew, k, ytmp, f):
     """Fill the dense-output coefficients ``f`` of the accepted step; return RHS evals used."""
     ns = y.shape[0]
+    if method == 2:
+        rodas4_dense(y, ynew, k, f)
+        return 0
     if method == 0:
         for j in range(4):
             for s in range(ns):
@@ -215,6 +227,8 @@ def _dense_value(method, f, y, s, x):
     """Component ``s`` of the dense output at ``x = (τ − t)/h`` in [0, 1]."""
     if method == 0:
         return y[s] + x * (f[0, s] + x * (f[1, s] + x * (f[2, s] + x * f[3, s])))
+    if method == 2:
+        return (1.0 - x) * y[s] + x * (f[0, s] + (1.0 - x) * (f[1, s] + x * f[2, s]))
     acc = 0.0
     for j in range(6, -1, -1):
         acc += f[j, s]
@@ -272,6 +286,48 @@ def _cross(method, f, y, i0, level):
         if hi - lo < 1e-15:
             break
     return 0.5 * (lo + hi)
+
+
+#: Method switching of ``"auto"`` (the idea of LSODA's Adams/BDF switching, Petzold L. *SIAM J
+#: Sci Stat Comput* 1983;4:136–148, with Hairer's DOP853 stiffness test, *Solving ODEs II*,
+#: Sec. IV.2): switch to RODAS4 after ``_AUTO_PERSIST`` accepted DOP853 steps with
+#: ``h·|λ| > _AUTO_TO_IMPLICIT`` (DOP853's real stability interval ends at 6.4), back to
+#: DOP853 after as many RODAS4 steps with ``h·|λ| < _AUTO_TO_EXPLICIT`` (DOP853 could take them
+#: stably, and its order 8 wins where accuracy limits the step). Thresholds tuned on the trial
+#: cohorts (``docs/model.md``).
+_AUTO_TO_IMPLICIT = 4.0
+_AUTO_TO_EXPLICIT = 1.5
+_AUTO_PERSIST = 3
+
+
+@njit(cache=True, inline="always")
+def _dop853_lambda(k, ynew, ytmp):
+    """Hairer's free estimate of |λ|max from DOP853's last two stages (both at t + h)."""
+    num = 0.0
+    den = 0.0
+    for s in range(ynew.shape[0]):
+        num += (k[12, s] - k[11, s]) ** 2
+        den += (ynew[s] - ytmp[s]) ** 2
+    if den <= 0.0:
+        return 0.0
+    return math.sqrt(num / den)
+
+
+@njit(cache=True, inline="always")
+def _power_step(jac, v, u):
+    """One power iteration ``v ← J·v/|J·v|`` on the step's Jacobian; returns |J·v|/|v|."""
+    jac_matvec(jac, v, u)
+    nv = 0.0
+    nu = 0.0
+    for i in range(v.shape[0]):
+        nu += u[i] * u[i]
+        nv += v[i] * v[i]
+    if nu <= 0.0 or nv <= 0.0:
+        return 0.0
+    nu = math.sqrt(nu)
+    for i in range(v.shape[0]):
+        v[i] = u[i] / nu
+    return nu / math.sqrt(nv)
 
 
 @njit(cache=True)
@@ -337,16 +393,25 @@ def _integrate_one(
     ytmp = np.empty(ns)
     k = np.empty((_N_K, ns))
     f = np.empty((7, ns))
+    w = np.empty((ns, ns))
+    fct = np.empty(N_FACTORS)
     obs = np.empty(N_OBSERVABLES)
-    last = _LAST[method]
-    order = _ORDER_EST[method]
+    # "auto" starts explicit (DOP853) and switches on the stiffness estimates below
+    mode = 1 if method == 3 else method
+    last = _LAST[mode]
+    order = _ORDER_EST[mode]
     expo = -1.0 / (order + 1.0)
     alpha = _PI_ALPHA / (order + 1.0)
     beta = _PI_BETA / (order + 1.0)
     err_old = 1e-4
     rejected = False
     h_carry = 0.0
-    per_step = _STAGE_EVALS[method]
+    per_step = _STAGE_EVALS[mode]
+    n_stiff = 0  # consecutive accepted steps voting for the other method
+    v_pow = np.ones(ns)  # power-iteration vector for |λ|max of J (implicit mode)
+    u_pow = np.empty(ns)
+    njac = 0
+    nswitch = 0
     n_ev = ev_t.shape[0]
     n_land = land_t.shape[0]
     for j in range(end_out.shape[0]):
@@ -405,8 +470,10 @@ def _integrate_one(
                 failed = True
                 break
             t_new = seg_end if hit else t + h
-            err = _rk_step(method, flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol)
+            err = _rk_step(mode, flavour, p, c, n_done, h, y, k, ynew, ytmp, rtol, atol, w, fct)
             nfev += per_step
+            if mode == 2:
+                njac += 1
             if err > 1.0 or not math.isfinite(err):
                 nrej += 1
                 fac = 0.9 * err**expo if math.isfinite(err) else 0.2
@@ -414,6 +481,16 @@ def _integrate_one(
                 rejected = True
                 continue
             nacc += 1
+            if method == 3:
+                # stiffness vote (before the dense output reuses ytmp): explicit steps at the
+                # edge of DOP853's stability region, or implicit steps so short that DOP853
+                # could take them stably, count towards a switch
+                if mode == 1:
+                    hl = h * _dop853_lambda(k, ynew, ytmp)
+                    n_stiff = n_stiff + 1 if hl > _AUTO_TO_IMPLICIT else 0
+                else:
+                    hl = h * _power_step(w, v_pow, u_pow)
+                    n_stiff = n_stiff + 1 if hl < _AUTO_TO_EXPLICIT else 0
             have_dense = False
             # samples and endpoint days inside (t, t_new]; at an event time they come after it
             while li < n_land and (
@@ -425,13 +502,13 @@ def _integrate_one(
                 else:
                     if not have_dense:
                         nfev += _dense_prepare(
-                            method, flavour, p, c, n_done, t, h, y, ynew, k, ytmp, f
+                            mode, flavour, p, c, n_done, t, h, y, ynew, k, ytmp, f
                         )
                         ndense += 1
                         have_dense = True
                     x = (land_t[li] - t) / h
                     for s in range(ns):
-                        ytmp[s] = _dense_value(method, f, y, s, x)
+                        ytmp[s] = _dense_value(mode, f, y, s, x)
                     _land(flavour, p, ytmp, obs, land_sample[li], land_code[li], samples_out,
                           end_out)  # fmt: skip
                 if land_code[li] & LAND_AUC0:
@@ -447,12 +524,12 @@ def _integrate_one(
                 if dc_old > 0.0 and dc_new < 0.0:
                     if not have_dense:
                         nfev += _dense_prepare(
-                            method, flavour, p, c, n_done, t, h, y, ynew, k, ytmp, f
+                            mode, flavour, p, c, n_done, t, h, y, ynew, k, ytmp, f
                         )
                         ndense += 1
                         have_dense = True
-                    xs = _argmax(method, f, y, 0)
-                    cx = _pair(method, f, y, 0, xs)
+                    xs = _argmax(mode, f, y, 0)
+                    cx = _pair(mode, f, y, 0, xs)
                     if cx > cmax:
                         cmax = cx
                         tmax = t + xs * h
@@ -474,31 +551,31 @@ def _integrate_one(
                     )
                     if need and not have_dense:
                         nfev += _dense_prepare(
-                            method, flavour, p, c, n_done, t, h, y, ynew, k, ytmp, f
+                            mode, flavour, p, c, n_done, t, h, y, ynew, k, ytmp, f
                         )
                         ndense += 1
                         have_dense = True
                     if db_old < 0.0 and db_new > 0.0:
-                        xs = _argmax(method, f, y, 2, -1.0)
-                        b_min = min(b_min, _pair(method, f, y, 2, xs))
+                        xs = _argmax(mode, f, y, 2, -1.0)
+                        b_min = min(b_min, _pair(mode, f, y, 2, xs))
                     b_min = min(b_min, b_new)
                     if not aplastic and b_new < lv_aplasia:
-                        end_out[10] = t + _cross(method, f, y, 2, lv_aplasia) * h
+                        end_out[10] = t + _cross(mode, f, y, 2, lv_aplasia) * h
                         aplastic = True
                     elif (
                         aplastic and not aplasia_end and b_new >= lv_aplasia and b_old < lv_aplasia
                     ):
-                        end_out[11] = t + _cross(method, f, y, 2, lv_aplasia) * h
+                        end_out[11] = t + _cross(mode, f, y, 2, lv_aplasia) * h
                         aplasia_end = True
                     if not cleared and b_new < lv_clear:
-                        end_out[3] = t + _cross(method, f, y, 2, lv_clear) * h
+                        end_out[3] = t + _cross(mode, f, y, 2, lv_clear) * h
                         cleared = True
                     elif cleared:
                         if not detected and b_new >= lv_detect and b_old < lv_detect:
-                            end_out[9] = t + _cross(method, f, y, 2, lv_detect) * h
+                            end_out[9] = t + _cross(mode, f, y, 2, lv_detect) * h
                             detected = True
                         if not recon and b_new >= lv_recon and b_old < lv_recon:
-                            end_out[4] = t + _cross(method, f, y, 2, lv_recon) * h
+                            end_out[4] = t + _cross(mode, f, y, 2, lv_recon) * h
                             recon = True
             # accept
             t = t_new
@@ -517,6 +594,18 @@ def _integrate_one(
                 h_carry = max(h, h_want)
             err_old = max(err, 1e-4)
             rejected = False
+            if n_stiff >= _AUTO_PERSIST:
+                mode = 3 - mode  # 1 <-> 2; k[0] = f(y) is shared, the step size is kept
+                last = _LAST[mode]
+                order = _ORDER_EST[mode]
+                expo = -1.0 / (order + 1.0)
+                alpha = _PI_ALPHA / (order + 1.0)
+                beta = _PI_BETA / (order + 1.0)
+                per_step = _STAGE_EVALS[mode]
+                n_stiff = 0
+                nswitch += 1
+                for s in range(ns):
+                    v_pow[s] = 1.0
         if failed:
             break
         # reached seg_end: apply the event (if any), then read samples at this time
@@ -562,6 +651,8 @@ def _integrate_one(
     stats_out[2] = nrej
     stats_out[3] = ndense
     stats_out[4] = 1 if failed else 0
+    stats_out[5] = njac
+    stats_out[6] = nswitch
 
 
 @njit(cache=True)
