@@ -76,6 +76,7 @@ def _set(d, path, value):
         (("success", "conditions", 0, "responder"), {"le": 4}, "success.conditions[0].responder"),
         (("solver",), {"rtol": 0.1}, "solver.rtol"),
         (("solver",), {"atol": 0.0}, "solver.atol"),
+        (("solver",), {"method": "lsoda"}, "solver.method"),
     ],
 )  # fmt: skip
 def test_bad_design_names_the_yaml_path(small, path, value, field):

@@ -183,6 +183,7 @@ def _integrate(design: TrialDesign, params, y0, times, mult, add):
         sample_days=np.asarray(design.sample_days, dtype=np.float64),
         rtol=design.solver.rtol,
         atol=design.solver.atol,
+        method=design.solver.method,
     )
     return samples, ends, stats
 
