@@ -44,6 +44,7 @@ def test_cli_simulate_trial_options_csv(tmp_path):
         (["--age-min", "1"], "age_range"),
         (["--dose", "1e6", "--flat-dose", "1e7"], "--flat-dose"),
         (["--rtol", "0.5"], "rtol"),
+        (["--method", "lsoda"], "method"),
     ],
 )
 def test_cli_simulate_refuses_bad_options_in_one_line(tmp_path, extra, needle):
@@ -51,3 +52,16 @@ def test_cli_simulate_refuses_bad_options_in_one_line(tmp_path, extra, needle):
     assert res.exit_code == 1, res.output
     assert needle in res.output and "Traceback" not in res.output
     assert not (tmp_path / "x.xlsx").exists()
+
+
+def test_cli_simulate_auto_method_agrees_with_dop853(tmp_path):
+    frames = {}
+    for method in ("dop853", "auto"):
+        out = tmp_path / f"{method}.parquet"
+        args = ["simulate", "--patients", "20", "--seed", "4", "--years", "1", "--out", str(out)]
+        res = CliRunner().invoke(app, [*args, "--method", method])
+        assert res.exit_code == 0, res.output
+        frames[method] = pd.read_parquet(out)
+    a, b = frames["dop853"], frames["auto"]
+    for col in ("day_b_clear", "day_b_recon", "cmax", "b_cells_d182", "autoantibody_d182"):
+        assert b[col].to_numpy() == pytest.approx(a[col].to_numpy(), rel=1e-4, abs=1e-3), col

@@ -31,6 +31,7 @@ def simulate_command(
     flat_dose: float | None = None,
     rtol: float = 1e-8,
     atol: float = 1e-10,
+    method: str = "dop853",
 ) -> list[tuple[str, float, float, float]]:
     """Run the simulation, print a Rich summary table; return (endpoint, p5, median, p95) rows.
 
@@ -87,6 +88,7 @@ def simulate_command(
             flat_dose=flat_dose,
             rtol=rtol,
             atol=atol,
+            method=method,
         )
     units = dict(ENDPOINTS)
     rows = []
@@ -142,6 +144,11 @@ def simulate(
     ),
     rtol: float = typer.Option(1e-8, "--rtol", help="Solver relative tolerance (1e-13-1e-2)."),
     atol: float = typer.Option(1e-10, "--atol", help="Solver absolute tolerance (> 0)."),
+    method: str = typer.Option(
+        "dop853",
+        "--method",
+        help="Solver: dop853, auto (DOP853/RODAS4 stiffness switching, faster), rodas4 or dp5.",
+    ),
 ) -> None:
     """Simulate a virtual cohort; print median and 5–95 % of each endpoint."""
     with user_errors():
@@ -173,6 +180,7 @@ def simulate(
             flat_dose=flat_dose,
             rtol=rtol,
             atol=atol,
+            method=method,
         )
 
 

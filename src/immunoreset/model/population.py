@@ -46,7 +46,7 @@ from immunoreset.model.equations import (
     activation_baseline,
     immune_initial_state,
 )
-from immunoreset.model.solver import ENDPOINTS, integrate_batch
+from immunoreset.model.solver import ENDPOINTS, METHODS, integrate_batch
 from immunoreset.vocab import DIAGNOSES
 
 if TYPE_CHECKING:
@@ -527,6 +527,7 @@ def iter_population(
     lymphodepletion: bool | str = True,
     rtol: float = 1e-8,
     atol: float = 1e-10,
+    method: str = "dop853",
     with_stats: bool = False,
     omega: Mapping[str, float] | None = None,
     flat_dose: float | None = None,
@@ -544,6 +545,7 @@ def iter_population(
     typical = typical or ImmuneParams()
     if not isinstance(typical, ImmuneParams):
         raise InvalidInput("typical", typical, "an ImmuneParams")
+    check_choice("method", method, tuple(METHODS))
     _regimen(lymphodepletion)
     _omega(omega)
     check_range("ld_intensity", ld_intensity, 0.0, 3.0)
@@ -577,6 +579,7 @@ def iter_population(
             sample_days=sd,
             rtol=rtol,
             atol=atol,
+            method=method,
             b_thresholds=None if b_thresholds is None else dict(b_thresholds),
         )
         cols: dict[str, np.ndarray] = {}
@@ -611,6 +614,7 @@ def simulate_population(
     lymphodepletion: bool | str = True,
     rtol: float = 1e-8,
     atol: float = 1e-10,
+    method: str = "dop853",
     omega: Mapping[str, float] | None = None,
     flat_dose: float | None = None,
     ld_intensity: float = 1.0,
@@ -646,6 +650,9 @@ def simulate_population(
         :data:`LYMPHODEPLETION_REGIMENS`.
     rtol, atol : float
         Solver tolerances.
+    method : str
+        Integration method of :func:`~immunoreset.model.solver.integrate_batch`: ``dop853``
+        (default), ``auto`` (DOP853/RODAS4 stiffness switching), ``rodas4`` or ``dp5``.
     omega : mapping, optional
         Overrides of :data:`OMEGA` (ω per parameter, 0–3).
     flat_dose : float, optional
@@ -683,6 +690,7 @@ def simulate_population(
             lymphodepletion=lymphodepletion,
             rtol=rtol,
             atol=atol,
+            method=method,
             omega=omega,
             flat_dose=flat_dose,
             ld_intensity=ld_intensity,
