@@ -72,7 +72,7 @@ def test_default_tolerance_matches_a_tight_reference(lymphodepletion):
     assert (default.method, default.rtol, default.atol) == ("auto", 1e-6, 1e-8)
     ref, ref_evals = _run(lymphodepletion, 1e-10, 1e-12)
     got, evals = _run(lymphodepletion, default.rtol, default.atol, default.method)
-    dop, dop_evals = _run(lymphodepletion, default.rtol, default.atol, "dop853")
+    _dop, dop_evals = _run(lymphodepletion, default.rtol, default.atol, "dop853")
     assert evals.mean() < dop_evals.mean() < ref_evals.mean()  # the point of both defaults
     names = [n for n, _u in ENDPOINTS]
     for j, name in enumerate(names):
