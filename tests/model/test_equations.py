@@ -70,7 +70,7 @@ def test_zero_dose_with_lymphodepletion_recovers_with_turnover():
     assert samples.loc[730.0, "b_cells"] == pytest.approx(p.b0, rel=0.05)
 
 
-def _stein_run(sp: SteinParams, days: np.ndarray) -> np.ndarray:
+def _stein_run(sp: SteinParams, days: np.ndarray, method: str = "dop853") -> np.ndarray:
     n_par = len(sp.to_array())
     add = np.zeros((1, 2, N_STATES))
     add[0, 0, 0] = sp.r0
@@ -86,6 +86,7 @@ def _stein_run(sp: SteinParams, days: np.ndarray) -> np.ndarray:
         sample_days=days,
         rtol=1e-10,
         atol=1e-12,
+        method=method,
     )
     return samples[0, :, 1]
 
@@ -98,9 +99,10 @@ def _stein_run(sp: SteinParams, days: np.ndarray) -> np.ndarray:
         SteinParams(rho=0.5, tmax=12.0, r0=1.0),
     ],
 )
-def test_stein_solver_equals_analytical(sp):
+@pytest.mark.parametrize("method", ["dop853", "auto", "rodas4"])
+def test_stein_solver_equals_analytical(sp, method):
     days = np.array([0.0, 1.0, 4.0, 5.0, 9.3, 12.0, 20.0, 60.0, 200.0, 365.0])
-    got = _stein_run(sp, days)
+    got = _stein_run(sp, days, method)
     want = stein_analytical(days, sp)
     assert np.allclose(got, want, rtol=1e-7)
 
