@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -45,6 +46,10 @@ def test_cli_simulate_trial_options_csv(tmp_path):
         (["--dose", "1e6", "--flat-dose", "1e7"], "--flat-dose"),
         (["--rtol", "0.5"], "rtol"),
         (["--method", "lsoda"], "method"),
+        (["--b-threshold", "recon=ten"], "--b-threshold"),
+        (["--b-threshold", "reconstitution=10"], "--b-threshold"),
+        (["--b-threshold", "recon=0"], "b_thresholds.recon"),
+        (["--b-threshold", "clear=5", "--b-threshold", "detect=2"], "b_thresholds.detect"),
     ],
 )
 def test_cli_simulate_refuses_bad_options_in_one_line(tmp_path, extra, needle):
@@ -65,3 +70,16 @@ def test_cli_simulate_auto_method_agrees_with_dop853(tmp_path):
     a, b = frames["dop853"], frames["auto"]
     for col in ("day_b_clear", "day_b_recon", "cmax", "b_cells_d182", "autoantibody_d182"):
         assert b[col].to_numpy() == pytest.approx(a[col].to_numpy(), rel=1e-4, abs=1e-3), col
+
+
+def test_cli_simulate_b_cell_thresholds_are_settings(tmp_path):
+    days = {}
+    for label, extra in (("default", []), ("recon50", ["--b-threshold", "recon=50"])):
+        out = tmp_path / f"{label}.parquet"
+        args = ["simulate", "--patients", "10", "--seed", "6", "--years", "1", "--out", str(out)]
+        res = CliRunner().invoke(app, [*args, *extra])
+        assert res.exit_code == 0, res.output
+        days[label] = pd.read_parquet(out)["day_b_recon"].to_numpy()
+    ok = ~np.isnan(days["recon50"])
+    assert ok.any()
+    assert (days["recon50"][ok] > days["default"][ok]).all()  # 50/µL is reached later than 10/µL

@@ -6,6 +6,7 @@ Heavy imports (numba, the solver, matplotlib) happen inside the command so
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -32,6 +33,7 @@ def simulate_command(
     rtol: float = 1e-8,
     atol: float = 1e-10,
     method: str = "dop853",
+    b_thresholds: dict[str, float] | None = None,
 ) -> list[tuple[str, float, float, float]]:
     """Run the simulation, print a Rich summary table; return (endpoint, p5, median, p95) rows.
 
@@ -89,6 +91,7 @@ def simulate_command(
             rtol=rtol,
             atol=atol,
             method=method,
+            b_thresholds=b_thresholds,
         )
     units = dict(ENDPOINTS)
     rows = []
@@ -149,6 +152,12 @@ def simulate(
         "--method",
         help="Solver: dop853, auto (DOP853/RODAS4 stiffness switching, faster), rodas4 or dp5.",
     ),
+    b_threshold: list[str] | None = typer.Option(
+        None,
+        "--b-threshold",
+        help="B-cell endpoint threshold KEY=CELLS_PER_UL, repeatable; keys clear (1), "
+        "detect (1), recon (10), aplasia (50).",
+    ),
 ) -> None:
     """Simulate a virtual cohort; print median and 5–95 % of each endpoint."""
     with user_errors():
@@ -181,7 +190,31 @@ def simulate(
             rtol=rtol,
             atol=atol,
             method=method,
+            b_thresholds=_thresholds(b_threshold),
         )
+
+
+def _thresholds(items: list[str] | None) -> dict[str, float] | None:
+    """``KEY=VALUE`` pairs of ``--b-threshold`` as a dict (ranges checked by the solver)."""
+    from immunoreset.errors import InvalidInput
+    from immunoreset.model.solver import B_THRESHOLDS, _levels
+
+    if not items:
+        return None
+    out: dict[str, float] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not sep or key not in B_THRESHOLDS or not math.isfinite(number):
+            raise InvalidInput(
+                "--b-threshold", item, f"KEY=cells/µL with KEY one of {', '.join(B_THRESHOLDS)}"
+            )
+        out[key] = number
+    _levels(out)  # ranges (> 0 cells/µL) and order (clear ≤ detect, recon) before anything runs
+    return out
 
 
 def _check_writable(option: str, path: Path, suffixes: tuple[str, ...]) -> None:
