@@ -77,6 +77,9 @@ def _set(d, path, value):
         (("solver",), {"rtol": 0.1}, "solver.rtol"),
         (("solver",), {"atol": 0.0}, "solver.atol"),
         (("solver",), {"method": "lsoda"}, "solver.method"),
+        (("b_thresholds",), {"recon": 0.0}, "b_thresholds.recon"),
+        (("b_thresholds",), {"reconstitution": 10.0}, "b_thresholds.reconstitution"),
+        (("b_thresholds",), {"clear": 20.0}, "b_thresholds.detect"),
     ],
 )  # fmt: skip
 def test_bad_design_names_the_yaml_path(small, path, value, field):

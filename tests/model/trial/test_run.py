@@ -185,3 +185,14 @@ def test_solver_tolerances_reach_the_solver(small):
     assert loose.rhs_evals < tight.rhs_evals
     a, b = tight.patients["A"]["cmax"], loose.patients["A"]["cmax"]
     np.testing.assert_allclose(a, b, rtol=1e-2)
+
+
+def test_b_cell_thresholds_are_design_settings(small):
+    base = run_trial(parse_design(small)).patients["A"]
+    small["b_thresholds"] = {"recon": 50.0}
+    later = run_trial(parse_design(small)).patients["A"]
+    ok = (base["aplasia_days"] > 0) & (later["aplasia_days"] > 0)
+    assert ok.any()
+    # aplasia lasts longer when return means B ≥ 50/µL instead of ≥ 10/µL
+    assert (later["aplasia_days"][ok] >= base["aplasia_days"][ok]).all()
+    assert (later["aplasia_days"][ok] > base["aplasia_days"][ok]).any()

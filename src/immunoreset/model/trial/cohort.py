@@ -184,6 +184,7 @@ def _integrate(design: TrialDesign, params, y0, times, mult, add):
         rtol=design.solver.rtol,
         atol=design.solver.atol,
         method=design.solver.method,
+        b_thresholds=dict(design.b_thresholds) or None,
     )
     return samples, ends, stats
 

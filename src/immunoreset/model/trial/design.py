@@ -47,12 +47,13 @@ __all__ = [
 ]
 
 #: Per-patient endpoints of a virtual trial: name -> (kind, unit, definition).
-#: Month 6 = day 182 and month 12 = day 365 (the solver's endpoint days).
+#: Month 6 = day 182 and month 12 = day 365 (the solver's endpoint days). The B-cell levels
+#: named in brackets are the design's ``b_thresholds`` (defaults shown).
 ENDPOINTS: MappingProxyType[str, tuple[str, str, str]] = MappingProxyType(
     {
-        "b_clear_d7": ("binary", "", "blood CD19+ B cells < 1 cells/µL at some time in days 0–7"),
-        "recon_m6": ("binary", "", "B cells back to ≥ 10 cells/µL after clearance by day 182"),
-        "recon_m12": ("binary", "", "B cells back to ≥ 10 cells/µL after clearance by day 365"),
+        "b_clear_d7": ("binary", "", "blood CD19+ B cells < 1 cells/µL (clear) at some time in days 0–7"),
+        "recon_m6": ("binary", "", "B cells back to ≥ 10 cells/µL (recon) after clearance by day 182"),
+        "recon_m12": ("binary", "", "B cells back to ≥ 10 cells/µL (recon) after clearance by day 365"),
         "seroconversion_m6": (
             "binary",
             "",
@@ -62,11 +63,11 @@ ENDPOINTS: MappingProxyType[str, tuple[str, str, str]] = MappingProxyType(
         "cmax": ("continuous", "cells/uL", "CAR T peak in blood (whole course)"),
         "tmax": ("continuous", "d", "day of the CAR T peak"),
         "auc_0_28": ("continuous", "cells*d/uL", "CAR T AUC from day 0 to day 28"),
-        "day_b_clear": ("continuous", "d", "first day B cells < 1 cells/µL (NaN: never)"),
+        "day_b_clear": ("continuous", "d", "first day B cells < 1 cells/µL (clear; NaN: never)"),
         "aplasia_days": (
             "continuous",
             "d",
-            "B-cell aplasia duration: return (≥ 10/µL) minus clearance; censored at the "
+            "B-cell aplasia duration: return (≥ 10/µL, recon) minus clearance; censored at the "
             "horizon when no return; 0 when never cleared",
         ),
         "ab_pct_m6": ("continuous", "%", "autoantibody change from baseline at day 182"),
@@ -372,10 +373,22 @@ class TrialDesign(BaseModel):
     arms: Annotated[list[Arm], Field(min_length=1, max_length=26)]
     parameters: Parameters = Parameters()
     solver: Solver = Solver()
+    #: B-cell endpoint thresholds, cells/µL (defaults: clear 1, detect 1, recon 10, aplasia 50;
+    #: :data:`immunoreset.model.solver.B_THRESHOLDS`); clear ≤ detect and clear ≤ recon.
+    b_thresholds: dict[
+        Literal["clear", "detect", "recon", "aplasia"],
+        Annotated[float, Field(gt=0.0, le=1e5)],
+    ] = {}
     success: SuccessRule
 
     @model_validator(mode="after")
     def _check(self) -> TrialDesign:
+        from immunoreset.model.solver import B_THRESHOLDS
+
+        lv = dict(B_THRESHOLDS) | self.b_thresholds
+        for key in ("detect", "recon"):
+            if lv[key] < lv["clear"]:
+                raise _field_error(f"b_thresholds.{key}", lv[key], f"≥ clear ({lv['clear']:g})")
         names = [a.name for a in self.arms]
         for i, n in enumerate(names):
             if n in names[:i]:
@@ -436,6 +449,8 @@ def _path(loc: tuple[Any, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif part == "[key]":  # pydantic's tag for a bad mapping key: the key names the place
+            continue
         elif not _TYPE_TAGS.match(str(part)):
             out += ("." if out else "") + str(part)
     return out
