@@ -51,9 +51,21 @@ __all__ = [
 #: named in brackets are the design's ``b_thresholds`` (defaults shown).
 ENDPOINTS: MappingProxyType[str, tuple[str, str, str]] = MappingProxyType(
     {
-        "b_clear_d7": ("binary", "", "blood CD19+ B cells < 1 cells/µL (clear) at some time in days 0–7"),
-        "recon_m6": ("binary", "", "B cells back to ≥ 10 cells/µL (recon) after clearance by day 182"),
-        "recon_m12": ("binary", "", "B cells back to ≥ 10 cells/µL (recon) after clearance by day 365"),
+        "b_clear_d7": (
+            "binary",
+            "",
+            "blood CD19+ B cells < 1 cells/µL (clear) at some time in days 0–7",
+        ),
+        "recon_m6": (
+            "binary",
+            "",
+            "B cells back to ≥ 10 cells/µL (recon) after clearance by day 182",
+        ),
+        "recon_m12": (
+            "binary",
+            "",
+            "B cells back to ≥ 10 cells/µL (recon) after clearance by day 365",
+        ),
         "seroconversion_m6": (
             "binary",
             "",
