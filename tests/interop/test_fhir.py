@@ -258,3 +258,28 @@ def test_parallel_export_writes_the_same_bundles(synthetic_registry, tmp_path) -
     for sid in one[::20]:
         name = f"{sid}.json"
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+
+
+def test_resource_ids_are_uuid5_of_the_record_key(demo_courses) -> None:
+    """Ids are uuid.uuid5 (the standard library's) of the parts joined by '|' — for the labs'
+    inlined computation too — so they stay what earlier exports wrote."""
+    import datetime as dt
+    import uuid
+
+    ns = fhir._NS
+    for parts in [("RM-001", "Patient"), ("X", "Observation", 3, dt.date(2024, 2, 29)), ("é", "")]:
+        want = str(uuid.uuid5(ns, "|".join(map(str, parts))))
+        assert fhir._uid(*parts) == want
+    for i in range(2000):  # every value of the hex digit the variant bits change
+        assert fhir._uid("S", i) == str(uuid.uuid5(ns, f"S|{i}"))
+    co = demo_courses[0]
+    labs = {
+        e["resource"]["id"]: e["resource"]
+        for e in json.loads(fhir.bundle_json(co))["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        and e["resource"]["category"][0]["coding"][0]["code"] == "laboratory"
+    }
+    assert len(labs) == len(co.labs) > 0
+    for r in co.labs:
+        rid = str(uuid.uuid5(ns, f"{co.study_id}|Observation|lab|{r.date.isoformat()}|{r.analyte}"))
+        assert labs[rid]["effectiveDateTime"] == r.date.isoformat()

@@ -15,12 +15,12 @@ patients are kept.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Columns", "read_columns"]
+__all__ = ["Coded", "Columns", "read_coded", "read_columns"]
 
 
 class Columns:
@@ -58,21 +58,18 @@ def _rank(arr: np.ndarray) -> np.ndarray:
     return np.asarray(codes)
 
 
-def read_columns(
-    registry: Any, entity: str, study_ids: Sequence[str], fields: Sequence[str]
-) -> Columns:
-    """The live rows of ``entity`` for the patients ``study_ids`` (in that order), ``fields``
-    decoded, sorted as :class:`~immunoreset.course.Course` sorts the collection."""
+def _read(
+    registry: Any, entity: str, study_ids: Sequence[str], wanted: Sequence[str]
+) -> tuple[np.ndarray, list[list[Any]], Any]:
+    """Driver values of the live rows of ``entity`` for the patients ``study_ids``: the
+    rows' patient positions, one list of stored values per ``wanted`` field (row-id order)
+    and the dialect's codec."""
     from sqlalchemy import select
 
-    from immunoreset.course import _SORT_KEYS
     from immunoreset.registry import fast
     from immunoreset.registry import schema as s
 
     ent = s.ENTITIES[entity]
-    specs = {sp.name: sp for sp in ent.specs}
-    key_fields = _sort_fields(_SORT_KEYS[ent.course_attr])
-    wanted = list(dict.fromkeys([*fields, *key_fields]))
     raw: list[list[Any]] = [[] for _ in range(len(wanted) + 1)]
     with registry.engine.connect() as conn:
         pos = {sid: i for i, sid in enumerate(study_ids)}
@@ -90,9 +87,27 @@ def read_columns(
                 raw[i].extend(col)
         codec = fast.codec(conn)
     pidx = np.fromiter(map(order.__getitem__, raw[0]), dtype=np.int64, count=len(raw[0]))
-    cols = {
-        name: _decode(raw[i + 1], codec.decoder(specs[name].kind)) for i, name in enumerate(wanted)
-    }
+    return pidx, raw[1:], codec
+
+
+def _specs(entity: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The entity's field specs by name, and the fields its course collection sorts by."""
+    from immunoreset.course import _SORT_KEYS
+    from immunoreset.registry import schema as s
+
+    ent = s.ENTITIES[entity]
+    return {sp.name: sp for sp in ent.specs}, _sort_fields(_SORT_KEYS[ent.course_attr])
+
+
+def read_columns(
+    registry: Any, entity: str, study_ids: Sequence[str], fields: Sequence[str]
+) -> Columns:
+    """The live rows of ``entity`` for the patients ``study_ids`` (in that order), ``fields``
+    decoded, sorted as :class:`~immunoreset.course.Course` sorts the collection."""
+    specs, key_fields = _specs(entity)
+    wanted = list(dict.fromkeys([*fields, *key_fields]))
+    pidx, raw, codec = _read(registry, entity, study_ids, wanted)
+    cols = {name: _decode(raw[i], codec.decoder(specs[name].kind)) for i, name in enumerate(wanted)}
     del raw
     if len(pidx):
         # np.lexsort: last key primary; stable, so ties keep row-id order like sorted()
@@ -100,6 +115,67 @@ def read_columns(
         pidx = pidx[perm]
         cols = {k: v[perm] for k, v in cols.items()}
     return Columns(pidx, {k: cols[k] for k in fields})
+
+
+class Coded(NamedTuple):
+    """One field of a table as codes into its distinct values."""
+
+    codes: np.ndarray  #: int64 per row: index into ``values``
+    #: the distinct stored values decoded as the course loader decodes them; the last one is
+    #: the decoded NULL (``None``, or ``()`` / ``{}`` for tuples and mappings), used or not
+    values: list[Any]
+
+
+def read_coded(
+    registry: Any, entity: str, study_ids: Sequence[str], fields: Sequence[str]
+) -> tuple[np.ndarray, dict[str, Coded]]:
+    """Like :func:`read_columns`, each field factorised on its *stored* value instead (for a
+    writer that formats each distinct value once): the rows' patient positions and
+    ``{field: Coded}``, sorted as the course sorts the collection.
+
+    Stored values are compared exactly (floats by their bits, so ``-0.0`` stays apart from
+    ``0.0``)."""
+    specs, key_fields = _specs(entity)
+    wanted = list(dict.fromkeys([*fields, *key_fields]))
+    pidx, raw, codec = _read(registry, entity, study_ids, wanted)
+    coded = {}
+    for i, name in enumerate(wanted):
+        kind = specs[name].kind
+        codes, uniques = _factorize(raw[i], kind)
+        raw[i] = []
+        decoder = codec.decoder(kind)
+        values = [decoder(u) for u in uniques] if decoder is not None else uniques
+        values.append(decoder(None) if decoder is not None else None)
+        codes[codes < 0] = len(values) - 1
+        coded[name] = Coded(codes, values)
+    if len(pidx):
+        ranks = []
+        for k in reversed(key_fields):
+            codes, values = coded[k]
+            rank_of = np.empty(len(values), dtype=np.int64)
+            stored = values[:-1]
+            rank_of[sorted(range(len(stored)), key=stored.__getitem__)] = np.arange(len(stored))
+            rank_of[-1] = -1  # NULL first
+            ranks.append(rank_of[codes])
+        perm = np.lexsort([*ranks, pidx])
+        pidx = pidx[perm]
+        coded = {k: Coded(v.codes[perm], v.values) for k, v in coded.items()}
+    return pidx, {k: coded[k] for k in fields}
+
+
+def _factorize(values: list[Any], kind: str) -> tuple[np.ndarray, list[Any]]:
+    """(codes, distinct stored values) of one column; NULL is −1."""
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    if kind == "float" and len(arr):
+        null = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+        bits = np.where(null, 0.0, arr).astype(np.float64).view(np.int64)
+        codes, uniques = pd.factorize(bits)
+        codes[null] = -1
+        # a bit pattern used only by NULL rows stays in the list, unused
+        return codes.astype(np.int64), uniques.view(np.float64).tolist()
+    codes, uniques = pd.factorize(arr, use_na_sentinel=True)
+    return codes.astype(np.int64), list(uniques)
 
 
 def _sort_fields(getter: Any) -> tuple[str, ...]:

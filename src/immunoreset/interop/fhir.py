@@ -84,12 +84,20 @@ _dumps = json.JSONEncoder(
 
 
 def _uid(*parts: Any) -> str:
-    """UUID 5 of the parts (RFC 4122 name-based, SHA-1) — as :func:`uuid.uuid5`, 5× faster."""
-    h = bytearray(hashlib.sha1(_NS_BYTES + "|".join(map(str, parts)).encode()).digest()[:16])
-    h[6] = (h[6] & 0x0F) | 0x50
-    h[8] = (h[8] & 0x3F) | 0x80
-    x = h.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    """UUID 5 of the parts joined by ``|`` (RFC 4122 name-based, SHA-1) — as
+    :func:`uuid.uuid5` gives it (tested), ≈ 6× faster."""
+    return _uuid5_text(_sha1(_NS_BYTES + "|".join(map(str, parts)).encode()).hexdigest())
+
+
+_sha1 = hashlib.sha1
+#: RFC 4122 variant: the 17th hex digit's top two bits become 10.
+_VARIANT = {x: "89ab"[int(x, 16) & 3] for x in "0123456789abcdef"}
+
+
+def _uuid5_text(h: str) -> str:
+    """The UUID text of a SHA-1 hex digest: its first 128 bits with version 5 and the
+    RFC 4122 variant set."""
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def _coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
@@ -487,10 +495,13 @@ def _labs(b: _Bundle, co: c.Course) -> None:
     append = b.entries.append
     templates = _LAB_TEMPLATES
     lloq_url = _dumps(EXT + "lloq")
+    name = _NS_BYTES + f"{sid}|Observation|lab|".encode()  # _uid(sid, "Observation", "lab", …)
+    sha1, variant = _sha1, _VARIANT
     for r in co.labs:
         head, unit = templates[r.analyte]
         day = r.date.isoformat()
-        rid = _uid(sid, "Observation", "lab", day, r.analyte)
+        h = sha1(name + f"{day}|{r.analyte}".encode()).hexdigest()
+        rid = f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{variant[h[16]]}{h[17:20]}-{h[20:32]}"
         comparator = ',"comparator":"<"' if r.below_lloq else ""
         ext = (
             ""

@@ -465,6 +465,36 @@ def _row_writer(form: Form, cols: Sequence[str], labels: bool) -> Callable[[str,
     return line
 
 
+def _single_writer(
+    cols: Sequence[str], labels: bool, sites: Mapping[str, str]
+) -> Callable[[c.Course], str]:
+    """course -> the CSV line of its non-repeating instruments (enrolment, follow-up)."""
+    index = {col: i for i, col in enumerate(cols)}
+    single = {
+        form.name: [(f, _cell_writer(f, labels)) for f in _FORM_FIELDS[form.name]]
+        for form in FORMS
+        if not form.repeating
+    }
+    complete = "Complete" if labels else _COMPLETE
+
+    def line(co: c.Course) -> str:
+        base = [""] * len(cols)
+        base[0] = _q(co.study_id)
+        for f, fmt in single["enrolment"]:
+            if f.name == SITE_NAME:
+                base[index[SITE_NAME]] = _q(sites.get(co.patient.site, co.patient.site))
+            elif f.name != RECORD_ID:
+                base[index[f.columns()[0]]] = fmt(getattr(co.patient, f.column))
+        base[index["enrolment_complete"]] = complete
+        if co.followup is not None:
+            for f, fmt in single["follow_up"]:
+                base[index[f.columns()[0]]] = fmt(getattr(co.followup, f.column))
+            base[index["follow_up_complete"]] = complete
+        return ",".join(base) + "\r\n"
+
+    return line
+
+
 def write_records(
     courses: Iterable[c.Course],
     path: str | Path,
@@ -477,22 +507,17 @@ def write_records(
 
     The same bytes as :func:`record_rows` through :class:`csv.DictWriter` (tested), written
     line by line from per-instrument templates: a records export is ≈ 120 columns wide and
-    each repeating line fills only one instrument's.
+    each repeating line fills only one instrument's. (The export reads the repeating
+    instruments column-wise instead, :mod:`immunoreset.interop._redcap_columns`: the same
+    bytes, tested.)
     """
     from immunoreset.registry.repository import gc_paused
 
     cols = record_columns()
-    index = {col: i for i, col in enumerate(cols)}
-    names = sites or {}
     repeating = [
         (form.ent.course_attr, _row_writer(form, cols, labels)) for form in FORMS if form.repeating
     ]
-    single = {
-        form.name: [(f, _cell_writer(f, labels)) for f in _FORM_FIELDS[form.name]]
-        for form in FORMS
-        if not form.repeating
-    }
-    complete = "Complete" if labels else _COMPLETE
+    single = _single_writer(cols, labels, sites or {})
     n = 0
     with gc_paused(), Path(path).open("w", newline="", encoding=encoding) as fh:
         fh.write(",".join(_q(col) for col in cols) + "\r\n")
@@ -500,19 +525,7 @@ def write_records(
         for co in courses:
             n += 1
             sid = _q(co.study_id)
-            base = [""] * len(cols)
-            base[0] = sid
-            for f, fmt in single["enrolment"]:
-                if f.name == SITE_NAME:
-                    base[index[SITE_NAME]] = _q(names.get(co.patient.site, co.patient.site))
-                elif f.name != RECORD_ID:
-                    base[index[f.columns()[0]]] = fmt(getattr(co.patient, f.column))
-            base[index["enrolment_complete"]] = complete
-            if co.followup is not None:
-                for f, fmt in single["follow_up"]:
-                    base[index[f.columns()[0]]] = fmt(getattr(co.followup, f.column))
-                base[index["follow_up_complete"]] = complete
-            lines = [",".join(base) + "\r\n"]
+            lines = [single(co)]
             for attr, line in repeating:
                 lines += [line(sid, i, rec) for i, rec in enumerate(getattr(co, attr), start=1)]
             write("".join(lines))
@@ -528,19 +541,24 @@ def export_redcap(
     study_ids: Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Write ``dictionary.csv`` and ``records.csv`` of the visible courses; audited export."""
+    """Write ``dictionary.csv`` and ``records.csv`` of the visible courses; audited export.
+
+    The courses are loaded for the actor (site scope) without their repeating records, which
+    are read column-wise for exactly those patients
+    (:mod:`immunoreset.interop._redcap_columns`; the same bytes as :func:`write_records`)."""
+    from immunoreset.interop._redcap_columns import REPEATING, write_records_columns
+    from immunoreset.registry.repository import gc_paused
+
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     sites = dict(registry.list_sites())
-    done: list[str] = []
-
-    def courses() -> Iterable[c.Course]:
-        for co in registry.iter_courses(actor, study_ids=study_ids, progress=progress):
-            done.append(co.study_id)
-            yield co
-
     nfields = write_dictionary(folder / "dictionary.csv")
-    write_records(courses(), folder / "records.csv", sites=sites, labels=labels)
+    with gc_paused():
+        courses = list(
+            registry.iter_courses(actor, study_ids=study_ids, progress=progress, skip=REPEATING)
+        )
+        write_records_columns(registry, courses, folder / "records.csv", sites=sites, labels=labels)
+    done = [co.study_id for co in courses]
     registry.record_export(
         actor, "redcap", str(folder), done, detail={"labels": labels, "pseudonymised": True}
     )
