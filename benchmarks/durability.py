@@ -227,7 +227,8 @@ def _time_parts() -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for module, name, label in (
         (fast, "_copy", "COPY (PostgreSQL, incl. waiting for the server)"),
-        (fast, "_insert_with_ids", "INSERT executemany (SQLite)"),
+        (fast, "_insert_with_ids", "INSERT executemany of data rows (SQLite)"),
+        (fast, "_insert_audit_sqlite", "INSERT executemany of audit rows (SQLite)"),
         (fast, "_reserve_ids", "reserving ids from the sequences (PostgreSQL)"),
         (rules, "enforce", "rule gate (chain of identity, release, dates) before commit"),
     ):
