@@ -284,43 +284,44 @@ def max_id(conn: Connection, table: Table) -> int:
 
 
 # --------------------------------------------------------------------------- audited bulk insert
-def _json_text(dialect: str, kind: str) -> str:
-    """The expression (of ``v``) turning one encoded value into its JSON text."""
+def _json_text(dialect: str, kind: str, v: str) -> str:
+    """The expression (of the value ``v``) turning one encoded value into its JSON text."""
     if kind == "bool":
-        return "('null' if v is None else ('true' if v else 'false'))"
+        return f"('null' if {v} is None else ('true' if {v} else 'false'))"
     if kind == "int":
-        return "('null' if v is None else int.__repr__(v))"
+        return f"('null' if {v} is None else int.__repr__({v}))"
     if kind == "float":
-        return "('null' if v is None else float.__repr__(float(v)))"
+        return f"('null' if {v} is None else float.__repr__(float({v})))"
     if kind == "date" and dialect != "sqlite":
-        return "('null' if v is None else '\"' + v.isoformat() + '\"')"
-    return "('null' if v is None else _esc(v))"  # str, tuple and mapping text, SQLite dates
+        return f"('null' if {v} is None else '\"' + _iso({v}) + '\"')"
+    return f"('null' if {v} is None else _esc({v}))"  # str, tuple and mapping text, SQLite dates
 
 
-def _key_text(dialect: str, kind: str) -> str:
+def _key_text(dialect: str, kind: str, v: str) -> str:
     if kind == "date" and dialect != "sqlite":
-        return "v.isoformat()"
-    return "str(v)"
+        return f"_iso({v})"
+    return f"str({v})"
 
 
 def audit_text_maker(dialect: str, ent: s.Entity, *, offset: int) -> Callable[[Any], str]:
     """``encoded row -> JSON text of the record`` (the audit row's ``new_value``), generated.
 
     The fields start at index ``offset`` of the row. The text is the record as a JSON object,
-    dates as ISO text, like the audit rows of single edits.
+    dates as ISO text, like the audit rows of single edits. The function is one expression
+    (it runs once per imported row, in the CSV import's parser process).
     """
     from json.encoder import encode_basestring
 
     key = ("json", dialect, ent.name, offset)
     if key not in _TEXT_MAKERS:
-        scope: dict[str, Any] = {"_esc": encode_basestring}
-        lines = ["def text(r):", "    parts = []"]
-        for i, spec in enumerate(ent.specs):
-            lines.append(f"    v = r[{i + offset}]")
-            name = encode_basestring(spec.name) + ":"
-            lines.append(f"    parts.append({name!r} + {_json_text(dialect, spec.kind)})")
-        lines.append("    return '{' + ','.join(parts) + '}'")
-        exec("\n".join(lines), scope)  # generated from the table's own column names only
+        scope: dict[str, Any] = {"_esc": encode_basestring, "_iso": _iso}
+        parts = [
+            f"{encode_basestring(spec.name) + ':'!r} + "
+            + _json_text(dialect, spec.kind, f"r[{i + offset}]")
+            for i, spec in enumerate(ent.specs)
+        ]
+        src = "def text(r):\n    return '{' + ','.join((" + ", ".join(parts) + ",)) + '}'\n"
+        exec(src, scope)  # generated from the table's own column names only
         _TEXT_MAKERS[key] = scope["text"]
     return _TEXT_MAKERS[key]
 
@@ -333,8 +334,8 @@ def key_text_maker(dialect: str, ent: s.Entity, *, offset: int) -> Callable[[str
         parts = ["sid"]
         for k in ent.key if ent is not s.PATIENT_ENTITY else ():
             i, kind = index[k]
-            parts.append(f"(lambda v: {_key_text(dialect, kind)})(r[{i + offset}])")
-        scope: dict[str, Any] = {}
+            parts.append(_key_text(dialect, kind, f"r[{i + offset}]"))
+        scope: dict[str, Any] = {"_iso": _iso}
         exec("def key(sid, r):\n    return '/'.join((" + ", ".join(parts) + ",))\n", scope)
         _TEXT_MAKERS[key] = scope["key"]
     return _TEXT_MAKERS[key]
