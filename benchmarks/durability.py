@@ -62,7 +62,10 @@ plain ``str`` (sqlite3 adapted the SQLAlchemy ``quoted_name`` per row):
 import, 10,000 patients        before (session 3)          after
 =============================  ==========================  ==================================
 SQLite FULL                    395 s, 160 s CPU (4.1→4.5)  242 s, 119 s CPU (4.5→3.4):
-                                                           INSERT data 32 s CPU, audit 36 s
+                                                           INSERT data 32 s CPU, audit 36 s;
+                                                           again at load 5.4→5.1: 410 s,
+                                                           126 s CPU
+  its parser process           not measured                119 s CPU
 PostgreSQL, writer process     348 s, 118 s CPU (3.7→2.1)  565 s, 67 s CPU (3.3→7.5)
   its parser process           not measured                109 s CPU
   the server (import backend)  not measured                153 s CPU
