@@ -50,6 +50,32 @@ kept only for audit rows), COPY declares its column types, the CSV parser proces
 audit texts, ``db verify`` lets PostgreSQL hash the rows and hashes SQLite's in chunks,
 ``audit verify`` builds no JSON encoder per row and streams through a server-side cursor
 (the PostgreSQL run above held the 5.4 M-row chain in client memory, 3 GB).
+
+Session 4 (2026-12-01, same durable settings, max_wal_size 4GB; other helpers' benchmarks
+running, so CPU seconds are the fairer figure). The writer no longer lets psycopg adapt each
+value: it sends ready COPY text lines; audit ids come back as runs of consecutive ids, with
+the sequence named once (``nextval(pg_get_serial_sequence(…))`` per id had cost 6 times the
+``nextval`` itself); SQLite audit rows bind 6 values instead of 13 and the table name is a
+plain ``str`` (sqlite3 adapted the SQLAlchemy ``quoted_name`` per row):
+
+=============================  ==========================  ==================================
+import, 10,000 patients        before (session 3)          after
+=============================  ==========================  ==================================
+SQLite FULL                    395 s, 160 s CPU (4.1→4.5)  242 s, 119 s CPU (4.5→3.4):
+                                                           INSERT data 32 s CPU, audit 36 s;
+                                                           again at load 5.4→5.1: 410 s,
+                                                           126 s CPU
+  its parser process           not measured                119 s CPU
+PostgreSQL, writer process     348 s, 118 s CPU (3.7→2.1)  565 s, 67 s CPU (3.3→7.5)
+  its parser process           not measured                109 s CPU
+  the server (import backend)  not measured                153 s CPU
+  reserving audit ids          37 s                        8.6 s
+=============================  ==========================  ==================================
+
+The PostgreSQL wall time rose with the load (7.5 at the end): the import needs 67 + 109 + 153
+= 329 CPU seconds, so on 2 cores it cannot finish in under 165 s even idle. ≤ 60 s needs the
+server's COPY of 10.9 M rows (5 indexes, about 4 GB of WAL), the parsing and validation of
+5.4 M CSV rows and the writer's hashing to fit in 120 CPU seconds together — NOT met.
 """
 
 from __future__ import annotations
@@ -123,21 +149,69 @@ def _database(args: argparse.Namespace) -> Iterator[str | None]:
 
 
 class _Clock:
-    """Wall and CPU seconds of steps, with the load average before and after each."""
+    """Wall and CPU seconds of steps, with the load average before and after each.
+
+    CPU is counted three ways: this process; its child processes that ended within the step
+    (the CSV import's parser process); and, when ``server`` is set, the PostgreSQL server's
+    processes (the postmaster's children alive at both ends, so the import's backend).
+    """
 
     def __init__(self) -> None:
-        self.rows: list[tuple[str, float, float | None, str]] = []
+        self.rows: list[tuple[str, float, float | None, str, str]] = []
+        self.server: int | None = None  # the postmaster's pid
 
     @contextlib.contextmanager
     def step(self, name: str) -> Iterator[None]:
         load0 = os.getloadavg()[0]
+        kids0, server0 = _children_cpu(), _server_cpu(self.server)
         t0, c0 = time.perf_counter(), time.process_time()
         yield
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        self.rows.append((name, wall, cpu, f"{load0:.1f}→{os.getloadavg()[0]:.1f}"))
+        others = [f"parser {_children_cpu() - kids0:.1f}"]
+        if self.server is not None:
+            server = _server_cpu(self.server)
+            others.append(f"server {sum(v - server0.get(k, 0.0) for k, v in server.items()):.1f}")
+        load = f"{load0:.1f}→{os.getloadavg()[0]:.1f}"
+        self.rows.append((name, wall, cpu, ", ".join(others), load))
 
     def add(self, name: str, wall: float, cpu: float | None = None) -> None:
-        self.rows.append((name, wall, cpu, ""))
+        self.rows.append((name, wall, cpu, "", ""))
+
+
+def _postmaster(engine: sa.Engine) -> int | None:
+    """The pid of a PostgreSQL server on this machine (its ``postmaster.pid``), else None."""
+    with engine.connect() as conn:
+        folder = conn.exec_driver_sql("SHOW data_directory").scalar_one()
+    try:
+        return int(Path(folder, "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _server_cpu(postmaster: int | None) -> dict[int, float]:
+    """CPU seconds of the postmaster and each of its children, by pid (Linux ``/proc``)."""
+    if postmaster is None:
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(entry), int(fields[1])
+        if pid == postmaster or ppid == postmaster:
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def _run(args: argparse.Namespace, db_arg: str | None) -> None:
@@ -173,6 +247,8 @@ def _run(args: argparse.Namespace, db_arg: str | None) -> None:
                     dbapi_conn.execute(f"PRAGMA synchronous={args.synchronous}")
 
                 reg.engine.dispose()
+            if db.startswith("postgresql"):
+                clock.server = _postmaster(reg.engine)
             profile = cProfile.Profile() if args.profile else None
             with clock.step("import (write gate, audit, hash chain)"):
                 if profile:
@@ -227,7 +303,8 @@ def _time_parts() -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for module, name, label in (
         (fast, "_copy", "COPY (PostgreSQL, incl. waiting for the server)"),
-        (fast, "_insert_with_ids", "INSERT executemany (SQLite)"),
+        (fast, "_insert_with_ids", "INSERT executemany of data rows (SQLite)"),
+        (fast, "_insert_audit_sqlite", "INSERT executemany of audit rows (SQLite)"),
         (fast, "_reserve_ids", "reserving ids from the sequences (PostgreSQL)"),
         (rules, "enforce", "rule gate (chain of identity, release, dates) before commit"),
     ):
@@ -256,9 +333,10 @@ def _table(clock: _Clock, args: argparse.Namespace, db: str) -> Table:
     table.add_column("step")
     table.add_column("wall s", justify="right")
     table.add_column("CPU s (this process)", justify="right")
+    table.add_column("CPU s (other processes)", justify="right")
     table.add_column("load (1 min)", justify="right")
-    for step, wall, cpu, load in clock.rows:
-        table.add_row(step, f"{wall:.1f}", "" if cpu is None else f"{cpu:.1f}", load)
+    for step, wall, cpu, others, load in clock.rows:
+        table.add_row(step, f"{wall:.1f}", "" if cpu is None else f"{cpu:.1f}", others, load)
     return table
 
 

@@ -165,3 +165,136 @@ def test_csv_import_audit_texts_made_by_the_parser_match_the_rows(
             mine = texts(reg)
             assert len(mine) > 20 and mine == texts(direct)
         assert verify(reg.engine).ok
+
+
+def test_id_runs_accept_only_full_runs() -> None:
+    """The ids drawn for audit rows come back as runs (least, greatest, count): one run is a
+    range, several are joined in order, and a run with a hole or a wrong total is refused."""
+    assert fast.id_runs([(5, 9, 5)], 5) == range(5, 10)
+    assert list(fast.id_runs([(20, 21, 2), (5, 6, 2)], 4) or []) == [5, 6, 20, 21]
+    assert fast.id_runs([(5, 9, 4)], 4) is None  # a hole: not every id of 5..9 is ours
+    assert fast.id_runs([(5, 9, 5)], 6) is None  # fewer ids than asked for
+    assert fast.id_runs([], 1) is None
+
+
+@pytest.mark.postgres
+def test_audit_ids_drawn_in_runs_stay_unique_beside_a_concurrent_writer(
+    postgres_url: str,
+) -> None:
+    """While a bulk insert draws its audit ids, another session takes ids from the same
+    sequence: every id is handed out once, the bulk insert's ids are all its own."""
+    with Registry(postgres_url, upgrade=True) as reg:
+        other: list[int] = []
+        stop = threading.Event()
+
+        def draw() -> None:
+            with reg.engine.connect() as conn:
+                while not stop.is_set():
+                    other.append(
+                        conn.exec_driver_sql("SELECT nextval('audit_log_id_seq')").scalar_one()
+                    )
+                    conn.commit()
+
+        worker = threading.Thread(target=draw)
+        worker.start()
+        draws: list[list[int]] = []
+        try:
+            while len(other) < 5:  # the other writer is drawing before the block starts
+                threading.Event().wait(0.01)
+            for _ in range(5):  # until the other writer drew ids in the middle of a block
+                with reg.engine.begin() as conn:
+                    draws.append(list(fast._reserve_ids(conn, s.audit_log, 300_000)))
+                if any(draws[-1][0] < o < draws[-1][-1] for o in list(other)):
+                    break
+        finally:
+            stop.set()
+            worker.join(30)
+        mine = draws[-1]
+        assert any(mine[0] < o < mine[-1] for o in other), "no concurrent draw happened"
+        assert len(mine) == len(set(mine)) == 300_000
+        assert mine == sorted(mine)
+        everything = [i for d in draws for i in d] + other
+        assert len(everything) == len(set(everything))  # no id handed out twice
+
+
+def _medications(reg: Registry, conn, pid: int, sid: str, drugs: list[str], reason: str) -> None:  # type: ignore[no-untyped-def]
+    import immunoreset.course as c
+
+    ent = s.ENTITIES["medications"]
+    now = dt.datetime.now(dt.UTC)
+    stamp = fast.codec(conn).stamp(now)
+    encode = fast.row_encoder(conn, ent)
+    doses = [0.1 + 0.2, 1e-300, 12345.6789, 1 / 3, 5e-324, 99999.99999999999]
+    rows = [
+        (pid, *encode(c.Medication(d, "other", doses[i % len(doses)], "mg", day(i))), stamp, stamp)
+        for i, d in enumerate(drugs)
+    ]
+    fast.insert_audited(
+        conn,
+        ent,
+        ["patient_id", *ent.columns, "created_at", "updated_at"],
+        rows,
+        study_ids=[sid] * len(rows),
+        fields_at=1,
+        now=now,
+        username="bulk",
+        reason=reason,
+    )
+
+
+AWKWARD = ["tab\there", "new\nline", "back\\slash", "cr\rlf", "quote ' and \"", "ü € 😀", "\\N"]
+
+
+def test_bulk_insert_stores_awkward_text_and_floats_exactly(db_url: str) -> None:
+    """COPY text (PostgreSQL) and literal SQL (SQLite) carry tabs, newlines, backslashes, quotes,
+    the text ``\\N`` and any double exactly, and the audit rows chained at insert time verify."""
+    import immunoreset.course as c
+
+    reason = 'import of it\'s "odd" \\ file\twith\ntabs'
+    with Registry(db_url, upgrade=True) as reg:
+        reg.add_site(ADMIN, "ROME", "Rome")
+        reg.save_courses(ADMIN, [small_course("RM-001")], reason="entry")
+        with write_transaction(reg.engine) as conn:
+            _medications(reg, conn, _pids(reg)["RM-001"], "RM-001", AWKWARD, reason)
+        meds = {m.drug: m for m in reg.load_course(ADMIN, "RM-001").medications}
+        doses = [0.1 + 0.2, 1e-300, 12345.6789, 1 / 3, 5e-324, 99999.99999999999]
+        for i, drug in enumerate(AWKWARD):
+            assert meds[drug] == c.Medication(drug, "other", doses[i % len(doses)], "mg", day(i))
+        with reg.engine.connect() as conn:
+            rows = conn.execute(
+                select(s.audit_log.c.reason, s.audit_log.c.new_value).where(
+                    s.audit_log.c.username == "bulk"
+                )
+            ).all()
+        assert len(rows) == len(AWKWARD) and {r[0] for r in rows} == {reason}
+        assert sorted(json.loads(r[1])["drug"] for r in rows) == sorted(AWKWARD)
+        report = verify(reg.engine)
+        assert report.ok, str(report)
+
+
+def test_sqlite_bulk_audit_with_a_nul_in_the_reason(sqlite_url: str) -> None:
+    """A NUL cannot go into SQL text: the shared values are then bound like the others."""
+    with Registry(sqlite_url, upgrade=True) as reg:
+        reg.add_site(ADMIN, "ROME", "Rome")
+        reg.save_courses(ADMIN, [small_course("RM-001")], reason="entry")
+        with write_transaction(reg.engine) as conn:
+            _medications(reg, conn, _pids(reg)["RM-001"], "RM-001", ["a", "b"], "nul\x00here")
+        with reg.engine.connect() as conn:
+            reasons = conn.execute(
+                select(s.audit_log.c.reason).where(s.audit_log.c.username == "bulk")
+            ).scalars()
+            assert list(reasons) == ["nul\x00here"] * 2
+        assert verify(reg.engine).ok
+
+
+@pytest.mark.postgres
+def test_audit_ids_fetched_one_by_one_when_runs_do_not_check_out(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the runs reported ever failed their check, the ids are drawn again and fetched."""
+    monkeypatch.setattr(fast, "id_runs", lambda runs, n: None)
+    with Registry(postgres_url, upgrade=True) as reg, reg.engine.begin() as conn:
+        first = list(fast._reserve_ids(conn, s.audit_log, 50))
+        second = list(fast._reserve_ids(conn, s.audit_log, 50))
+    assert len(set(first + second)) == 100
+    assert first == sorted(first) and second[0] > first[-1] + 50  # the unchecked ones are skipped

@@ -335,9 +335,15 @@ def _fast_parser(ent: s.Entity, header: list[str]) -> Callable[[list[str]], Any]
     def _opt(conv: Callable[[str], Any]) -> Callable[[str], Any]:
         return lambda x: None if x == "" else conv(x)
 
+    clean: set[str] = set()  # texts already found clean (codes, units, names repeat)
+
     def _need(x: str) -> str:
+        if x in clean:
+            return x
         if x == "" or x != x.strip() or x[0] == "'" or len(x) > MAX_TEXT:
             raise ValueError("needs the precise path")
+        if len(clean) < 100_000:
+            clean.add(x)
         return x
 
     convs: dict[str, Callable[[str], Any]] = {
