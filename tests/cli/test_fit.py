@@ -127,9 +127,21 @@ def test_forecast_registry_patient(db: str, immune_fit_dir: Path, tmp_path: Path
     )
     assert result.exit_code == 0, result.output
     assert "b_cells" in result.output and "car_t" in result.output
+    assert "prediction interval" in result.output
     band = pd.read_csv(out)
     assert set(band.output) == {"car_t", "b_cells"}
     assert (band["low"] <= band["median"]).all() and (band["median"] <= band["high"]).all()
+    assert set(band.interval) == {"prediction"} and set(band.level) == {0.9}
+    # --no-residual: the parameter-only confidence band, labelled, narrower than the PI
+    conf_out = tmp_path / "conf.csv"
+    result = run("forecast", "RM-001", "--fit", immune_fit_dir, "--db", db, "--out", conf_out,
+                 "--lloq", "4=1.0", "--no-residual")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "confidence band" in result.output
+    conf = pd.read_csv(conf_out)
+    assert set(conf.interval) == {"confidence"}
+    ratio = (band.high / band.low) / (conf.high / conf.low)  # log error: width is a ratio
+    assert (ratio[band.day > 0] > 1.0).all()
     code = tmp_path / "fitted.R"
     result = run("export", "model", "--fit", immune_fit_dir, "--out", code)
     assert result.exit_code == 0, result.output

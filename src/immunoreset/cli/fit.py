@@ -120,13 +120,22 @@ def forecast(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the bands as CSV to this file")
     ] = None,
-    level: Annotated[float, typer.Option(help="Prediction-interval level")] = 0.9,
+    level: Annotated[float, typer.Option(help="Central interval probability")] = 0.9,
+    residual: Annotated[
+        bool,
+        typer.Option(
+            "--residual/--no-residual",
+            help="Prediction interval: parameter uncertainty + the fit's residual error "
+            "(default); --no-residual: confidence band of parameter uncertainty only",
+        ),
+    ] = True,
     lloq: Annotated[
         list[str] | None,
         typer.Option("--lloq", help="CMT=VALUE: LLOQ for observations that have none (repeatable)"),
     ] = None,
 ) -> None:
-    """Forecast a patient from the population fit: MAP from the data so far, 90 % bands."""
+    """Forecast a patient from the population fit: MAP from the data so far, 90 % prediction
+    intervals (or --no-residual confidence bands)."""
     from rich.table import Table
 
     from immunoreset.interop.nonmem import apply_default_lloq, parse_lloq_options, patient_frame
@@ -144,8 +153,13 @@ def forecast(
         frame = apply_default_lloq(
             patient_frame(registry, actor, study_id), parse_lloq_options(lloq)
         )
-        fc = forecast_patient(saved, frame, level=level)
-        table = Table(title=f"{study_id}: forecast ({level:.0%} interval), {fc.n_observations} obs")
+        fc = forecast_patient(saved, frame, level=level, include_residual=residual)
+        kind = (
+            "prediction interval (parameters + residual error)"
+            if residual
+            else "confidence band (parameter uncertainty only)"
+        )
+        table = Table(title=f"{study_id}: forecast, {level:.0%} {kind}; {fc.n_observations} obs")
         table.add_column("output")
         table.add_column("day", justify="right")
         table.add_column("median", justify="right")
