@@ -32,11 +32,20 @@ def fit(
         Path | None, typer.Option("--data", help="NONMEM-style CSV instead of the registry")
     ] = None,
     model: Annotated[
-        str, typer.Option(help="immune_reset | stein2019 | pk_1cmt_oral")
-    ] = "immune_reset",
+        str | None,
+        typer.Option(help="immune_reset | stein2019 | pk_1cmt_oral [default: immune_reset]"),
+    ] = None,
     estimate: Annotated[
         str | None,
         typer.Option(help="Comma-separated parameters to estimate [default: the model's set]"),
+    ] = None,
+    spec_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec",
+            help="YAML fit spec: parameters (initial, omega), omega_block, covariates, "
+            "errors per CMT, fixed (docs/fit.md)",
+        ),
     ] = None,
     allow_predose: Annotated[
         bool, typer.Option("--allow-predose", help="Accept observations before the first dose")
@@ -48,8 +57,8 @@ def fit(
     vpc_reps: Annotated[int, typer.Option(help="VPC replicates (0 = no VPC)")] = 200,
     max_iter: Annotated[int, typer.Option(help="Outer iterations at most")] = 200,
 ) -> None:
-    """Population fit (FOCE-I) of the registry or a NONMEM-style file; tables, fit.json and
-    fit.html in OUT."""
+    """Population fit (FOCE-I) of the registry or a NONMEM-style file; tables, fit.json,
+    fit.html and the spec used (spec.yaml, re-usable with --spec) in OUT."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from immunoreset.errors import check_range
@@ -63,11 +72,21 @@ def fit(
     from immunoreset.model.fit.data import prepare_data
     from immunoreset.model.fit.foce import default_spec
     from immunoreset.model.fit.models import get_model
+    from immunoreset.model.fit.specfile import dump_spec, load_spec, resolve_spec
     from immunoreset.model.fit.workflow import run_fit
 
     with user_errors():
         check_range("vpc_reps", vpc_reps, 0, 5000, integer=True)
         check_range("max_iter", max_iter, 1, 10_000, integer=True)
+        file_spec = None
+        if spec_file is not None:
+            if estimate is not None:
+                fail("--estimate and --spec both choose the parameters: list them in the spec")
+            file_spec = load_spec(spec_file)
+            if model is not None and model != file_spec.model:
+                fail(f"--model {model} differs from the spec's model {file_spec.model}")
+            model = file_spec.model
+        model = model or "immune_reset"
         m = get_model(model)
         if data is not None:
             frame = read_nonmem(data, allow_predose=allow_predose)
@@ -84,8 +103,11 @@ def fit(
             frame = validate_nonmem(export.frame, allow_predose=True)
         frame = apply_default_lloq(frame, parse_lloq_options(lloq))
         fit_data = prepare_data(frame, cmts=tuple(m.outputs))
-        names = [s.strip() for s in estimate.split(",") if s.strip()] if estimate else None
-        spec = default_spec(model, fit_data, estimate=names)
+        if file_spec is not None:
+            spec = resolve_spec(file_spec, fit_data)
+        else:
+            names = [s.strip() for s in estimate.split(",") if s.strip()] if estimate else None
+            spec = default_spec(model, fit_data, estimate=names)
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -101,6 +123,7 @@ def fit(
             result = run_fit(
                 spec, fit_data, out, vpc_reps=vpc_reps, progress=report, max_iter=max_iter
             )
+        (out / "spec.yaml").write_text(dump_spec(spec), encoding="utf-8")
         status = "converged" if result.converged else f"NOT converged ({result.message})"
         console.print(
             f"{model}: {fit_data.n} individuals, {result.problem.n_obs} observations; {status}; "
