@@ -226,3 +226,39 @@ def test_fit_from_registry(db: str, tmp_path: Path) -> None:
     assert pd.read_csv(out / "parameters.csv").name.tolist()[0] == "r0"
     result = run("fit", "--db", db, "--model", "pk_1cmt_oral", "--out", out)
     assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_default_fit_of_the_demo_registry_then_forecast(tmp_path: Path) -> None:
+    """The default path end to end: `fit --db` with the immune_reset model's default estimated
+    parameters and error models on the demo's 8-patient SYNTHETIC registry (one outer
+    iteration, no covariance step, to stay small), then `forecast RM-003` from that fit."""
+    from immunoreset import demo
+    from immunoreset.model.fit.models import get_model
+
+    path = str(tmp_path / "demo.db")
+    with Registry(path, upgrade=True) as reg:
+        for code, name in demo.SITE_NAMES.items():
+            reg.add_site(ADMIN, code, name)
+        reg.save_courses(ADMIN, demo.published_cohort(), reason="SYNTHETIC demo cohort")
+    out = tmp_path / "fit"
+    result = run("fit", "--db", path, "--out", out, "--max-iter", "1", "--vpc-reps", "0",
+                 "--no-covariance", "--lloq", "4=1.0")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "immune_reset: 8 individuals" in text and "covariance not run" in text
+    params = pd.read_csv(out / "parameters.csv")
+    default = list(get_model("immune_reset").default_estimated)
+    assert params.name.tolist()[: len(default)] == default
+    assert params.estimate.notna().all() and params.se.isna().all()  # no covariance step
+    assert (out / "fit.html").exists() and (out / "spec.yaml").exists()
+    band_csv = tmp_path / "rm003.csv"
+    result = run("forecast", "RM-003", "--fit", out, "--db", path, "--lloq", "4=1.0",
+                 "--out", band_csv)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "RM-003: forecast, 90% prediction interval" in " ".join(result.output.split())
+    band = pd.read_csv(band_csv)
+    assert {"car_t", "b_cells"} <= set(band.output) and set(band.interval) == {"prediction"}
+    assert (band.low <= band["median"]).all() and (band["median"] <= band.high).all()
+    b = band[band.output == "b_cells"]
+    assert len(b) == 121 and b.day.iloc[0] == 0 and b.day.iloc[-1] >= 365

@@ -56,6 +56,13 @@ def fit(
     ] = None,
     vpc_reps: Annotated[int, typer.Option(help="VPC replicates (0 = no VPC)")] = 200,
     max_iter: Annotated[int, typer.Option(help="Outer iterations at most")] = 200,
+    covariance: Annotated[
+        bool,
+        typer.Option(
+            "--covariance/--no-covariance",
+            help="Run the covariance step (SE, RSE %, 95 % CI); --no-covariance skips it",
+        ),
+    ] = True,
 ) -> None:
     """Population fit (FOCE-I) of the registry or a NONMEM-style file; tables, fit.json,
     fit.html and the spec used (spec.yaml, re-usable with --spec) in OUT."""
@@ -121,7 +128,13 @@ def fit(
                 prog.update(task, description=f"FOCE-I {model}: iteration {it}, -2LL {value:.3f}")
 
             result = run_fit(
-                spec, fit_data, out, vpc_reps=vpc_reps, progress=report, max_iter=max_iter
+                spec,
+                fit_data,
+                out,
+                vpc_reps=vpc_reps,
+                progress=report,
+                max_iter=max_iter,
+                covariance=covariance,
             )
         (out / "spec.yaml").write_text(dump_spec(spec), encoding="utf-8")
         status = "converged" if result.converged else f"NOT converged ({result.message})"
