@@ -262,3 +262,13 @@ def test_default_fit_of_the_demo_registry_then_forecast(tmp_path: Path) -> None:
     assert (band.low <= band["median"]).all() and (band["median"] <= band.high).all()
     b = band[band.output == "b_cells"]
     assert len(b) == 121 and b.day.iloc[0] == 0 and b.day.iloc[-1] >= 365
+    # the shipped example spec fits the same registry (block Ω, WT power, DIAG categorical,
+    # combined B-cell error)
+    example = Path(__file__).parents[2] / "examples" / "fit-immune-reset.yaml"
+    out2 = tmp_path / "example-fit"
+    result = run("fit", "--db", path, "--spec", example, "--out", out2, "--max-iter", "1",
+                 "--vpc-reps", "0", "--no-covariance", "--lloq", "4=1.0")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    names = set(pd.read_csv(out2 / "parameters.csv").name)
+    assert {"beta_b0_WT", "omega_c50_f_dist", "add_sd_b_cells", "prop_sd_b_cells"} <= names
+    assert any(n.startswith("beta_f_dist_DIAG_") for n in names)

@@ -18,7 +18,7 @@ def test_the_example_spec_declares_block_omega_covariates_and_errors() -> None:
     spec = load_spec(EXAMPLE)
     assert spec.model == "immune_reset" and spec.omega_block is True
     assert [p.name for p in spec.parameters] == ["f_dist", "c50", "b0"]
-    assert spec.parameters[0] == ParameterSpec("f_dist", 0.075, 0.4)
+    assert spec.parameters[0] == ParameterSpec("f_dist", 0.002, 0.4)
     assert spec.covariates == (
         CovariateEffect("b0", "WT", "power", 30.0),
         CovariateEffect("f_dist", "DIAG", "categorical"),

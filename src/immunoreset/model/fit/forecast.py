@@ -34,6 +34,7 @@ import pandas as pd
 from immunoreset.errors import InvalidInput, check_range
 from immunoreset.model.fit.data import prepare_data
 from immunoreset.model.fit.foce import Problem
+from immunoreset.model.fit.results import exp_where
 from immunoreset.model.fit.workflow import SavedFit
 
 __all__ = ["INTERVALS", "Forecast", "ForecastBand", "forecast_band", "forecast_patient"]
@@ -178,7 +179,7 @@ def forecast_patient(
     if include_residual:
         r, _ = gp.variance(x, f, ind)
         f = f + rng.standard_normal(f.shape) * np.sqrt(r)
-    pred = np.where(gp.is_log[ind], np.exp(f), f)
+    pred = exp_where(gp.is_log[ind], f)
     lo_q, hi_q = 50.0 * (1.0 - level), 50.0 * (1.0 + level)
     bands: dict[int, ForecastBand] = {}
     for c in fit_cmts:
