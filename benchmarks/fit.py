@@ -32,12 +32,12 @@ from rich.console import Console
 from rich.table import Table
 
 from immunoreset.interop.nonmem import read_nonmem, validate_nonmem
-from immunoreset.model.equations import ImmuneParams, SteinParams
+from immunoreset.model.equations import SteinParams
 from immunoreset.model.fit.data import prepare_data
 from immunoreset.model.fit.foce import ErrorSpec, FitSpec, ParameterSpec, fit_foce
 from immunoreset.model.fit.forecast import forecast_patient
 from immunoreset.model.fit.results import parameter_table
-from immunoreset.model.fit.simulate import simulate_dataset
+from immunoreset.model.fit.simulate import immune_simest_dataset, simulate_dataset
 from immunoreset.model.fit.workflow import SavedFit
 
 ROOT = Path(__file__).parents[1]
@@ -73,27 +73,8 @@ def bench_theoph() -> float:
 
 
 def immune_data(n: int, seed: int = 5) -> tuple[pd.DataFrame, dict, dict]:
-    rng = np.random.default_rng(seed)
-    cov = pd.DataFrame(
-        {"AGE": rng.uniform(6, 17, n).round(1), "SEX": rng.integers(0, 2, n), "LD": 1}
-    )
-    ip = ImmuneParams()
-    truth = {"f_dist": ip.f_dist, "c50": ip.c50, "b0": ip.b0}
-    omega = {"f_dist": 0.4, "c50": 0.4, "b0": 0.3}
-    df = simulate_dataset(
-        "immune_reset",
-        covariates=cov,
-        times=[3, 7, 10, 14, 21, 28, 56, 91, 120, 182, 270, 365],
-        cmts=[2, 4],
-        theta=truth,
-        omega=omega,
-        errors={2: ("log", 0.25, 0.0), 4: ("log", 0.25, 0.0)},
-        lloq={2: 0.05, 4: 1.0},
-        sampling_fraction=0.6,
-        predose_times=[-7],
-        seed=seed,
-    )
-    return df, truth, omega
+    """The design shared with tests/model/fit/test_simest.py (``immune_simest_dataset``)."""
+    return immune_simest_dataset(n, seed)
 
 
 def bench_immune(n: int) -> tuple[float, object, pd.DataFrame]:

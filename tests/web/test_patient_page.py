@@ -145,6 +145,7 @@ def test_forecast_band_from_the_configured_fit(client, as_user, app, registry, t
     app.state.settings.fit_lloq = "4=1.0"
     body = client.get("/patients/RM-001/forecast.json").json()
     assert body["available"] is True and body["output"] == "b_cells" and body["level"] == 0.9
+    assert body["interval"] == "prediction"  # parameter uncertainty + residual error
     low, med, high = body["low"], body["median"], body["high"]
     assert len(body["days"]) == len(med) == 121 and body["days"][0] == 0
     assert all(lo <= m <= hi for lo, m, hi in zip(low, med, high, strict=True))

@@ -32,11 +32,20 @@ def fit(
         Path | None, typer.Option("--data", help="NONMEM-style CSV instead of the registry")
     ] = None,
     model: Annotated[
-        str, typer.Option(help="immune_reset | stein2019 | pk_1cmt_oral")
-    ] = "immune_reset",
+        str | None,
+        typer.Option(help="immune_reset | stein2019 | pk_1cmt_oral [default: immune_reset]"),
+    ] = None,
     estimate: Annotated[
         str | None,
         typer.Option(help="Comma-separated parameters to estimate [default: the model's set]"),
+    ] = None,
+    spec_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec",
+            help="YAML fit spec: parameters (initial, omega), omega_block, covariates, "
+            "errors per CMT, fixed (docs/fit.md)",
+        ),
     ] = None,
     allow_predose: Annotated[
         bool, typer.Option("--allow-predose", help="Accept observations before the first dose")
@@ -47,9 +56,16 @@ def fit(
     ] = None,
     vpc_reps: Annotated[int, typer.Option(help="VPC replicates (0 = no VPC)")] = 200,
     max_iter: Annotated[int, typer.Option(help="Outer iterations at most")] = 200,
+    covariance: Annotated[
+        bool,
+        typer.Option(
+            "--covariance/--no-covariance",
+            help="Run the covariance step (SE, RSE %, 95 % CI); --no-covariance skips it",
+        ),
+    ] = True,
 ) -> None:
-    """Population fit (FOCE-I) of the registry or a NONMEM-style file; tables, fit.json and
-    fit.html in OUT."""
+    """Population fit (FOCE-I) of the registry or a NONMEM-style file; tables, fit.json,
+    fit.html and the spec used (spec.yaml, re-usable with --spec) in OUT."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from immunoreset.errors import check_range
@@ -63,11 +79,21 @@ def fit(
     from immunoreset.model.fit.data import prepare_data
     from immunoreset.model.fit.foce import default_spec
     from immunoreset.model.fit.models import get_model
+    from immunoreset.model.fit.specfile import dump_spec, load_spec, resolve_spec
     from immunoreset.model.fit.workflow import run_fit
 
     with user_errors():
         check_range("vpc_reps", vpc_reps, 0, 5000, integer=True)
         check_range("max_iter", max_iter, 1, 10_000, integer=True)
+        file_spec = None
+        if spec_file is not None:
+            if estimate is not None:
+                fail("--estimate and --spec both choose the parameters: list them in the spec")
+            file_spec = load_spec(spec_file)
+            if model is not None and model != file_spec.model:
+                fail(f"--model {model} differs from the spec's model {file_spec.model}")
+            model = file_spec.model
+        model = model or "immune_reset"
         m = get_model(model)
         if data is not None:
             frame = read_nonmem(data, allow_predose=allow_predose)
@@ -84,8 +110,11 @@ def fit(
             frame = validate_nonmem(export.frame, allow_predose=True)
         frame = apply_default_lloq(frame, parse_lloq_options(lloq))
         fit_data = prepare_data(frame, cmts=tuple(m.outputs))
-        names = [s.strip() for s in estimate.split(",") if s.strip()] if estimate else None
-        spec = default_spec(model, fit_data, estimate=names)
+        if file_spec is not None:
+            spec = resolve_spec(file_spec, fit_data)
+        else:
+            names = [s.strip() for s in estimate.split(",") if s.strip()] if estimate else None
+            spec = default_spec(model, fit_data, estimate=names)
         with Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -99,8 +128,15 @@ def fit(
                 prog.update(task, description=f"FOCE-I {model}: iteration {it}, -2LL {value:.3f}")
 
             result = run_fit(
-                spec, fit_data, out, vpc_reps=vpc_reps, progress=report, max_iter=max_iter
+                spec,
+                fit_data,
+                out,
+                vpc_reps=vpc_reps,
+                progress=report,
+                max_iter=max_iter,
+                covariance=covariance,
             )
+        (out / "spec.yaml").write_text(dump_spec(spec), encoding="utf-8")
         status = "converged" if result.converged else f"NOT converged ({result.message})"
         console.print(
             f"{model}: {fit_data.n} individuals, {result.problem.n_obs} observations; {status}; "
@@ -120,13 +156,22 @@ def forecast(
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the bands as CSV to this file")
     ] = None,
-    level: Annotated[float, typer.Option(help="Prediction-interval level")] = 0.9,
+    level: Annotated[float, typer.Option(help="Central interval probability")] = 0.9,
+    residual: Annotated[
+        bool,
+        typer.Option(
+            "--residual/--no-residual",
+            help="Prediction interval: parameter uncertainty + the fit's residual error "
+            "(default); --no-residual: confidence band of parameter uncertainty only",
+        ),
+    ] = True,
     lloq: Annotated[
         list[str] | None,
         typer.Option("--lloq", help="CMT=VALUE: LLOQ for observations that have none (repeatable)"),
     ] = None,
 ) -> None:
-    """Forecast a patient from the population fit: MAP from the data so far, 90 % bands."""
+    """Forecast a patient from the population fit: MAP from the data so far, 90 % prediction
+    intervals (or --no-residual confidence bands)."""
     from rich.table import Table
 
     from immunoreset.interop.nonmem import apply_default_lloq, parse_lloq_options, patient_frame
@@ -144,8 +189,13 @@ def forecast(
         frame = apply_default_lloq(
             patient_frame(registry, actor, study_id), parse_lloq_options(lloq)
         )
-        fc = forecast_patient(saved, frame, level=level)
-        table = Table(title=f"{study_id}: forecast ({level:.0%} interval), {fc.n_observations} obs")
+        fc = forecast_patient(saved, frame, level=level, include_residual=residual)
+        kind = (
+            "prediction interval (parameters + residual error)"
+            if residual
+            else "confidence band (parameter uncertainty only)"
+        )
+        table = Table(title=f"{study_id}: forecast, {level:.0%} {kind}; {fc.n_observations} obs")
         table.add_column("output")
         table.add_column("day", justify="right")
         table.add_column("median", justify="right")

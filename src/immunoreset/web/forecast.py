@@ -3,7 +3,8 @@
 The web app finds its fit through one setting, ``IMMUNORESET_FIT_DIR``: the folder written by
 ``immunoreset fit --out DIR`` (its ``fit.json``). When set, the patient page asks
 ``/patients/{id}/forecast.json`` after it has drawn, and adds to the B-cell plot the median
-and the 90 % prediction band of :func:`immunoreset.model.fit.forecast.forecast_patient`: the
+and the 90 % prediction interval of :func:`immunoreset.model.fit.forecast.forecast_patient`
+(parameter uncertainty + the fit's residual error, ``"interval": "prediction"``): the
 patient's MAP estimate from the registry's data so far (the same call as ``immunoreset
 forecast``), so the band moves as data arrive. ``IMMUNORESET_FIT_LLOQ`` gives LLOQs for
 observations stored without one (``CMT=VALUE`` pairs, e.g. ``4=1.0`` for B cells, as the
@@ -92,6 +93,7 @@ def patient_forecast(
                 "available": True,
                 "output": band.output,
                 "level": band.level,
+                "interval": band.interval,
                 "days": band.days.tolist(),
                 "median": band.median.tolist(),
                 "low": band.low.tolist(),

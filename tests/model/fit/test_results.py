@@ -119,3 +119,14 @@ def test_hessian_of_a_quadratic_is_exact():
     a = np.array([[2.0, 0.5, -0.3], [0.5, 1.0, 0.2], [-0.3, 0.2, 3.0]])
     hm = hessian(_Quadratic(a), np.array([0.1, -0.2, 0.3]), 1e-2)
     assert hm == pytest.approx(2.0 * a, abs=1e-8)
+
+
+def test_exp_where_leaves_data_scale_entries_alone_without_overflow():
+    """A combined-error B-cell prediction of 10³ cells/µL beside a log-error CAR T one: exp is
+    taken of the log entry only (no overflow warning, which pytest turns into an error)."""
+    import numpy as np
+
+    from immunoreset.model.fit.results import exp_where
+
+    out = exp_where(np.array([True, False]), np.array([np.log(5.0), 1000.0]))
+    assert np.allclose(out, [5.0, 1000.0])

@@ -5,10 +5,18 @@ Given a saved fit (``fit.json``) and one patient's NONMEM-style records:
 1. the maximum a-posteriori random effects ``η̂`` given the patient's observations (the same
    inner problem as the estimator: prior ``N(0, Ω)``, the fit's residual error, M3 for BLQ)
    and their approximate posterior covariance ``Σ = (JᵀWJ/2 + Ω⁻¹)⁻¹`` (Laplace);
-2. ``n_samples`` draws ``η ~ N(η̂, Σ)`` (parameter uncertainty), optionally with the fitted
-   residual error added (``include_residual``; a prediction interval for a new measurement);
+2. ``n_samples`` draws ``η ~ N(η̂, Σ)`` (uncertainty of the individual parameters) and, by
+   default (``include_residual=True``), one draw of the fit's residual error per prediction,
+   from the compartment's own error model on its own scale (additive/proportional/combined on
+   the data scale; ``log`` on the log scale, i.e. multiplicative): a **prediction interval**
+   for a new measurement. ``include_residual=False`` gives the **confidence band** of the
+   individual prediction (parameter uncertainty only), narrower;
 3. the median and the central ``level`` interval (default 90 %) of the predictions on a day
-   grid, per observation compartment of the fit (B cells, CAR T, autoantibody …).
+   grid, per observation compartment of the fit (B cells, CAR T, autoantibody …), labelled
+   ``interval = "prediction"`` or ``"confidence"``.
+
+A new measurement below the assay's LLOQ would be reported as BLQ (M3); the prediction
+interval is of the measurement before censoring (additive errors can reach below zero).
 
 Without any usable observation the forecast is the population prediction (``η̂ = 0``,
 ``Σ = Ω``). Typical ODE forecasts take well under a second (one batched solver call).
@@ -26,14 +34,22 @@ import pandas as pd
 from immunoreset.errors import InvalidInput, check_range
 from immunoreset.model.fit.data import prepare_data
 from immunoreset.model.fit.foce import Problem
+from immunoreset.model.fit.results import exp_where
 from immunoreset.model.fit.workflow import SavedFit
 
-__all__ = ["Forecast", "ForecastBand", "forecast_band", "forecast_patient"]
+__all__ = ["INTERVALS", "Forecast", "ForecastBand", "forecast_band", "forecast_patient"]
+
+#: Band kinds: parameter + residual uncertainty (a new measurement) or parameters only.
+INTERVALS: tuple[str, ...] = ("prediction", "confidence")
 
 
 @dataclass(frozen=True)
 class ForecastBand:
-    """Median and ``level`` prediction interval of one compartment on a day grid."""
+    """Median and central ``level`` interval of one compartment on a day grid.
+
+    ``interval`` is ``"prediction"`` (parameter uncertainty + residual error: where a new
+    measurement falls) or ``"confidence"`` (parameter uncertainty only).
+    """
 
     cmt: int
     output: str
@@ -42,6 +58,7 @@ class ForecastBand:
     low: np.ndarray
     high: np.ndarray
     level: float
+    interval: str = "prediction"
 
 
 @dataclass(frozen=True)
@@ -57,7 +74,7 @@ class Forecast:
     seconds: float
 
     def table(self) -> pd.DataFrame:
-        """Long table: cmt, output, day, median, low, high."""
+        """Long table: cmt, output, day, median, low, high, level, interval."""
         parts = [
             pd.DataFrame(
                 {
@@ -67,6 +84,8 @@ class Forecast:
                     "median": b.median,
                     "low": b.low,
                     "high": b.high,
+                    "level": b.level,
+                    "interval": b.interval,
                 }
             )
             for b in self.bands.values()
@@ -100,7 +119,7 @@ def forecast_patient(
     days: np.ndarray | None = None,
     n_samples: int = 500,
     level: float = 0.9,
-    include_residual: bool = False,
+    include_residual: bool = True,
     seed: int = 0,
 ) -> Forecast:
     """Forecast one patient (all records of ``frame`` must belong to one ID).
@@ -112,7 +131,8 @@ def forecast_patient(
     days : forecast grid (default: day 0 to max(365, last observation + 180), 121 points)
     n_samples : draws of η from the MAP posterior (50–20,000)
     level : central interval probability (0.5–0.99)
-    include_residual : add the fitted residual error to each draw
+    include_residual : add the fitted residual error to each draw (prediction interval,
+        the default); False gives the parameter-only confidence band
     seed : random seed of the draws
 
     Raises
@@ -159,7 +179,7 @@ def forecast_patient(
     if include_residual:
         r, _ = gp.variance(x, f, ind)
         f = f + rng.standard_normal(f.shape) * np.sqrt(r)
-    pred = np.where(gp.is_log[ind], np.exp(f), f)
+    pred = exp_where(gp.is_log[ind], f)
     lo_q, hi_q = 50.0 * (1.0 - level), 50.0 * (1.0 + level)
     bands: dict[int, ForecastBand] = {}
     for c in fit_cmts:
@@ -169,7 +189,8 @@ def forecast_patient(
         if not np.isfinite(p).any():
             continue
         med, lo, hi = np.nanpercentile(p, [50.0, lo_q, hi_q], axis=0)
-        bands[c] = ForecastBand(c, gp.model.outputs.get(c, str(c)), t, med, lo, hi, level)
+        kind = INTERVALS[0] if include_residual else INTERVALS[1]
+        bands[c] = ForecastBand(c, gp.model.outputs.get(c, str(c)), t, med, lo, hi, level, kind)
     lp = gp.log_phi_pop(x)[0].copy()
     if gp.k:
         lp[gp.bsv_pos] += eta

@@ -193,7 +193,13 @@ def individual_table(fit: FitResult) -> pd.DataFrame:
 
 
 def _working_to_data(pr: Problem, f: np.ndarray) -> np.ndarray:
-    return np.where(pr.is_log, np.exp(f), f)
+    return exp_where(pr.is_log, f)
+
+
+def exp_where(is_log: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``exp(f)`` where ``is_log`` (log-error compartments), ``f`` elsewhere; exp is only
+    evaluated on the log entries (a data-scale B-cell count of 10³ would overflow it)."""
+    return np.where(is_log, np.exp(np.where(is_log, f, 0.0)), f)
 
 
 def prediction_table(fit: FitResult) -> pd.DataFrame:
@@ -258,7 +264,7 @@ def simulate_design(
     if residual:
         r, _ = pr.variance(fit.x, f, ind)
         f = f + rng.standard_normal(f.shape) * np.sqrt(r)
-    sim = np.where(pr.is_log[ind], np.exp(f), f)
+    sim = exp_where(pr.is_log[ind], f)
     return sim.reshape(n_rep, n, -1)
 
 

@@ -19,7 +19,7 @@ from immunoreset.model.fit.data import prepare_data
 from immunoreset.model.fit.foce import ERROR_KINDS
 from immunoreset.model.fit.models import get_model
 
-__all__ = ["simulate_dataset"]
+__all__ = ["immune_simest_dataset", "simulate_dataset"]
 
 
 def simulate_dataset(
@@ -119,3 +119,37 @@ def simulate_dataset(
         out.loc[below, "BLQ"] = 1
         out.loc[below, "DV"] = value
     return out.drop(columns=["TRUE"]).assign(ID=lambda d: d.ID.astype(int))
+
+
+def immune_simest_dataset(n: int, seed: int = 5) -> tuple[pd.DataFrame, dict, dict]:
+    """The immune-model simulation–estimation design of issue 11 (test and benchmark alike).
+
+    ``n`` virtual children aged 6–17 y, lymphodepleted, log-normal BSV on f_dist, c50, b0
+    (SD 0.4, 0.4, 0.3) around :class:`~immunoreset.model.equations.ImmuneParams`; CAR T by
+    flow (CMT 2) and B cells (CMT 4) at 12 nominal days to 365, each kept with probability
+    0.6 (sparse), a pre-infusion baseline at day −7, log residual SD 0.25, LLOQ 0.05 and
+    1 cells/µL (BLQ). Returns ``(data set, typical values, BSV SDs)``.
+    """
+    from immunoreset.model.equations import ImmuneParams
+
+    rng = np.random.default_rng(seed)
+    cov = pd.DataFrame(
+        {"AGE": rng.uniform(6, 17, n).round(1), "SEX": rng.integers(0, 2, n), "LD": 1}
+    )
+    ip = ImmuneParams()
+    truth = {"f_dist": ip.f_dist, "c50": ip.c50, "b0": ip.b0}
+    omega = {"f_dist": 0.4, "c50": 0.4, "b0": 0.3}
+    df = simulate_dataset(
+        "immune_reset",
+        covariates=cov,
+        times=[3, 7, 10, 14, 21, 28, 56, 91, 120, 182, 270, 365],
+        cmts=[2, 4],
+        theta=truth,
+        omega=omega,
+        errors={2: ("log", 0.25, 0.0), 4: ("log", 0.25, 0.0)},
+        lloq={2: 0.05, 4: 1.0},
+        sampling_fraction=0.6,
+        predose_times=[-7],
+        seed=seed,
+    )
+    return df, truth, omega

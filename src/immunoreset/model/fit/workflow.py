@@ -50,9 +50,11 @@ def run_fit(
     vpc_reps: int = 200,
     progress: Callable[[int, float], None] | None = None,
     max_iter: int = 200,
+    covariance: bool = True,
 ) -> FitResult:
-    """Fit ``spec`` to ``data`` (FOCE-I) and write every output file into ``out``."""
-    fit = fit_foce(spec, data, progress=progress, max_iter=max_iter)
+    """Fit ``spec`` to ``data`` (FOCE-I) and write every output file into ``out``
+    (``covariance=False`` skips the covariance step: no SE, RSE or CI)."""
+    fit = fit_foce(spec, data, progress=progress, max_iter=max_iter, covariance=covariance)
     write_fit(fit, out, vpc_reps=vpc_reps)
     return fit
 

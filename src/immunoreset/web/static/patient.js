@@ -24,17 +24,19 @@
     .then(function (fc) {
       if (!fc.available) { note.textContent = "no forecast band: " + fc.message; return; }
       var pct = Math.round(fc.level * 100);
+      var kind = fc.interval === "confidence" ? "confidence band (parameters only)"
+        : "prediction interval";
       var band = [
         { type: "scatter", mode: "lines", x: fc.days, y: fc.low, line: { width: 0 },
           hoverinfo: "skip", showlegend: false, name: "forecast low" },
         { type: "scatter", mode: "lines", x: fc.days, y: fc.high, fill: "tonexty",
           fillcolor: "rgba(31, 95, 139, 0.18)", line: { width: 0 }, hoverinfo: "skip",
-          name: pct + " % prediction band" },
+          name: pct + " % " + kind },
         { type: "scatter", mode: "lines", x: fc.days, y: fc.median,
           line: { dash: "dash", color: "#1f5f8b" }, name: "forecast median" }
       ];
       if (plot && plot.data) { Plotly.addTraces(plot, band, [0, 0, 0]); }
-      note.textContent = "forecast: median and " + pct + " % prediction band from the " +
+      note.textContent = "forecast: median and " + pct + " % " + kind + " from the " +
         fc.model + " population fit (" + fc.fit + "), MAP from " + fc.n_observations +
         " observations of this patient";
       plot.setAttribute("data-forecast-drawn", "true");
