@@ -45,8 +45,15 @@ def _escaped(texts: Sequence[str], alone: bool) -> list[bytes]:
 
 @njit(cache=True)
 def _fill(
-    codes: np.ndarray, starts: np.ndarray, lens: np.ndarray, blob: np.ndarray, out: np.ndarray
-) -> int:  # pragma: no cover - compiled; tested through write_rows
+    codes: np.ndarray,
+    starts: np.ndarray,
+    lens: np.ndarray,
+    blob: np.ndarray,
+    out: np.ndarray,
+    separate: bool,
+) -> int:  # pragma: no cover - compiled; tested through write_rows and Pieces.join
+    """Copy the pieces ``codes`` names, row by row, into ``out``; with ``separate`` a "," goes
+    between the fields and a "\\n" after the last."""
     n, m = codes.shape
     p = 0
     for r in range(n):
@@ -56,8 +63,9 @@ def _fill(
             for i in range(lens[k]):
                 out[p + i] = blob[s + i]
             p += lens[k]
-            out[p] = 44 if j < m - 1 else 10  # "," between fields, "\n" after the last
-            p += 1
+            if separate:
+                out[p] = 44 if j < m - 1 else 10
+                p += 1
     return p
 
 
@@ -70,10 +78,7 @@ def write_rows(fh: IO[bytes], columns: Sequence[tuple[np.ndarray, Sequence[str]]
     for _, texts in columns:
         base.append(len(pieces))
         pieces.extend(_escaped([*texts, ""], len(columns) == 1))  # the last: code −1
-    lens = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
-    starts = np.zeros(len(pieces), dtype=np.int64)
-    np.cumsum(lens[:-1], out=starts[1:])
-    blob = np.frombuffer(b"".join(pieces) or b"\0", dtype=np.uint8)
+    table = Pieces(pieces)
     m = len(columns)
     for lo in range(0, n, _CHUNK_ROWS):
         hi = min(n, lo + _CHUNK_ROWS)
@@ -81,26 +86,10 @@ def write_rows(fh: IO[bytes], columns: Sequence[tuple[np.ndarray, Sequence[str]]
         for j, (c, texts) in enumerate(columns):
             part = np.asarray(c[lo:hi], dtype=np.int64)
             codes[:, j] = np.where(part < 0, base[j] + len(texts), part + base[j])
-        size = int(lens[codes].sum()) + codes.size
+        size = int(table.lens[codes].sum()) + codes.size
         out = np.empty(size, dtype=np.uint8)
-        _fill(codes, starts, lens, blob, out)
+        _fill(codes, table.starts, table.lens, table.blob, out, True)
         fh.write(out.tobytes())
-
-
-@njit(cache=True)
-def _concat(
-    codes: np.ndarray, starts: np.ndarray, lens: np.ndarray, blob: np.ndarray, out: np.ndarray
-) -> int:  # pragma: no cover - compiled; tested through join_pieces
-    n, m = codes.shape
-    p = 0
-    for r in range(n):
-        for j in range(m):
-            k = codes[r, j]
-            s = starts[k]
-            for i in range(lens[k]):
-                out[p + i] = blob[s + i]
-            p += lens[k]
-    return p
 
 
 class Pieces:
@@ -120,5 +109,5 @@ class Pieces:
         ends = np.cumsum(self.lens[codes].sum(axis=1)) if len(codes) else np.zeros(0, np.int64)
         out = np.empty(int(ends[-1]) if len(ends) else 0, dtype=np.uint8)
         if len(codes):
-            _concat(codes, self.starts, self.lens, self.blob, out)
+            _fill(codes, self.starts, self.lens, self.blob, out, False)
         return out, ends
