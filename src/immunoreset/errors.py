@@ -15,6 +15,7 @@ Hierarchy::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "InvalidInput",
     "NotFound",
     "PermissionDenied",
+    "yaml_path",
 ]
 
 
@@ -268,3 +270,25 @@ def _describe(
 
 def _fmt(x: float) -> str:
     return f"{x:g}"
+
+
+_TYPE_TAGS = re.compile(
+    r"^(float|int|str|bool|literal\[.*\]|function-.*|constrained-.*|tagged-union.*)$"
+)
+
+
+def yaml_path(loc: tuple[Any, ...]) -> str:
+    """YAML path (``arms[1].dose_per_kg``) from a pydantic error location.
+
+    Union member tags are dropped, and so is pydantic's ``[key]`` tag of a bad mapping key (the
+    key itself names the place). Used by every YAML reader (trial designs, fit specs).
+    """
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "[key]" or _TYPE_TAGS.match(str(part)):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from immunoreset.errors import InvalidInput
+from immunoreset.errors import InvalidInput, yaml_path
 from immunoreset.model.fit.data import FitData
 from immunoreset.model.fit.foce import (
     CovariateEffect,
@@ -74,13 +74,6 @@ class _Spec(BaseModel):
     fixed: dict[str, _Pos] = {}
 
 
-def _path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else ("." if out else "") + str(part)
-    return out
-
-
 def _lists_to_tuples(obj: Any) -> Any:
     if isinstance(obj, list):
         return tuple(_lists_to_tuples(v) for v in obj)
@@ -106,7 +99,7 @@ def parse_spec(data: Any, *, source: str | None = None) -> FitSpec:
         raw = _Spec.model_validate(_lists_to_tuples(dict(data)))
     except ValidationError as err:
         first = err.errors(include_url=False)[0]
-        loc = _path(tuple(first["loc"])) or "spec"
+        loc = yaml_path(tuple(first["loc"])) or "spec"
         if first["type"] == "extra_forbidden":
             raise InvalidInput(
                 loc,

@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from immunoreset.errors import InvalidInput
+from immunoreset.errors import InvalidInput, yaml_path
 from immunoreset.model.equations import ImmuneParams
 from immunoreset.model.trial.growth import AGE_RANGE_Y, REFERENCES
 from immunoreset.vocab import DIAGNOSES
@@ -450,27 +450,9 @@ def _field_error(loc: str, value: Any, allowed: str) -> _FieldError:
     return _FieldError(loc, value, allowed)
 
 
-_TYPE_TAGS = re.compile(
-    r"^(float|int|str|bool|literal\[.*\]|function-.*|constrained-.*|tagged-union.*)$"
-)
-
-
-def _path(loc: tuple[Any, ...]) -> str:
-    """YAML path from a pydantic location (``arms[1].dose_per_kg``); union member tags dropped."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif part == "[key]":  # pydantic's tag for a bad mapping key: the key names the place
-            continue
-        elif not _TYPE_TAGS.match(str(part)):
-            out += ("." if out else "") + str(part)
-    return out
-
-
 def _to_invalid(err: ValidationError, source: str | None) -> InvalidInput:
     first = err.errors(include_url=False)[0]
-    loc = _path(tuple(first["loc"]))
+    loc = yaml_path(tuple(first["loc"]))
     ctx = first.get("ctx") or {}
     inner = ctx.get("error")
     if isinstance(inner, _FieldError):
