@@ -65,7 +65,7 @@ def assert_same_registry(a: Registry, b: Registry, skip: tuple[str, ...] = ()) -
 
 
 def assert_same_course(x: Course, y: Course, skip: tuple[str, ...] = ()) -> None:
-    """``skip``: collections the format declares it does not carry (e.g. fhir.NOT_CARRIED)."""
+    """``skip``: collections the format declares it does not carry."""
     sid = x.study_id
     for f in fields(x.patient):
         assert getattr(x.patient, f.name) == getattr(y.patient, f.name), (sid, "patient", f.name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -46,7 +45,7 @@ def test_every_resource_shape_validates_with_r4b(demo_courses, synthetic_courses
     assert types == {
         "Patient", "Organization", "Condition", "Observation", "Procedure",
         "BiologicallyDerivedProduct", "MedicationAdministration", "MedicationStatement",
-        "AdverseEvent",
+        "AdverseEvent", "Encounter",
     }  # fmt: skip
 
 
@@ -96,7 +95,7 @@ def _round_trip(src: Registry, tmp_path: Path, *, validate: bool, again: bool = 
     assert len(done) == len(list(out.glob("*.json")))
     with Registry(str(tmp_path / "copy.db"), upgrade=True) as dst:
         fhir.import_fhir(dst, ADMIN, [out], validate=validate)
-        assert_same_registry(src, dst, fhir.NOT_CARRIED)  # declared gap (issue #12 records)
+        assert_same_registry(src, dst)  # every collection, infections and visits included
         if not again:
             return
         second = tmp_path / "again"
@@ -162,12 +161,82 @@ def test_every_error_listed(demo_courses, tmp_path) -> None:
 
 def test_unknown_resource_type_refused(demo_courses, tmp_path) -> None:
     bundle = _bundle_dict(demo_courses)
-    bundle["entry"].append({"fullUrl": "urn:uuid:x", "resource": {"resourceType": "Encounter"}})
+    bundle["entry"].append({"fullUrl": "urn:uuid:x", "resource": {"resourceType": "Flag"}})
     with (
         Registry(str(tmp_path / "t.db"), upgrade=True) as reg,
-        pytest.raises(ImportRefused, match="Encounter"),
+        pytest.raises(ImportRefused, match="Flag"),
     ):
         fhir.import_fhir(reg, ADMIN, [bundle], validate=False)
+
+
+def _with_infection(demo_courses) -> tuple[Any, dict[str, Any]]:
+    co = next(co for co in demo_courses if co.infections and co.followup_visits)
+    return co, fhir.course_bundle(co)
+
+
+def test_infections_and_visits_are_carried(demo_courses) -> None:
+    """Infections are AdverseEvents coded by site (category infection), visits Encounters
+    (class AMB / VR, type the visit code, one extension per collected item)."""
+    co, bundle = _with_infection(demo_courses)
+    inf, visit = co.infections[0], co.followup_visits[0]
+    ae = _first(bundle, lambda r: "infection-site" in json.dumps(r.get("event", {})))
+    assert ae["event"]["coding"][0]["code"] == inf.site
+    assert ae["category"][0]["coding"][0]["code"] == "infection"
+    assert ae["date"] == inf.onset.isoformat()
+    ext = {e["url"].rsplit("/", 1)[1]: e for e in ae["extension"]}
+    assert ext["ctcae-grade"]["valueInteger"] == inf.ctcae_grade
+    assert ext["organism-class"]["valueCode"] == inf.organism_class
+    enc = _first(bundle, lambda r: r["resourceType"] == "Encounter")
+    assert enc["type"][0]["coding"][0]["code"] == visit.visit
+    assert enc["class"]["code"] == {"visit": "AMB", "remote": "VR"}[visit.contact]
+    assert enc["period"] == {"start": visit.date.isoformat(), "end": visit.date.isoformat()}
+    assert [e["valueCode"] for e in enc.get("extension", ())] == list(visit.items)
+    encounters = [e for e in bundle["entry"] if e["resource"]["resourceType"] == "Encounter"]
+    assert len(encounters) == len(co.followup_visits)
+    fhir.validate_bundle(bundle)
+
+
+def test_an_adverse_event_of_category_infection_stays_an_adverse_event(demo_courses, tmp_path):
+    """A hospital's AdverseEvent 'infection' without the site coding is an adverse-event
+    record, not an infection record (only the site code marks one)."""
+    co, bundle = _with_infection(demo_courses)
+    ae = _first(bundle, lambda r: "infection-site" in json.dumps(r.get("event", {})))
+    ae["event"] = {"text": "Pneumonia"}
+    with Registry(str(tmp_path / "t.db"), upgrade=True) as reg:
+        fhir.import_fhir(reg, ADMIN, [bundle], validate=False)
+        got = reg.load_course(ADMIN, co.study_id)
+    assert len(got.infections) == len(co.infections) - 1
+    new = set(got.adverse_events) - set(co.adverse_events)
+    assert [(a.term, a.category) for a in new] == [("Pneumonia", "infection")]
+    assert len(got.adverse_events) == len(co.adverse_events) + 1
+
+
+@pytest.mark.parametrize(
+    "edit, field_",
+    [
+        (lambda ae, enc: ae["extension"].pop(1), "organism-class"),  # no organism class
+        (lambda ae, enc: ae["event"]["coding"][0].update(code="lung"), "site"),
+        (lambda ae, enc: ae["extension"][0].update(valueInteger=6), "ctcae_grade"),
+        (lambda ae, enc: enc["type"][0]["coding"][0].update(code="M4"), "visit"),
+        (lambda ae, enc: enc.update(type=[{"text": "clinic"}]), "type"),
+        (lambda ae, enc: enc["class"].update(code="IMP"), "class"),
+        (lambda ae, enc: enc.update(status="planned"), "status"),
+        (lambda ae, enc: enc["period"].update(start="2024-13-01"), "period.start"),
+        (lambda ae, enc: enc["extension"].append({"url": enc["extension"][0]["url"],
+                                                  "valueCode": "x-ray"}), "items"),
+    ],
+)  # fmt: skip
+def test_bad_infection_or_visit_refused_nothing_written(demo_courses, tmp_path, edit, field_):
+    _, bundle = _with_infection(demo_courses)
+    ae = _first(bundle, lambda r: "infection-site" in json.dumps(r.get("event", {})))
+    enc = _first(bundle, lambda r: r["resourceType"] == "Encounter" and r.get("extension"))
+    edit(ae, enc)
+    with Registry(str(tmp_path / "t.db"), upgrade=True) as reg:
+        with pytest.raises(ImportRefused) as info:
+            fhir.import_fhir(reg, ADMIN, [bundle], validate=False)
+        assert reg.count_rows()["patients"] == 0
+    assert [e.field for e in info.value.errors] == [field_], str(info.value)
+    assert "Traceback" not in str(info.value)
 
 
 def test_transaction_bundle_from_a_hospital(demo_registry, tmp_path) -> None:
@@ -235,8 +304,7 @@ def test_import_on_each_database(demo_courses, db_url) -> None:
     """The shared import path on SQLite and on the real PostgreSQL cluster."""
     with Registry(db_url, upgrade=True) as reg:
         fhir.import_fhir(reg, ADMIN, [_bundle_dict(demo_courses, 3)], validate=False)
-        want = dataclasses.replace(demo_courses[3], **dict.fromkeys(fhir.NOT_CARRIED, ()))
-        assert reg.load_course(ADMIN, demo_courses[3].study_id) == want
+        assert reg.load_course(ADMIN, demo_courses[3].study_id) == demo_courses[3]
 
 
 def test_vital_sign_in_another_unit_is_refused(demo_courses, tmp_path) -> None:

@@ -54,6 +54,9 @@ def test_seq_unique_within_subject(exported) -> None:
         if name == "DM":
             assert frame["USUBJID"].is_unique
             continue
+        if name == "SV":  # no --SEQ in SV (SDTMIG §5.4): one record per visit
+            assert not frame.duplicated(["USUBJID", "VISITNUM"]).any()
+            continue
         assert not frame.duplicated(["USUBJID", f"{name}SEQ"]).any(), name
 
 
@@ -475,3 +478,53 @@ def test_two_processes_write_the_same_files(synthetic_registry, tmp_path) -> Non
         a = stamp.sub(b"", (tmp_path / "one" / name).read_bytes())
         b = stamp.sub(b"", (tmp_path / "two" / name).read_bytes())
         assert a == b, name
+
+
+def test_infections_are_adverse_events(exported, demo_courses) -> None:
+    """Each infection is one AE row: AECAT INFECTION, AESCAT the organism class, AETERM the
+    site and organism, AETOXGR the CTCAE grade; seriousness / causality / outcome unrecorded."""
+    from immunoreset.interop._codes import infection_term
+
+    _, data = exported
+    ae = data["AE"]
+    rows = ae[ae["AESCAT"] != ""]  # the infection form's rows (the AE log has no AESCAT)
+    assert (rows["AECAT"] == "INFECTION").all()
+    want = sorted(
+        (f"IMMUNORESET-{co.study_id}", infection_term(i), str(i.ctcae_grade), i.onset.isoformat())
+        for co in demo_courses
+        for i in co.infections
+    )
+    assert (
+        want
+        and sorted(
+            zip(rows["USUBJID"], rows["AETERM"], rows["AETOXGR"], rows["AESTDTC"], strict=True)
+        )
+        == want
+    )
+    co = next(co for co in demo_courses if co.infections)
+    inf = co.infections[0]
+    row = rows[rows["AETERM"] == infection_term(inf)].iloc[0]
+    assert row["AESCAT"] == inf.organism_class.upper()
+    assert row["AEDECOD"] == row["AETERM"].upper()
+    assert row["AESER"] == row["AEREL"] == row["AEOUT"] == ""
+    assert float(row["AESTDY"]) == sdtm.sdtm_day(co.day0, inf.onset)
+    assert len(ae) == sum(len(co.adverse_events) + len(co.infections) for co in demo_courses)
+
+
+def test_follow_up_visits_are_subject_visits(exported, demo_courses) -> None:
+    """SV: one row per visit, VISITNUM its place in the schedule, study days without day 0."""
+    _, data = exported
+    sv = data["SV"]
+    visits = [(co, v) for co in demo_courses for v in co.followup_visits]
+    assert len(sv) == len(visits) > 0
+    order = ["D28", "M3", "M6", "M12", *(f"Y{y}" for y in range(2, 31))]
+    for co, v in visits:
+        row = sv[(sv["USUBJID"] == f"IMMUNORESET-{co.study_id}") & (sv["VISIT"] == v.visit)]
+        assert len(row) == 1, (co.study_id, v.visit)
+        r = row.iloc[0]
+        assert float(r["VISITNUM"]) == order.index(v.visit) + 1
+        assert r["SVSTDTC"] == r["SVENDTC"] == v.date.isoformat()
+        assert float(r["SVSTDY"]) == sdtm.sdtm_day(co.day0, v.date) != 0
+        assert r["SVCNTMOD"] == ("IN PERSON" if v.contact == "visit" else "")
+        assert r["SVPRESP"] == r["SVOCCUR"] == "Y"
+    assert {"D28", "M3", "Y2", "Y30"} <= set(order) and len(order) == 33

@@ -17,7 +17,7 @@ import yaml
 from immunoreset import course as c
 from immunoreset import vocab
 
-__all__ = ["codes", "local_system"]
+__all__ = ["codes", "infection_term", "local_system"]
 
 
 @cache
@@ -44,3 +44,26 @@ def local_system(part: str = "") -> str:
     """The local code system URI (``…/immunoreset``), or a sub-system (``…/immunoreset/drug``)."""
     base: str = codes()["systems"]["local"]
     return f"{base}/{part}" if part else base
+
+
+#: Text of each infection site (the start of an infection's FHIR event text and SDTM AETERM).
+_INFECTION_SITE_TEXT = {
+    "bloodstream": "Bloodstream infection",
+    "upper_respiratory": "Upper respiratory tract infection",
+    "lower_respiratory": "Lower respiratory tract infection",
+    "urinary": "Urinary tract infection",
+    "gastrointestinal": "Gastrointestinal infection",
+    "skin_soft_tissue": "Skin and soft tissue infection",
+    "cns": "Central nervous system infection",
+    "disseminated": "Disseminated infection",
+    "other": "Infection, other site",
+}
+
+
+assert set(_INFECTION_SITE_TEXT) == set(c.INFECTION_SITES), "an infection site without a text"
+
+
+def infection_term(inf: c.Infection) -> str:
+    """The reported term of an infection: site, organism class and organism."""
+    text = f"{_INFECTION_SITE_TEXT[inf.site]} ({inf.organism_class}"
+    return text + (f": {inf.organism})" if inf.organism else ")")

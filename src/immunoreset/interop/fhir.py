@@ -17,7 +17,9 @@ codes and units come from ``codes.yaml``):
 | labs | Observation (laboratory; LOINC where one exists + local code; UCUM) |
 | disease assessments | Observation (survey; total + one component per item) |
 | medications | MedicationStatement |
-| adverse events (CRS, ICANS, ICAHT, infections …) | AdverseEvent (grade as extension) |
+| adverse events (CRS, ICANS, ICAHT, IEC-HS, …) | AdverseEvent (grade as extension) |
+| infections (site, organism, CTCAE grade …) | AdverseEvent (category infection, coded site) |
+| long-term follow-up visits | Encounter (class AMB / VR, type = visit code, collected items) |
 | follow-up | Observation (vital status on last contact) |
 
 Models come from ``fhir.resources.R4B`` (the package's default is R5; R4B is wire-compatible
@@ -28,8 +30,8 @@ request (every test does; the CLI does with ``--validate``).
 Resource ids are UUID 5 of (study ID, record key): the same course always gives the same
 bundle, so export → import into an empty registry → export reproduces the files byte for byte.
 
-To add a record type (infections, IgG, IVIG, follow-up visits, IEC-HS): add a writer to
-``_WRITERS`` and a reader branch to ``_READERS`` (keyed by resource type and code).
+To add a record type: add a writer to ``_WRITERS`` and a reader branch to ``_READERS``
+(keyed by resource type and code).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from typing import Any
 from immunoreset import course as c
 from immunoreset import vocab
 from immunoreset.errors import ImportRefused, InvalidInput
-from immunoreset.interop._codes import codes, local_system
+from immunoreset.interop._codes import codes, infection_term, local_system
 
 __all__ = [
     "ParsedBundles",
@@ -587,6 +589,67 @@ def _adverse_events(b: _Bundle, co: c.Course) -> None:
         )
 
 
+def _infections(b: _Bundle, co: c.Course) -> None:
+    """Infections (Hill 2018 reporting) as AdverseEvent: category ``infection``, the event
+    coded by site in the local ``infection-site`` system (what marks it as an infection record
+    on import), organism class, organism, CTCAE grade and BMT CTN severity as extensions."""
+    for inf in co.infections:
+        text = infection_term(inf)
+        ext = [
+            _ext("ctcae-grade", "valueInteger", inf.ctcae_grade),
+            _ext("organism-class", "valueCode", inf.organism_class),
+        ]
+        if inf.organism is not None:
+            ext.append(_ext("organism", "valueString", inf.organism))
+        if inf.bmtctn_severity is not None:
+            ext.append(_ext("bmtctn-severity", "valueCode", inf.bmtctn_severity))
+        b.add(
+            {
+                "resourceType": "AdverseEvent",
+                "actuality": "actual",
+                "category": [_concept(_local("ae-category", "infection"))],
+                "event": _concept(_local("infection-site", inf.site), text=text),
+                "subject": b.subject,
+                "date": inf.onset.isoformat(),
+                "extension": ext,
+            },
+            "infection",
+            inf.onset,
+            inf.site,
+            inf.organism_class,
+        )
+
+
+#: Encounter.class (HL7 v3 ActCode) of a follow-up visit's contact, and back.
+_CONTACT_CLASS = {"visit": ("AMB", "ambulatory"), "remote": ("VR", "virtual")}
+_CLASS_CONTACT = {code: contact for contact, (code, _) in _CONTACT_CLASS.items()}
+
+
+def _followup_visits(b: _Bundle, co: c.Course) -> None:
+    """Long-term follow-up visits as finished Encounters: class AMB (in person) or VR
+    (remote), type the visit code (local ``ltfu-visit``), one ``collected-item`` extension per
+    item collected (vocabulary order)."""
+    for v in co.followup_visits:
+        code, display = _CONTACT_CLASS[v.contact]
+        b.add(
+            {
+                "resourceType": "Encounter",
+                "status": "finished",
+                "class": _coding(SYS["act_code"], code, display),
+                "type": [
+                    _concept(
+                        _local("ltfu-visit", v.visit), text=f"Long-term follow-up visit {v.visit}"
+                    )
+                ],
+                "subject": b.subject,
+                "period": {"start": v.date.isoformat(), "end": v.date.isoformat()},
+                "extension": [_ext("collected-item", "valueCode", i) for i in v.items],
+            },
+            "ltfu-visit",
+            v.visit,
+        )
+
+
 def _followup(b: _Bundle, co: c.Course) -> None:
     f = co.followup
     if f is None:
@@ -604,9 +667,6 @@ _EXTRA_DAILY_DRUGS: tuple[str, ...] = (
     "other_anticytokine",
     "antipyretic",
 )
-#: Course collections a FHIR bundle does not carry yet (issue #12 records; see docs/interop.md):
-#: an export states it in the bundle's meta tag and an import leaves them untouched.
-NOT_CARRIED: tuple[str, ...] = ("infections", "followup_visits")
 
 #: The writers, in bundle order. A new record type adds one function here.
 _WRITERS: tuple[Callable[[_Bundle, c.Course], None], ...] = (
@@ -618,6 +678,8 @@ _WRITERS: tuple[Callable[[_Bundle, c.Course], None], ...] = (
     _disease,
     _medications,
     _adverse_events,
+    _infections,
+    _followup_visits,
     _followup,
 )
 
@@ -1321,6 +1383,10 @@ def _read_statement(r: _Reader, w: _Where, res: Mapping[str, Any], d: _Draft, _:
 def _read_adverse_event(r: _Reader, w: _Where, res: Mapping[str, Any], d: _Draft, _: Any) -> None:
     ext = _exts(res)
     event = res.get("event") or {}
+    site = _local_code(event, "infection-site")
+    if site is not None:  # an infection record (see _infections)
+        _read_infection(w, res, d, ext, site)
+        return
     term = event.get("text") or next((x.get("display") for x in event.get("coding", ())), None)
     seriousness = _codes_of(res.get("seriousness")).get(SYS["ae_seriousness"])
     category = next(
@@ -1345,6 +1411,61 @@ def _read_adverse_event(r: _Reader, w: _Where, res: Mapping[str, Any], d: _Draft
         raise err if err.message.startswith("entry ") else w.wrap(err) from None
 
 
+def _read_infection(
+    w: _Where, res: Mapping[str, Any], d: _Draft, ext: Mapping[str, Any], site: str
+) -> None:
+    try:
+        d.records["infections"].append(
+            c.Infection(
+                onset=_date_of(w, "date", res.get("date")),
+                site=site,
+                organism_class=_need(
+                    w, "organism-class", ext.get("organism-class"), "the organism class"
+                ),
+                ctcae_grade=_need(w, "ctcae-grade", ext.get("ctcae-grade"), "the CTCAE grade 1–5"),
+                organism=ext.get("organism"),
+                bmtctn_severity=ext.get("bmtctn-severity"),
+            )
+        )
+    except InvalidInput as err:
+        raise err if err.message.startswith("entry ") else w.wrap(err) from None
+
+
+def _read_encounter(r: _Reader, w: _Where, res: Mapping[str, Any], d: _Draft, _: Any) -> None:
+    """A long-term follow-up visit (see :func:`_followup_visits`); other encounters are refused."""
+    visit = next(
+        (v for v in (_local_code(t, "ltfu-visit") for t in res.get("type", ())) if v), None
+    )
+    if visit is None:
+        raise w.error(
+            "type",
+            res.get("type"),
+            f"a long-term follow-up visit code ({local_system('ltfu-visit')}: D28, M3 … Y30)",
+        )
+    if res.get("status") != "finished":
+        raise w.error("status", res.get("status"), "finished (a visit that took place)")
+    cls = res.get("class") or {}
+    contact = _CLASS_CONTACT.get(cls.get("code")) if cls.get("system") == SYS["act_code"] else None
+    if contact is None:
+        raise w.error("class", cls, f"{SYS['act_code']} AMB (in person) or VR (remote)")
+    items = [
+        e.get("valueCode")
+        for e in res.get("extension", ())
+        if e.get("url") == EXT + "collected-item"
+    ]
+    try:
+        d.records["followup_visits"].append(
+            c.FollowUpVisit(
+                visit=visit,
+                date=_date_of(w, "period.start", (res.get("period") or {}).get("start")),
+                contact=contact,
+                items=tuple(items),
+            )
+        )
+    except InvalidInput as err:
+        raise err if err.message.startswith("entry ") else w.wrap(err) from None
+
+
 _READERS: dict[str, Callable[..., None]] = {
     "Condition": _read_condition,
     "Observation": _read_observation,
@@ -1353,6 +1474,7 @@ _READERS: dict[str, Callable[..., None]] = {
     "MedicationAdministration": _read_administration,
     "MedicationStatement": _read_statement,
     "AdverseEvent": _read_adverse_event,
+    "Encounter": _read_encounter,
 }
 
 _DAILY_FIELDS = set(c.DailyAssessment.field_names())

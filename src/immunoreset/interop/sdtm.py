@@ -1,4 +1,4 @@
-"""CDISC SDTM tabulations of the registry: DM, AE, EX, CM, LB, VS, QS, FA, DS and ZP.
+"""CDISC SDTM tabulations of the registry: DM, AE, EX, CM, LB, VS, QS, FA, DS, SV and ZP.
 
 Variable names, labels and order follow SDTMIG v3.4 (:data:`DOMAINS` lists every variable
 with its label, type and core: Req / Exp / Perm); dates are ISO 8601 text (``YYYY-MM-DD``,
@@ -32,8 +32,19 @@ The CDISC open rules engine (``cdisc-rules-engine``) needs its rules cache, whic
 PyPI (it is downloaded from the CDISC Library with an API key); the SDTMIG rules relied on here
 are tested in ``tests/interop/test_sdtm.py`` instead.
 
-To add a record type (infections → AE/MB, IgG → LB, IVIG → CM/EX, follow-up visits → SV,
-IEC-HS → AE/CE): add its variables to :data:`DOMAINS` and a ``_rows_*`` function.
+Infections (Hill 2018 reporting) are adverse events: AE rows with AECAT ``INFECTION``, AESCAT
+the organism class, AETERM the site and organism (e.g. ``Bloodstream infection (bacterial:
+E. coli)``) and AETOXGR the CTCAE grade; seriousness, causality and outcome are not recorded
+for them, so AESER / AEREL / AEOUT stay empty. An infection the investigator also entered in
+the adverse-event log appears once from each source (SDTM tabulates what was collected);
+AESCAT is filled only on the infection form's rows. Long-term follow-up visits are SV (Subject
+Visits, SDTMIG §5.4) rows: VISITNUM is the visit's place in the schedule (D28 = 1, M3 = 2, M6 =
+3, M12 = 4, Y2 = 5 … Y30 = 33), VISIT its code, SVPRESP / SVOCCUR ``Y`` (a scheduled visit that
+took place) and SVCNTMOD ``IN PERSON`` for a visit; a remote contact leaves SVCNTMOD empty,
+because the registry does not record whether it was a telephone call or a video call (the
+two CDISC CNTMODE terms, C171445).
+
+To add a record type: add its variables to :data:`DOMAINS` and its rows to ``_course_rows``.
 """
 
 from __future__ import annotations
@@ -47,7 +58,7 @@ from typing import Any
 
 from immunoreset import course as c
 from immunoreset import vocab
-from immunoreset.interop._codes import codes
+from immunoreset.interop._codes import codes, infection_term
 
 __all__ = [
     "DOMAINS",
@@ -108,6 +119,10 @@ def _dy(name: str, label: str) -> Variable:
 
 
 _SEX_CT = tuple(v["sdtm"] for v in codes()["sex"].values())
+#: Long-term follow-up visit codes in schedule order; VISITNUM is the place in it (D28 = 1).
+_VISITS = ("D28", "M3", "M6", "M12", *(f"Y{y}" for y in range(2, 31)))
+_VISITNUM = {code: i for i, code in enumerate(_VISITS, start=1)}
+
 # fmt: off
 DOMAINS: dict[str, Domain] = {
     "DM": Domain(
@@ -150,6 +165,8 @@ DOMAINS: dict[str, Domain] = {
             Variable("AEDECOD", "Dictionary-Derived Term", core="Req", origin="Assigned"),
             Variable("AECAT", "Category for Adverse Event", core="Perm",
                      codelist=tuple(x.upper() for x in vocab.AE_CATEGORIES)),
+            Variable("AESCAT", "Subcategory for Adverse Event", core="Perm",
+                     codelist=tuple(x.upper() for x in vocab.ORGANISM_CLASSES)),
             Variable("AESER", "Serious Event", codelist=("Y", "N")),
             Variable("AEREL", "Causality", codelist=("RELATED", "NOT RELATED")),
             Variable("AEOUT", "Outcome of Adverse Event", core="Perm", origin="Derived",
@@ -289,6 +306,26 @@ DOMAINS: dict[str, Domain] = {
                      codelist=("DISPOSITION EVENT", "OTHER EVENT")),
             Variable("DSSTDTC", "Start Date/Time of Disposition Event"),
             _dy("DSSTDY", "Study Day of Start of Disposition Event"),
+        ),
+    ),
+    "SV": Domain(
+        "SV", "Subject Visits", "SPECIAL PURPOSE", "One record per actual visit per subject",
+        ("STUDYID", "USUBJID", "VISITNUM"),
+        (
+            Variable("STUDYID", "Study Identifier", core="Req", origin="Assigned"),
+            Variable("DOMAIN", "Domain Abbreviation", core="Req", origin="Assigned"),
+            Variable("USUBJID", "Unique Subject Identifier", core="Req", origin="Derived"),
+            Variable("VISITNUM", "Visit Number", "Num", "Req", "Derived"),
+            Variable("VISIT", "Visit Name", codelist=_VISITS),
+            Variable("SVPRESP", "Pre-specified", core="Perm", origin="Assigned",
+                     codelist=("Y",)),
+            Variable("SVOCCUR", "Occurrence", core="Perm", origin="Assigned", codelist=("Y",)),
+            Variable("SVCNTMOD", "Contact Mode", core="Perm", origin="Derived",
+                     codelist=("IN PERSON",)),
+            Variable("SVSTDTC", "Start Date/Time of Visit"),
+            Variable("SVENDTC", "End Date/Time of Visit"),
+            _dy("SVSTDY", "Study Day of Start of Visit"),
+            _dy("SVENDY", "Study Day of End of Visit"),
         ),
     ),
     "ZP": Domain(
@@ -511,6 +548,40 @@ def _course_rows(
             AEENDTC=ae.resolution and iso(ae.resolution),
             AESTDY=sdtm_day(day0, ae.onset),
             AEENDY=sdtm_day(day0, ae.resolution),
+        )
+    for inf in co.infections:
+        term = infection_term(inf)
+        t.add(
+            "AE",
+            u,
+            **common,
+            DOMAIN="AE",
+            AETERM=term,
+            AEDECOD=term.upper(),
+            AECAT="INFECTION",
+            AESCAT=inf.organism_class.upper(),
+            AETOXGR=str(inf.ctcae_grade),
+            AESTDTC=iso(inf.onset),
+            AESTDY=sdtm_day(day0, inf.onset),
+        )
+    for v in co.followup_visits:
+        when = iso(v.date)
+        dy = sdtm_day(day0, v.date)
+        t.add(
+            "SV",
+            u,
+            STUDYID=study,
+            DOMAIN="SV",
+            USUBJID=u,
+            VISITNUM=_VISITNUM[v.visit],
+            VISIT=v.visit,
+            SVPRESP="Y",
+            SVOCCUR="Y",
+            SVCNTMOD="IN PERSON" if v.contact == "visit" else None,
+            SVSTDTC=when,
+            SVENDTC=when,
+            SVSTDY=dy,
+            SVENDY=dy,
         )
     for inf in co.infusions:
         t.add(
