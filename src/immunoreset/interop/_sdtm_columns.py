@@ -339,22 +339,16 @@ def parallel_columns(
     shares, so ``--SEQ`` per patient is unchanged), started at once; returns a function that
     waits for them and gives (domains, writers' factorization, last dates). The caller builds
     the other domains meanwhile."""
-    import multiprocessing
+    from immunoreset.interop._workers import start
 
     refs = [Ref(co.study_id, co.day0) for co in courses]
     size = max(1, -(-len(refs) // workers))
     shares = [refs[i : i + size] for i in range(0, len(refs), size)] or [[]]
     url = registry.engine.url.render_as_string(hide_password=False)
-    pool = multiprocessing.get_context("spawn").Pool(len(shares))
-    pending = [pool.apply_async(_part, (url, share, study)) for share in shares]
-    pool.close()
+    wait = start(_part, [(url, share, study) for share in shares], what="SDTM export")
 
     def collect() -> tuple[dict[str, dict[str, Any]], dict[str, Any], list[dt.date | None]]:
-        try:
-            results = [r.get() for r in pending]
-        finally:
-            pool.terminate()
-            pool.join()
+        results = wait()
         domains, factorized = _merge([r[0] for r in results])
         last = [d for r in results for d in r[1]]
         return domains, factorized, last

@@ -795,18 +795,17 @@ def export_fhir(
             progress=progress,
         )
     else:
-        import multiprocessing
+        from immunoreset.interop._workers import start
 
         url = registry.engine.url.render_as_string(hide_password=False)
         size = -(-len(visible) // workers)  # contiguous shares load by ID range (fast path)
         parts = [visible[i : i + size] for i in range(0, len(visible), size)]
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(workers) as pool:
-            results = [
-                pool.apply_async(_export_part, (url, actor, part, str(out), sites, validate))
-                for part in parts
-            ]
-            done = sorted(sid for r in results for sid in r.get())
+        collect = start(
+            _export_part,
+            [(url, actor, part, str(out), sites, validate) for part in parts],
+            what="FHIR export",
+        )
+        done = sorted(sid for r in collect() for sid in r)
         if progress:
             progress(len(done))
     registry.record_export(actor, "fhir", str(out), done, detail={"pseudonymised": True})
