@@ -222,6 +222,36 @@ with m._batches("process", Path({str(source)!r}), {{"RM-001", "ER-001"}}, "sqlit
         raise AssertionError("the parser process outlived its killed parent")
 
 
+def test_a_killed_parser_process_fails_the_import_instead_of_hanging(
+    source: Path, db_url: str
+) -> None:
+    """The parser process is SIGKILLed (as the OOM killer would) mid-import: the importer stops
+    waiting for its batches, says so in one line, and rolls back — nothing is written."""
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    from immunoreset.registry.csvio import ParserDied
+
+    killed = []
+
+    def kill_parser(_rows: int) -> None:  # called once for the patients, then per batch
+        children = multiprocessing.active_children()
+        if children and not killed:
+            os.kill(children[0].pid, signal.SIGKILL)
+            killed.append(children[0].pid)
+
+    with Registry(db_url, upgrade=True) as reg:
+        before = reg.count_rows()
+        t0 = time.monotonic()
+        with pytest.raises(ParserDied, match=r"parser process ended unexpectedly.*nothing was"):
+            import_csv(reg, ADMIN, source, parser="process", batch_rows=1, progress=kill_parser)
+        assert killed and time.monotonic() - t0 < 120
+        assert reg.count_rows() == before
+        assert reg.list_patients(ADMIN) == []
+
+
 def test_blank_assessment_row_is_refused_naming_row(source: Path, sqlite_url: str) -> None:
     """Issue #12 item 4: a blank day is "not assessed", refused on import like on the web."""
     _edit(source, "daily_assessments.csv", 2, "temperature_max_c", "")

@@ -22,12 +22,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Full, Queue
+from queue import Empty, Full, Queue
 from typing import Any
 
 from immunoreset import course as c
 from immunoreset import vocab
-from immunoreset.errors import InvalidInput
+from immunoreset.errors import ImmunoresetError, InvalidInput
 from immunoreset.registry import fast, rules
 from immunoreset.registry import schema as s
 from immunoreset.registry.access import Actor
@@ -888,6 +888,24 @@ def _parse_process(
         out.put(err)
 
 
+#: Seconds between checks that the parser is still alive while the writer waits for a batch.
+_PARSER_POLL = 1.0
+
+
+class ParserDied(ImmunoresetError):
+    """The CSV import's parser ended without sending the whole folder (killed, out of memory).
+
+    The writer stops waiting and the import transaction rolls back: nothing is written.
+    """
+
+    def __init__(self, exitcode: int | None) -> None:
+        how = f" (exit code {exitcode})" if exitcode is not None else ""
+        super().__init__(
+            f"the CSV import's parser process ended unexpectedly{how}; nothing was imported — "
+            "run the import again (if the machine ran out of memory, free some first)"
+        )
+
+
 @contextmanager
 def _batches(
     parser: str,
@@ -923,7 +941,15 @@ def _batches(
 
     def items() -> Iterator[tuple[s.Entity, list[tuple[str, tuple[Any, ...], Any]]]]:
         while True:
-            item = queue.get()
+            try:
+                item = queue.get(timeout=_PARSER_POLL)
+            except Empty:
+                if worker.is_alive():
+                    continue
+                try:  # it may have sent its last batch just before ending
+                    item = queue.get(timeout=_PARSER_POLL)
+                except Empty:
+                    raise ParserDied(getattr(worker, "exitcode", None)) from None
             if item is None:
                 return
             if isinstance(item, BaseException):
