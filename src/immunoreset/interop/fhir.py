@@ -628,9 +628,19 @@ def bundle_json(course: c.Course, *, site_name: str | None = None) -> str:
     The patient appears only by study ID, sex and birth year-month; ``site_name`` labels the
     site's Organization (default: the site code).
     """
+    head, before, after = _bundle_parts(course, site_name)
+    return head[:-1] + ',"entry":[' + ",".join(before + after) + "]}"
+
+
+def _bundle_parts(course: c.Course, site_name: str | None) -> tuple[str, list[str], list[str]]:
+    """The Bundle's JSON text without entries, and the entries' texts written before the
+    labs and from the labs on (the column-wise export splices its lab entries in between)."""
     b = _Bundle(course)
     _patient(b, course, site_name)
+    split = 0
     for write in _WRITERS:
+        if write is _labs:
+            split = len(b.entries)
         write(b, course)
     head = _dumps(
         {
@@ -640,7 +650,7 @@ def bundle_json(course: c.Course, *, site_name: str | None = None) -> str:
             "type": "collection",
         }
     )
-    return head[:-1] + ',"entry":[' + ",".join(b.entries) + "]}"
+    return head, b.entries[:split], b.entries[split:]
 
 
 def course_bundle(course: c.Course, *, site_name: str | None = None) -> dict[str, Any]:
@@ -724,13 +734,11 @@ def export_fhir(
         if missing:
             raise NotFound("patient", missing[0])
         visible = [sid for sid in visible if sid in set(study_ids)]
+    from immunoreset.interop._fhir_columns import write_bundles_columns
+
     if workers == 1 or len(visible) < 200:
-        done = write_bundles(
-            registry.iter_courses(actor, study_ids=visible),
-            out,
-            sites=sites,
-            validate=validate,
-            progress=progress,
+        done = write_bundles_columns(
+            registry, actor, visible, out, sites=sites, validate=validate, progress=progress
         )
     else:
         import multiprocessing
@@ -755,12 +763,11 @@ def _export_part(
     url: str, actor: Any, study_ids: list[str], out: str, sites: dict[str, str], validate: bool
 ) -> list[str]:
     """One export process: load its patients' courses and write their bundles."""
+    from immunoreset.interop._fhir_columns import write_bundles_columns
     from immunoreset.registry import Registry
 
     with Registry(url) as reg:
-        return write_bundles(
-            reg.iter_courses(actor, study_ids=study_ids), out, sites=sites, validate=validate
-        )
+        return write_bundles_columns(reg, actor, study_ids, out, sites=sites, validate=validate)
 
 
 # --------------------------------------------------------------------------- import
