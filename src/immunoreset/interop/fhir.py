@@ -149,6 +149,12 @@ class _Bundle:
         self.subject = {"reference": self.patient_url}
         self.subject_json = _dumps(self.subject)
         self.urls: dict[tuple[str, str], str] = {}
+        self.obs_name = _NS_BYTES + f"{self.sid}|Observation|".encode()
+
+    def obs_id(self, tail: str) -> str:
+        """The id of an Observation keyed ``tail`` (``_uid(sid, "Observation", *key)`` with
+        the key already joined by ``|``)."""
+        return _uuid5_text(_sha1(self.obs_name + tail.encode()).hexdigest())
 
     def add(self, resource: dict[str, Any], *key: Any) -> str:
         rid = _uid(self.sid, resource["resourceType"], *key)
@@ -170,6 +176,28 @@ class _Bundle:
             **value,
         }
         return self.add(res, *key)
+
+    def obs_text(self, key: str, head: str, day: str, body: str) -> str:
+        """An Observation from its template (the same text as :meth:`obs`): ``key`` its
+        record key joined by ``|`` (:meth:`obs_id`), ``head`` the JSON text up to the code
+        (:func:`_obs_head`), ``body`` that of the value members."""
+        rid = self.obs_id(key)
+        url = "urn:uuid:" + rid
+        self.entries.append(
+            f'{{"fullUrl":"{url}","resource":{{{head},"subject":{self.subject_json},'
+            f'"effectiveDateTime":"{day}",{body},"id":"{rid}"}}}}'
+        )
+        return url
+
+
+def _obs_head(category: str, code: dict[str, Any]) -> str:
+    """JSON text of an Observation's members before ``subject`` (see :meth:`_Bundle.obs`)."""
+    return (
+        '"resourceType":"Observation","status":"final","category":'
+        + _dumps(_category(category))
+        + ',"code":'
+        + _dumps(code)
+    )
 
 
 def _patient(b: _Bundle, co: c.Course, site_name: str | None) -> None:
@@ -218,12 +246,9 @@ def _patient(b: _Bundle, co: c.Course, site_name: str | None) -> None:
 
 def _num_json(value: Any) -> str:
     """JSON text of a number, as the encoder writes it."""
-    if type(value) is float and value == value and value not in (_INF, -_INF):
+    if type(value) is float and value - value == 0.0:  # finite (inf − inf and NaN are NaN)
         return float.__repr__(value)
     return _dumps(value)
-
-
-_INF = float("inf")
 
 
 def _vital_templates() -> dict[str, tuple[str, str]]:
@@ -244,11 +269,11 @@ def _vital_templates() -> dict[str, tuple[str, str]]:
     return out
 
 
-def _vital(b: _Bundle, name: str, when: dt.date, value: float) -> str:
-    """A vital-sign Observation from its template (the same text as :meth:`_Bundle.obs`)."""
+def _vital(b: _Bundle, name: str, day: str, value: float) -> str:
+    """A vital-sign Observation on ``day`` (ISO date) from its template (the same text as
+    :meth:`_Bundle.obs`)."""
     head, unit = _VITAL_TEMPLATES[name]
-    day = when.isoformat()
-    rid = _uid(b.sid, "Observation", name, day)
+    rid = b.obs_id(f"{name}|{day}")
     url = "urn:uuid:" + rid
     b.entries.append(
         f'{{"fullUrl":"{url}","resource":{{{head},"subject":{b.subject_json},'
@@ -260,9 +285,10 @@ def _vital(b: _Bundle, name: str, when: dt.date, value: float) -> str:
 
 def _anthropometrics(b: _Bundle, co: c.Course) -> None:
     for a in co.anthropometrics:
-        _vital(b, "weight_kg", a.date, a.weight_kg)
+        day = a.date.isoformat()
+        _vital(b, "weight_kg", day, a.weight_kg)
         if a.height_cm is not None:
-            _vital(b, "height_cm", a.date, a.height_cm)
+            _vital(b, "height_cm", day, a.height_cm)
 
 
 def _manufacturing(b: _Bundle, co: c.Course) -> None:
@@ -422,36 +448,63 @@ _PANEL_HEAD = (
 _FLOW_CODE = _dumps(_concept(_local("daily", "oxygen_flow_l_min")))
 
 
+_PANELS: dict[tuple[Any, ...], str] = {}
+
+
+def _panel_components(d: c.DailyAssessment) -> str:
+    """JSON text of a daily panel's coded components (cached: a few hundred combinations)."""
+    key = (
+        d.hypotension,
+        d.vasopressors,
+        d.oxygen_device,
+        d.unable_to_assess,
+        d.consciousness,
+        d.seizure,
+        d.motor_weakness,
+        d.cerebral_edema,
+    )
+    text = _PANELS.get(key)
+    if text is None:
+        text = _PANELS[key] = ",".join(
+            [
+                _comp("hypotension", "", d.hypotension),
+                *(_comp("vasopressor", "vasopressor", v) for v in d.vasopressors),
+                _comp("oxygen_device", "oxygen-device", d.oxygen_device),
+                _comp("unable_to_assess", "", d.unable_to_assess),
+                _comp("consciousness", "consciousness", d.consciousness),
+                _comp("seizure", "seizure", d.seizure),
+                _comp("motor_weakness", "", d.motor_weakness),
+                _comp("cerebral_edema", "cerebral-edema", d.cerebral_edema),
+            ]
+        )
+    return text
+
+
+_NEURO_HEADS = {
+    name: _obs_head("survey", _concept(_local("neuro", name, _C["neuro"][name]["display"])))
+    for name in ("ice_score", "capd_score")
+}
+
+
 def _daily(b: _Bundle, co: c.Course) -> None:
-    neuro = _C["neuro"]
-    subject = _dumps(b.subject)
+    subject = b.subject_json
     for d in co.daily_assessments:
-        comps = [
-            _comp("hypotension", "", d.hypotension),
-            *(_comp("vasopressor", "vasopressor", v) for v in d.vasopressors),
-            _comp("oxygen_device", "oxygen-device", d.oxygen_device),
-            _comp("unable_to_assess", "", d.unable_to_assess),
-            _comp("consciousness", "consciousness", d.consciousness),
-            _comp("seizure", "seizure", d.seizure),
-            _comp("motor_weakness", "", d.motor_weakness),
-            _comp("cerebral_edema", "cerebral-edema", d.cerebral_edema),
-        ]
+        comps = _panel_components(d)
         if d.oxygen_flow_l_min is not None:
-            comps.append(
-                f'{{"code":{_FLOW_CODE},"valueQuantity":'
+            comps += (
+                f',{{"code":{_FLOW_CODE},"valueQuantity":'
                 f"{_dumps(_qty(d.oxygen_flow_l_min, 'L/min'))}}}"
             )
         members = []
+        day = d.date.isoformat()
         if d.temperature_max_c is not None:
-            members.append(_vital(b, "temperature_max_c", d.date, d.temperature_max_c))
+            members.append(_vital(b, "temperature_max_c", day, d.temperature_max_c))
         for name in ("ice_score", "capd_score"):
             score = getattr(d, name)
             if score is not None:
-                code = _concept(_local("neuro", name, neuro[name]["display"]))
-                url = b.obs((name, d.date), "survey", code, d.date, valueInteger=score)
-                members.append(url)
-        day = d.date.isoformat()
-        rid = _uid(b.sid, "Observation", "daily", d.date)
+                body = '"valueInteger":' + _dumps(score)
+                members.append(b.obs_text(f"{name}|{day}", _NEURO_HEADS[name], day, body))
+        rid = b.obs_id(f"daily|{day}")
         has = (
             ',"hasMember":[' + ",".join(f'{{"reference":"{u}"}}' for u in members) + "]"
             if members
@@ -459,7 +512,7 @@ def _daily(b: _Bundle, co: c.Course) -> None:
         )
         b.entries.append(
             f'{{"fullUrl":"urn:uuid:{rid}","resource":{{{_PANEL_HEAD},"subject":{subject},'
-            f'"effectiveDateTime":"{day}","component":[{",".join(comps)}]{has},'
+            f'"effectiveDateTime":"{day}","component":[{comps}]{has},'
             f'"id":"{rid}"}}}}'
         )
         if d.tocilizumab:
@@ -516,19 +569,43 @@ def _labs(b: _Bundle, co: c.Course) -> None:
         )
 
 
+_INSTRUMENT_HEADS: dict[str, str] = {}
+_ITEM_HEADS: dict[tuple[str, str], str] = {}
+_SCORE_UNIT = _dumps({"unit": "{score}", "system": UCUM, "code": "{score}"})[1:-1]
+
+
+def _instrument_head(instrument: str) -> str:
+    head = _INSTRUMENT_HEADS.get(instrument)
+    if head is None:
+        display = vocab.INSTRUMENTS[instrument][2]
+        code = _concept(_local("instrument", instrument, display))
+        head = _INSTRUMENT_HEADS[instrument] = _obs_head("survey", code)
+    return head
+
+
+def _item_head(instrument: str, item: str) -> str:
+    """JSON text of an item component up to its value."""
+    head = _ITEM_HEADS.get((instrument, item))
+    if head is None:
+        code = _dumps({"code": _concept(_coding(local_system(f"item/{instrument}"), item))})
+        head = _ITEM_HEADS[instrument, item] = code[:-1] + ',"valueQuantity":{"value":'
+    return head
+
+
 def _disease(b: _Bundle, co: c.Course) -> None:
+    """Disease assessments (survey Observations: total + one component per item), from
+    templates — the text of :meth:`_Bundle.obs` with ``valueQuantity`` and ``component``."""
     for d in co.disease_assessments:
-        code = _concept(_local("instrument", d.instrument, vocab.INSTRUMENTS[d.instrument][2]))
-        extra: dict[str, Any] = {"valueQuantity": _qty(d.score, "{score}")}
+        body = f'"valueQuantity":{{"value":{_num_json(d.score)},{_SCORE_UNIT}}}'
         if d.items:
-            extra["component"] = [
-                {
-                    "code": _concept(_coding(local_system(f"item/{d.instrument}"), k)),
-                    "valueQuantity": {"value": v},
-                }
-                for k, v in sorted(d.items.items())
-            ]
-        b.obs(("disease", d.date, d.instrument), "survey", code, d.date, **extra)
+            items = sorted(d.items.items())
+            body += (
+                ',"component":['
+                + ",".join(_item_head(d.instrument, k) + _num_json(v) + "}}" for k, v in items)
+                + "]"
+            )
+        day = d.date.isoformat()
+        b.obs_text(f"disease|{day}|{d.instrument}", _instrument_head(d.instrument), day, body)
 
 
 def _medications(b: _Bundle, co: c.Course) -> None:
