@@ -245,9 +245,12 @@ def _patient(b: _Bundle, co: c.Course, site_name: str | None) -> None:
 
 
 def _num_json(value: Any) -> str:
-    """JSON text of a number, as the encoder writes it."""
-    if type(value) is float and value - value == 0.0:  # finite (inf − inf and NaN are NaN)
+    """JSON text of a number, as the encoder writes it (``int.__repr__`` / ``float.__repr__``)."""
+    kind = type(value)
+    if kind is float and value - value == 0.0:  # finite (inf − inf and NaN are NaN)
         return float.__repr__(value)
+    if kind is int:
+        return int.__repr__(value)
     return _dumps(value)
 
 
@@ -446,6 +449,7 @@ _PANEL_HEAD = (
     + _dumps(_concept(_local("panel", "daily-assessment", "CAR T daily CRS/ICANS assessment")))
 )
 _FLOW_CODE = _dumps(_concept(_local("daily", "oxygen_flow_l_min")))
+_FLOW_UNIT = _dumps(_qty(0, "L/min"))[len('{"value":0,') : -1]
 
 
 _PANELS: dict[tuple[Any, ...], str] = {}
@@ -492,8 +496,8 @@ def _daily(b: _Bundle, co: c.Course) -> None:
         comps = _panel_components(d)
         if d.oxygen_flow_l_min is not None:
             comps += (
-                f',{{"code":{_FLOW_CODE},"valueQuantity":'
-                f"{_dumps(_qty(d.oxygen_flow_l_min, 'L/min'))}}}"
+                f',{{"code":{_FLOW_CODE},"valueQuantity":{{"value":'
+                f"{_num_json(d.oxygen_flow_l_min)},{_FLOW_UNIT}}}}}"
             )
         members = []
         day = d.date.isoformat()
@@ -502,7 +506,7 @@ def _daily(b: _Bundle, co: c.Course) -> None:
         for name in ("ice_score", "capd_score"):
             score = getattr(d, name)
             if score is not None:
-                body = '"valueInteger":' + _dumps(score)
+                body = '"valueInteger":' + _num_json(score)
                 members.append(b.obs_text(f"{name}|{day}", _NEURO_HEADS[name], day, body))
         rid = b.obs_id(f"daily|{day}")
         has = (
