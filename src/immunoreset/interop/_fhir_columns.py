@@ -2,7 +2,8 @@
 :func:`immunoreset.interop.fhir.bundle_json` over whole courses (tested).
 
 Labs are four in five resources of a bundle (≈ 4.4 million at 10,000 patients). The courses
-are loaded without them (``iter_courses(skip=("labs",))``); the loader is scoped to the
+are loaded without them (and without :data:`~immunoreset.interop.fhir.NOT_CARRIED`, which
+no bundle holds: ``iter_courses(skip=…)``); the loader is scoped to the
 actor, so the study IDs it returns are the ones in scope. The lab table is then read
 column-wise for those patients, a chunk at a time (:func:`~immunoreset.interop._columns.read_coded`:
 rows sorted as the course sorts them, soft-deleted rows left out), and every *distinct*
@@ -403,7 +404,9 @@ def write_bundles_columns(
     folder.mkdir(parents=True, exist_ok=True)
     names = sites or {}
     done: list[str] = []
-    courses = registry.iter_courses(actor, study_ids=study_ids, skip=("labs",))
+    # the labs come column-wise; the collections a bundle does not carry are not loaded
+    skip = ("labs", *fhir.NOT_CARRIED)
+    courses = registry.iter_courses(actor, study_ids=study_ids, skip=skip)
     with gc_paused():
         ids = patient_ids(registry)
         for chunk in _chunks(courses, _CHUNK):

@@ -28,6 +28,10 @@ request (every test does; the CLI does with ``--validate``).
 Resource ids are UUID 5 of (study ID, record key): the same course always gives the same
 bundle, so export → import into an empty registry → export reproduces the files byte for byte.
 
+:func:`export_fhir` writes the lab Observations (four in five resources) column-wise
+(:mod:`immunoreset.interop._fhir_columns`) and splices them between the entries these writers
+give (:func:`_bundle_parts`): the same bytes as :func:`bundle_json` over whole courses (tested).
+
 To add a record type (infections, IgG, IVIG, follow-up visits, IEC-HS): add a writer to
 ``_WRITERS`` and a reader branch to ``_READERS`` (keyed by resource type and code).
 """
@@ -801,8 +805,9 @@ def export_fhir(
 ) -> list[str]:
     """Export the actor's visible courses (or ``study_ids``) as bundles; audited as an export.
 
-    ``workers`` > 1 splits the patients over that many processes, each loading and writing
-    its share (the registry is only read).
+    The labs are read and written column-wise (``_fhir_columns.write_bundles_columns``).
+    ``workers`` > 1 splits the patients (from 200 on) over that many processes, each loading
+    and writing its share (the registry is only read).
     """
     from immunoreset.errors import NotFound, check_range
 
