@@ -3,11 +3,12 @@
 
 Labs are four in five resources of a bundle (≈ 4.4 million at 10,000 patients). The courses
 are loaded without them (and without :data:`~immunoreset.interop.fhir.NOT_CARRIED`, which
-no bundle holds: ``iter_courses(skip=…)``); the loader is scoped to the
-actor, so the study IDs it returns are the ones in scope. The lab table is then read
-column-wise for those patients, a chunk at a time (:func:`~immunoreset.interop._columns.read_coded`:
-rows sorted as the course sorts them, soft-deleted rows left out), and every *distinct*
-stored value is formatted once, as :func:`immunoreset.interop.fhir._labs` formats it. An
+no bundle holds: ``iter_courses(skip=…)``); the loader is scoped to the actor, so the study
+IDs it returns are the ones in scope. The lab table is then read column-wise for those
+patients, 200 courses at a time (:func:`read_labs`: the rows and values of
+:func:`~immunoreset.interop._columns.read_coded`, sorted as the course sorts them,
+soft-deleted rows left out), and every *distinct* stored value is formatted once, as
+:func:`immunoreset.interop.fhir._labs` formats it. An
 entry is a concatenation of pieces::
 
     ,{"fullUrl":"urn:uuid: | id | ","resource":{<analyte's code…>,"subject": |
@@ -16,7 +17,7 @@ entry is a concatenation of pieces::
 
 The resource ids (UUID 5 of ``<study ID>|Observation|lab|<date>|<analyte>``) are computed
 in bulk by a compiled SHA-1 (:func:`sha1_uuid5`, tested equal to :func:`uuid.uuid5`), and a
-compiled loop copies the pieces (numba). The other resources (≈ 30 % of the bytes) come from
+compiled loop copies the pieces (numba). The other resources (≈ 40 % of the bytes) come from
 the per-resource writers of :mod:`~immunoreset.interop.fhir`, with the lab entries spliced in
 where the object path writes them.
 """
