@@ -265,12 +265,7 @@ def _vital_templates() -> dict[str, tuple[str, str]]:
         if not v.get("loinc"):
             continue
         code = _concept(_coding(LOINC, v["loinc"], v["display"]), _local("vital", name))
-        head = (
-            '"resourceType":"Observation","status":"final","category":'
-            + _dumps(_category("vital-signs"))
-            + ',"code":'
-            + _dumps(code)
-        )
+        head = _obs_head("vital-signs", code)
         unit = _dumps({"unit": v["ucum"], "system": UCUM, "code": v["ucum"]})[1:-1]
         out[name] = (head, unit)
     return out
@@ -446,11 +441,8 @@ def _comp(name: str, kind: str, value: Any) -> str:
     return text
 
 
-_PANEL_HEAD = (
-    '"resourceType":"Observation","status":"final","category":'
-    + _dumps(_category("exam"))
-    + ',"code":'
-    + _dumps(_concept(_local("panel", "daily-assessment", "CAR T daily CRS/ICANS assessment")))
+_PANEL_HEAD = _obs_head(
+    "exam", _concept(_local("panel", "daily-assessment", "CAR T daily CRS/ICANS assessment"))
 )
 _FLOW_CODE = _dumps(_concept(_local("daily", "oxygen_flow_l_min")))
 _FLOW_UNIT = _dumps(_qty(0, "L/min"))[len('{"value":0,') : -1]
@@ -535,18 +527,11 @@ def _daily(b: _Bundle, co: c.Course) -> None:
 def _lab_templates() -> dict[str, tuple[str, str]]:
     """Per analyte: the JSON text of an entry up to the value, and of its Quantity's unit."""
     out = {}
-    cat = _dumps(_category("laboratory"))
     for analyte, a in _C["analytes"].items():
         local = _local("analyte", analyte, vocab.ANALYTES[analyte][2])
         codings = [_coding(LOINC, a["loinc"]), local] if a["loinc"] else [local]
         unit = _dumps({"unit": vocab.ANALYTES[analyte][0], "system": UCUM, "code": a["ucum"]})
-        head = (
-            '"resourceType":"Observation","status":"final","category":'
-            + cat
-            + ',"code":'
-            + _dumps({"coding": codings})
-        )
-        out[analyte] = (head, unit[1:-1])
+        out[analyte] = (_obs_head("laboratory", {"coding": codings}), unit[1:-1])
     return out
 
 
