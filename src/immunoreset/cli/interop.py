@@ -36,7 +36,12 @@ def export_fhir(
     validate: Annotated[
         bool, typer.Option("--validate", help="Validate every bundle with fhir.resources R4B")
     ] = False,
-    workers: Annotated[int, typer.Option(help="Processes writing bundles")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Processes writing bundles (from 200 patients on; 1 = this process only)"
+        ),
+    ] = 2,
 ) -> None:
     """Write one FHIR R4 Bundle (JSON) per course: pseudonymous, audited."""
     from immunoreset.interop.fhir import export_fhir as run

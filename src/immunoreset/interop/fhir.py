@@ -30,6 +30,10 @@ request (every test does; the CLI does with ``--validate``).
 Resource ids are UUID 5 of (study ID, record key): the same course always gives the same
 bundle, so export → import into an empty registry → export reproduces the files byte for byte.
 
+:func:`export_fhir` writes the lab Observations (four in five resources) column-wise
+(:mod:`immunoreset.interop._fhir_columns`) and splices them between the entries these writers
+give (:func:`_bundle_parts`): the same bytes as :func:`bundle_json` over whole courses (tested).
+
 To add a record type: add a writer to ``_WRITERS`` and a reader branch to ``_READERS``
 (keyed by resource type and code).
 """
@@ -151,6 +155,12 @@ class _Bundle:
         self.subject = {"reference": self.patient_url}
         self.subject_json = _dumps(self.subject)
         self.urls: dict[tuple[str, str], str] = {}
+        self.obs_name = _NS_BYTES + f"{self.sid}|Observation|".encode()
+
+    def obs_id(self, tail: str) -> str:
+        """The id of an Observation keyed ``tail`` (``_uid(sid, "Observation", *key)`` with
+        the key already joined by ``|``)."""
+        return _uuid5_text(_sha1(self.obs_name + tail.encode()).hexdigest())
 
     def add(self, resource: dict[str, Any], *key: Any) -> str:
         rid = _uid(self.sid, resource["resourceType"], *key)
@@ -172,6 +182,28 @@ class _Bundle:
             **value,
         }
         return self.add(res, *key)
+
+    def obs_text(self, key: str, head: str, day: str, body: str) -> str:
+        """An Observation from its template (the same text as :meth:`obs`): ``key`` its
+        record key joined by ``|`` (:meth:`obs_id`), ``head`` the JSON text up to the code
+        (:func:`_obs_head`), ``body`` that of the value members."""
+        rid = self.obs_id(key)
+        url = "urn:uuid:" + rid
+        self.entries.append(
+            f'{{"fullUrl":"{url}","resource":{{{head},"subject":{self.subject_json},'
+            f'"effectiveDateTime":"{day}",{body},"id":"{rid}"}}}}'
+        )
+        return url
+
+
+def _obs_head(category: str, code: dict[str, Any]) -> str:
+    """JSON text of an Observation's members before ``subject`` (see :meth:`_Bundle.obs`)."""
+    return (
+        '"resourceType":"Observation","status":"final","category":'
+        + _dumps(_category(category))
+        + ',"code":'
+        + _dumps(code)
+    )
 
 
 def _patient(b: _Bundle, co: c.Course, site_name: str | None) -> None:
@@ -219,13 +251,13 @@ def _patient(b: _Bundle, co: c.Course, site_name: str | None) -> None:
 
 
 def _num_json(value: Any) -> str:
-    """JSON text of a number, as the encoder writes it."""
-    if type(value) is float and value == value and value not in (_INF, -_INF):
+    """JSON text of a number, as the encoder writes it (``int.__repr__`` / ``float.__repr__``)."""
+    kind = type(value)
+    if kind is float and value - value == 0.0:  # finite (inf − inf and NaN are NaN)
         return float.__repr__(value)
+    if kind is int:
+        return int.__repr__(value)
     return _dumps(value)
-
-
-_INF = float("inf")
 
 
 def _vital_templates() -> dict[str, tuple[str, str]]:
@@ -235,22 +267,17 @@ def _vital_templates() -> dict[str, tuple[str, str]]:
         if not v.get("loinc"):
             continue
         code = _concept(_coding(LOINC, v["loinc"], v["display"]), _local("vital", name))
-        head = (
-            '"resourceType":"Observation","status":"final","category":'
-            + _dumps(_category("vital-signs"))
-            + ',"code":'
-            + _dumps(code)
-        )
+        head = _obs_head("vital-signs", code)
         unit = _dumps({"unit": v["ucum"], "system": UCUM, "code": v["ucum"]})[1:-1]
         out[name] = (head, unit)
     return out
 
 
-def _vital(b: _Bundle, name: str, when: dt.date, value: float) -> str:
-    """A vital-sign Observation from its template (the same text as :meth:`_Bundle.obs`)."""
+def _vital(b: _Bundle, name: str, day: str, value: float) -> str:
+    """A vital-sign Observation on ``day`` (ISO date) from its template (the same text as
+    :meth:`_Bundle.obs`)."""
     head, unit = _VITAL_TEMPLATES[name]
-    day = when.isoformat()
-    rid = _uid(b.sid, "Observation", name, day)
+    rid = b.obs_id(f"{name}|{day}")
     url = "urn:uuid:" + rid
     b.entries.append(
         f'{{"fullUrl":"{url}","resource":{{{head},"subject":{b.subject_json},'
@@ -262,9 +289,10 @@ def _vital(b: _Bundle, name: str, when: dt.date, value: float) -> str:
 
 def _anthropometrics(b: _Bundle, co: c.Course) -> None:
     for a in co.anthropometrics:
-        _vital(b, "weight_kg", a.date, a.weight_kg)
+        day = a.date.isoformat()
+        _vital(b, "weight_kg", day, a.weight_kg)
         if a.height_cm is not None:
-            _vital(b, "height_cm", a.date, a.height_cm)
+            _vital(b, "height_cm", day, a.height_cm)
 
 
 def _manufacturing(b: _Bundle, co: c.Course) -> None:
@@ -415,45 +443,70 @@ def _comp(name: str, kind: str, value: Any) -> str:
     return text
 
 
-_PANEL_HEAD = (
-    '"resourceType":"Observation","status":"final","category":'
-    + _dumps(_category("exam"))
-    + ',"code":'
-    + _dumps(_concept(_local("panel", "daily-assessment", "CAR T daily CRS/ICANS assessment")))
+_PANEL_HEAD = _obs_head(
+    "exam", _concept(_local("panel", "daily-assessment", "CAR T daily CRS/ICANS assessment"))
 )
 _FLOW_CODE = _dumps(_concept(_local("daily", "oxygen_flow_l_min")))
+_FLOW_UNIT = _dumps(_qty(0, "L/min"))[len('{"value":0,') : -1]
+
+
+_PANELS: dict[tuple[Any, ...], str] = {}
+
+
+def _panel_components(d: c.DailyAssessment) -> str:
+    """JSON text of a daily panel's coded components (cached: a few hundred combinations)."""
+    key = (
+        d.hypotension,
+        d.vasopressors,
+        d.oxygen_device,
+        d.unable_to_assess,
+        d.consciousness,
+        d.seizure,
+        d.motor_weakness,
+        d.cerebral_edema,
+    )
+    text = _PANELS.get(key)
+    if text is None:
+        text = _PANELS[key] = ",".join(
+            [
+                _comp("hypotension", "", d.hypotension),
+                *(_comp("vasopressor", "vasopressor", v) for v in d.vasopressors),
+                _comp("oxygen_device", "oxygen-device", d.oxygen_device),
+                _comp("unable_to_assess", "", d.unable_to_assess),
+                _comp("consciousness", "consciousness", d.consciousness),
+                _comp("seizure", "seizure", d.seizure),
+                _comp("motor_weakness", "", d.motor_weakness),
+                _comp("cerebral_edema", "cerebral-edema", d.cerebral_edema),
+            ]
+        )
+    return text
+
+
+_NEURO_HEADS = {
+    name: _obs_head("survey", _concept(_local("neuro", name, _C["neuro"][name]["display"])))
+    for name in ("ice_score", "capd_score")
+}
 
 
 def _daily(b: _Bundle, co: c.Course) -> None:
-    neuro = _C["neuro"]
-    subject = _dumps(b.subject)
+    subject = b.subject_json
     for d in co.daily_assessments:
-        comps = [
-            _comp("hypotension", "", d.hypotension),
-            *(_comp("vasopressor", "vasopressor", v) for v in d.vasopressors),
-            _comp("oxygen_device", "oxygen-device", d.oxygen_device),
-            _comp("unable_to_assess", "", d.unable_to_assess),
-            _comp("consciousness", "consciousness", d.consciousness),
-            _comp("seizure", "seizure", d.seizure),
-            _comp("motor_weakness", "", d.motor_weakness),
-            _comp("cerebral_edema", "cerebral-edema", d.cerebral_edema),
-        ]
+        comps = _panel_components(d)
         if d.oxygen_flow_l_min is not None:
-            comps.append(
-                f'{{"code":{_FLOW_CODE},"valueQuantity":'
-                f"{_dumps(_qty(d.oxygen_flow_l_min, 'L/min'))}}}"
+            comps += (
+                f',{{"code":{_FLOW_CODE},"valueQuantity":{{"value":'
+                f"{_num_json(d.oxygen_flow_l_min)},{_FLOW_UNIT}}}}}"
             )
         members = []
+        day = d.date.isoformat()
         if d.temperature_max_c is not None:
-            members.append(_vital(b, "temperature_max_c", d.date, d.temperature_max_c))
+            members.append(_vital(b, "temperature_max_c", day, d.temperature_max_c))
         for name in ("ice_score", "capd_score"):
             score = getattr(d, name)
             if score is not None:
-                code = _concept(_local("neuro", name, neuro[name]["display"]))
-                url = b.obs((name, d.date), "survey", code, d.date, valueInteger=score)
-                members.append(url)
-        day = d.date.isoformat()
-        rid = _uid(b.sid, "Observation", "daily", d.date)
+                body = '"valueInteger":' + _num_json(score)
+                members.append(b.obs_text(f"{name}|{day}", _NEURO_HEADS[name], day, body))
+        rid = b.obs_id(f"daily|{day}")
         has = (
             ',"hasMember":[' + ",".join(f'{{"reference":"{u}"}}' for u in members) + "]"
             if members
@@ -461,7 +514,7 @@ def _daily(b: _Bundle, co: c.Course) -> None:
         )
         b.entries.append(
             f'{{"fullUrl":"urn:uuid:{rid}","resource":{{{_PANEL_HEAD},"subject":{subject},'
-            f'"effectiveDateTime":"{day}","component":[{",".join(comps)}]{has},'
+            f'"effectiveDateTime":"{day}","component":[{comps}]{has},'
             f'"id":"{rid}"}}}}'
         )
         if d.tocilizumab:
@@ -476,18 +529,11 @@ def _daily(b: _Bundle, co: c.Course) -> None:
 def _lab_templates() -> dict[str, tuple[str, str]]:
     """Per analyte: the JSON text of an entry up to the value, and of its Quantity's unit."""
     out = {}
-    cat = _dumps(_category("laboratory"))
     for analyte, a in _C["analytes"].items():
         local = _local("analyte", analyte, vocab.ANALYTES[analyte][2])
         codings = [_coding(LOINC, a["loinc"]), local] if a["loinc"] else [local]
         unit = _dumps({"unit": vocab.ANALYTES[analyte][0], "system": UCUM, "code": a["ucum"]})
-        head = (
-            '"resourceType":"Observation","status":"final","category":'
-            + cat
-            + ',"code":'
-            + _dumps({"coding": codings})
-        )
-        out[analyte] = (head, unit[1:-1])
+        out[analyte] = (_obs_head("laboratory", {"coding": codings}), unit[1:-1])
     return out
 
 
@@ -518,19 +564,43 @@ def _labs(b: _Bundle, co: c.Course) -> None:
         )
 
 
+_INSTRUMENT_HEADS: dict[str, str] = {}
+_ITEM_HEADS: dict[tuple[str, str], str] = {}
+_SCORE_UNIT = _dumps({"unit": "{score}", "system": UCUM, "code": "{score}"})[1:-1]
+
+
+def _instrument_head(instrument: str) -> str:
+    head = _INSTRUMENT_HEADS.get(instrument)
+    if head is None:
+        display = vocab.INSTRUMENTS[instrument][2]
+        code = _concept(_local("instrument", instrument, display))
+        head = _INSTRUMENT_HEADS[instrument] = _obs_head("survey", code)
+    return head
+
+
+def _item_head(instrument: str, item: str) -> str:
+    """JSON text of an item component up to its value."""
+    head = _ITEM_HEADS.get((instrument, item))
+    if head is None:
+        code = _dumps({"code": _concept(_coding(local_system(f"item/{instrument}"), item))})
+        head = _ITEM_HEADS[instrument, item] = code[:-1] + ',"valueQuantity":{"value":'
+    return head
+
+
 def _disease(b: _Bundle, co: c.Course) -> None:
+    """Disease assessments (survey Observations: total + one component per item), from
+    templates — the text of :meth:`_Bundle.obs` with ``valueQuantity`` and ``component``."""
     for d in co.disease_assessments:
-        code = _concept(_local("instrument", d.instrument, vocab.INSTRUMENTS[d.instrument][2]))
-        extra: dict[str, Any] = {"valueQuantity": _qty(d.score, "{score}")}
+        body = f'"valueQuantity":{{"value":{_num_json(d.score)},{_SCORE_UNIT}}}'
         if d.items:
-            extra["component"] = [
-                {
-                    "code": _concept(_coding(local_system(f"item/{d.instrument}"), k)),
-                    "valueQuantity": {"value": v},
-                }
-                for k, v in sorted(d.items.items())
-            ]
-        b.obs(("disease", d.date, d.instrument), "survey", code, d.date, **extra)
+            items = sorted(d.items.items())
+            body += (
+                ',"component":['
+                + ",".join(_item_head(d.instrument, k) + _num_json(v) + "}}" for k, v in items)
+                + "]"
+            )
+        day = d.date.isoformat()
+        b.obs_text(f"disease|{day}|{d.instrument}", _instrument_head(d.instrument), day, body)
 
 
 def _medications(b: _Bundle, co: c.Course) -> None:
@@ -690,9 +760,19 @@ def bundle_json(course: c.Course, *, site_name: str | None = None) -> str:
     The patient appears only by study ID, sex and birth year-month; ``site_name`` labels the
     site's Organization (default: the site code).
     """
+    head, before, after = _bundle_parts(course, site_name)
+    return head[:-1] + ',"entry":[' + ",".join(before + after) + "]}"
+
+
+def _bundle_parts(course: c.Course, site_name: str | None) -> tuple[str, list[str], list[str]]:
+    """The Bundle's JSON text without entries, and the entries' texts written before the
+    labs and from the labs on (the column-wise export splices its lab entries in between)."""
     b = _Bundle(course)
     _patient(b, course, site_name)
+    split = 0
     for write in _WRITERS:
+        if write is _labs:
+            split = len(b.entries)
         write(b, course)
     head = _dumps(
         {
@@ -702,7 +782,7 @@ def bundle_json(course: c.Course, *, site_name: str | None = None) -> str:
             "type": "collection",
         }
     )
-    return head[:-1] + ',"entry":[' + ",".join(b.entries) + "]}"
+    return head, b.entries[:split], b.entries[split:]
 
 
 def course_bundle(course: c.Course, *, site_name: str | None = None) -> dict[str, Any]:
@@ -772,8 +852,9 @@ def export_fhir(
 ) -> list[str]:
     """Export the actor's visible courses (or ``study_ids``) as bundles; audited as an export.
 
-    ``workers`` > 1 splits the patients over that many processes, each loading and writing
-    its share (the registry is only read).
+    The labs are read and written column-wise (``_fhir_columns.write_bundles_columns``).
+    ``workers`` > 1 splits the patients (from 200 on) over that many processes, each loading
+    and writing its share (the registry is only read).
     """
     from immunoreset.errors import NotFound, check_range
 
@@ -786,13 +867,11 @@ def export_fhir(
         if missing:
             raise NotFound("patient", missing[0])
         visible = [sid for sid in visible if sid in set(study_ids)]
+    from immunoreset.interop._fhir_columns import write_bundles_columns
+
     if workers == 1 or len(visible) < 200:
-        done = write_bundles(
-            registry.iter_courses(actor, study_ids=visible),
-            out,
-            sites=sites,
-            validate=validate,
-            progress=progress,
+        done = write_bundles_columns(
+            registry, actor, visible, out, sites=sites, validate=validate, progress=progress
         )
     else:
         from immunoreset.interop._workers import start
@@ -816,12 +895,11 @@ def _export_part(
     url: str, actor: Any, study_ids: list[str], out: str, sites: dict[str, str], validate: bool
 ) -> list[str]:
     """One export process: load its patients' courses and write their bundles."""
+    from immunoreset.interop._fhir_columns import write_bundles_columns
     from immunoreset.registry import Registry
 
     with Registry(url) as reg:
-        return write_bundles(
-            reg.iter_courses(actor, study_ids=study_ids), out, sites=sites, validate=validate
-        )
+        return write_bundles_columns(reg, actor, study_ids, out, sites=sites, validate=validate)
 
 
 # --------------------------------------------------------------------------- import
