@@ -26,7 +26,7 @@ from immunoreset.interop import sdtm
 from immunoreset.interop._codes import codes
 from immunoreset.interop._columns import read_columns
 
-__all__ = ["COLUMN_ENTITIES", "Ref", "domain_columns", "parallel_columns"]
+__all__ = ["COLUMN_ENTITIES", "Ref", "domain_columns", "parallel_columns", "zp_columns"]
 
 #: Entities read column-wise (skipped when loading the courses).
 COLUMN_ENTITIES = ("labs", "daily_assessments", "disease_assessments", "anthropometrics",
@@ -364,3 +364,134 @@ def parallel_columns(
 
 def _total_code(instrument: str) -> str:
     return sdtm.item_testcd(instrument, None)
+
+
+# --------------------------------------------------------------------------- ZP
+def zp_columns(
+    courses: Sequence[c.Course],
+    *,
+    study: str = "IMMUNORESET",
+    qc: Any = None,
+) -> dict[str, np.ndarray]:
+    """The ZP domain (manufacturing attributes) as columns, from the courses' apheresis,
+    batch and bag records and ``qc`` (batch ID -> release-QC results, see
+    :func:`immunoreset.interop.sdtm.load_qc`): the rows :func:`immunoreset.interop.sdtm._zp_rows`
+    adds one by one, in its order — per patient the apheresis products (cells, volume), then
+    each batch (source, platform, harvest, status, its QC results), then each bag (batch,
+    cells, volume, status, expiry and location when recorded) — tested equal."""
+    usubjid = np.array([f"{study}-{co.study_id}" for co in courses], dtype=object)
+    day0 = np.array(
+        [np.datetime64(co.day0, "D") if co.day0 else np.datetime64("NaT") for co in courses],
+        dtype="datetime64[D]",
+    )
+    zp = _Blocks("ZP")
+
+    def add(
+        pidx: np.ndarray,
+        block: int,
+        rec: np.ndarray,
+        sub: Any,
+        ref: Sequence[str],
+        cat: str,
+        code: Any,
+        test: Any,
+        values: Sequence[Any],
+        unit: Any,
+        when: Sequence[dt.date | None],
+        mask: Any = None,
+        **extra: Any,
+    ) -> None:
+        pairs = [sdtm._zp_value(v) for v in values]
+        text = _objects(["" if t is None else t for t, _ in pairs])
+        number = np.array([np.nan if x is None else x for _, x in pairs], dtype=float)
+        dates = _objects(when)
+        zp.add(pidx, block, rec, sub, mask, ZPREFID=_objects(ref), ZPCAT=cat, ZPTESTCD=code,
+               ZPTEST=test, ZPORRES=text, ZPORRESU=unit, ZPSTRESC=text, ZPSTRESN=number,
+               ZPSTRESU=unit, ZPDTC=_iso(dates), ZPDY=sdtm._study_days(day0[pidx], dates),
+               **extra)  # fmt: skip
+
+    # apheresis products: block 0
+    aph = [(i, a) for i, co in enumerate(courses) for a in co.apheresis]
+    pidx = np.array([i for i, _ in aph], dtype=np.int64)
+    rec = np.arange(len(aph))
+    ids = [a.apheresis_id for _, a in aph]
+    dates = [a.date for _, a in aph]
+    for k, (code, test, field, unit) in enumerate(
+        (
+            ("CD3CELLS", "CD3+ cells collected", "cd3_cells", "cells"),
+            ("APHVOL", "Apheresis product volume", "volume_ml", "mL"),
+        )
+    ):
+        add(pidx, 0, rec, k, ids, "APHERESIS", code, test,
+            [getattr(a, field) for _, a in aph], unit, dates)  # fmt: skip
+
+    # batches and their release QC: block 1
+    bat = [(i, b) for i, co in enumerate(courses) for b in co.batches]
+    pidx = np.array([i for i, _ in bat], dtype=np.int64)
+    rec = np.arange(len(bat))
+    ids = [b.batch_id for _, b in bat]
+    start = [b.process_start for _, b in bat]
+    iso = dt.date.isoformat
+    for k, (code, test, values) in enumerate(
+        (
+            ("APHID", "Source apheresis ID", [b.apheresis_id for _, b in bat]),
+            ("PLATFORM", "Manufacturing platform", [b.platform for _, b in bat]),
+            ("HARVEST", "Harvest date", [b.harvest_date and iso(b.harvest_date) for _, b in bat]),
+            ("BATSTAT", "Batch status", [b.status.upper() for _, b in bat]),
+        )
+    ):
+        add(pidx, 1, rec, k, ids, "BATCH", code, test, values, "", start)
+    res = [
+        (r, j, b, x)
+        for r, (_, b) in enumerate(bat)
+        for j, x in enumerate((qc or {}).get(b.batch_id, ()))
+    ]
+    if res:
+        rows = np.array([r for r, _, _, _ in res], dtype=np.int64)
+        codes_of = {a: sdtm.qc_testcd(a) for a in {x.attribute for *_, x in res}}
+        add(
+            pidx[rows],
+            1,
+            rows,
+            np.array([4 + j for _, j, _, _ in res]),
+            [b.batch_id for _, _, b, _ in res],
+            "RELEASE QC",
+            _objects([codes_of[x.attribute] for *_, x in res]),
+            _objects([x.attribute[:40] for *_, x in res]),
+            [x.value for *_, x in res],
+            _objects([x.unit or "" for *_, x in res]),
+            [b.harvest_date or b.process_start for _, _, b, _ in res],
+            ZPNRIND=_objects([x.status.upper() for *_, x in res]),
+            ZPORNRLO=_objects(["" if x.limit is None else x.limit for *_, x in res]),
+        )
+
+    # bags: block 2 (made on their batch's harvest date)
+    bag = []
+    for i, co in enumerate(courses):
+        if co.bags:
+            harvest = {b.batch_id: b.harvest_date for b in co.batches}
+            bag.extend((i, g, harvest.get(g.batch_id)) for g in co.bags)
+    pidx = np.array([i for i, _, _ in bag], dtype=np.int64)
+    rec = np.arange(len(bag))
+    ids = [g.bag_id for _, g, _ in bag]
+    made = [m for _, _, m in bag]
+    for k, (code, test, values, unit) in enumerate(
+        (
+            ("BATCHID", "Batch ID", [g.batch_id for _, g, _ in bag], ""),
+            ("CARTCELL", "CAR+ T cells in bag", [g.car_t_cells for _, g, _ in bag], "cells"),
+            ("BAGVOL", "Bag volume", [g.volume_ml for _, g, _ in bag], "mL"),
+            ("BAGSTAT", "Bag status", [g.status.upper() for _, g, _ in bag], ""),
+            ("EXPIRY", "Bag expiry date", [g.expiry and iso(g.expiry) for _, g, _ in bag], ""),
+            ("LOCATION", "Storage location", [g.location for _, g, _ in bag], ""),
+        )
+    ):
+        keep = None if k < 4 else np.array([v is not None for v in values], dtype=bool)
+        add(pidx, 2, rec, k, ids, "BAG", code, test, values, unit, made, keep)
+    return _assemble(zp, study, usubjid)
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    """An object array of ``values`` (kept as they are, also tuples)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out

@@ -453,6 +453,7 @@ def _course_rows(
     study: str,
     qc: Mapping[str, Sequence[Any]] | None,
     end: dt.date | None,
+    zp_rows: bool = True,
 ) -> None:
     p = co.patient
     u = f"{study}-{p.study_id}"
@@ -706,6 +707,29 @@ def _course_rows(
             DSSTDTC=iso(f.last_contact),
             DSSTDY=sdtm_day(day0, f.last_contact),
         )
+    if zp_rows:
+        _zp_rows(t, co, u, common, qc)
+
+
+def _zp_value(value: Any) -> tuple[str | None, float | None]:
+    """ZPORRES / ZPSTRESC text and ZPSTRESN of a manufacturing attribute's value: numbers
+    as :func:`_fmt` writes them (and numeric), anything else as text, ``None`` missing."""
+    num = isinstance(value, int | float) and not isinstance(value, bool)
+    text = None if value is None else (_fmt(value) if num else str(value))
+    return text, float(value) if num else None
+
+
+def _zp_rows(
+    t: _Tables,
+    co: c.Course,
+    u: str,
+    common: Mapping[str, str],
+    qc: Mapping[str, Sequence[Any]] | None,
+) -> None:
+    """ZP rows of a course, one at a time (the reference for the column-wise
+    :func:`immunoreset.interop._sdtm_columns.zp_columns`, tested equal)."""
+    day0 = co.day0
+    iso = dt.date.isoformat
 
     def zp(
         ref: str,
@@ -718,8 +742,7 @@ def _course_rows(
         status: str | None = None,
         limit: str | None = None,
     ) -> None:
-        num = isinstance(value, int | float) and not isinstance(value, bool)
-        text = None if value is None else (_fmt(value) if num else str(value))
+        text, number = _zp_value(value)
         t.add(
             "ZP",
             u,
@@ -732,7 +755,7 @@ def _course_rows(
             ZPORRES=text,
             ZPORRESU=unit or None,
             ZPSTRESC=text,
-            ZPSTRESN=float(value) if num else None,
+            ZPSTRESN=number,
             ZPSTRESU=unit or None,
             ZPNRIND=status,
             ZPORNRLO=limit,
@@ -880,7 +903,7 @@ def build_datasets(
             end = co.last_contact
             if last_dates is not None and co.followup is None:
                 end = last_dates[i]
-            _course_rows(t, co, study, qc, end)
+            _course_rows(t, co, study, qc, end, zp_rows=columns is None or "ZP" not in columns)
             if progress:
                 progress(1)
     out = {}
@@ -1169,6 +1192,7 @@ def export_sdtm(
         COLUMN_ENTITIES,
         domain_columns,
         parallel_columns,
+        zp_columns,
     )
     from immunoreset.registry.repository import gc_paused
 
@@ -1183,12 +1207,14 @@ def export_sdtm(
         if workers > 1 and len(courses) >= 200:
             collect = parallel_columns(registry, courses, study=study, workers=workers)
             qc = load_qc(registry, actor, courses) if with_qc else None
-            data = build_datasets(courses, study=study, qc=qc, progress=progress)
+            zp = {"ZP": zp_columns(courses, study=study, qc=qc)}
+            data = build_datasets(courses, study=study, qc=qc, progress=progress, columns=zp)
             columns, factorized, last = collect()
             data = _with_columns(data, columns, courses, last)
         else:
             qc = load_qc(registry, actor, courses) if with_qc else None
             columns, last = domain_columns(registry, courses, study=study)
+            columns["ZP"] = zp_columns(courses, study=study, qc=qc)
             data = build_datasets(
                 courses, study=study, qc=qc, progress=progress, columns=columns, last_dates=last
             )
