@@ -887,10 +887,10 @@ def build_datasets(
     ``qc`` maps batch ID -> its release-QC attribute results
     (:class:`~immunoreset.manufacturing.qc.AttributeResult`) for the ZP domain.
     ``columns`` gives domains built column-wise (:func:`lab_columns`,
-    :mod:`~immunoreset.interop._sdtm_columns`) for courses loaded without those records; they
-    replace the (then empty) domains built from the courses. ``last_dates`` then gives each
-    course's latest lab / daily-assessment date, which RFENDTC falls back on without a
-    follow-up record.
+    :mod:`~immunoreset.interop._sdtm_columns`: from courses loaded without those records, or
+    ZP from the courses themselves); they replace the (then empty) domains built here.
+    ``last_dates`` then gives each course's latest lab / daily-assessment date, which RFENDTC
+    falls back on without a follow-up record.
     """
     import numpy as np
     import pandas as pd
@@ -925,81 +925,14 @@ def build_datasets(
     return out
 
 
-def _texts(values: Any, fmt: Callable[[Any], str]) -> Any:
-    """``fmt`` of each value of an array, computed once per distinct value (object array)."""
-    import numpy as np
-    import pandas as pd
-
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    table = np.array([*(fmt(u) for u in uniques), ""], dtype=object)
-    return table[codes]
-
-
-def _study_days(day0: Any, dates: Any) -> Any:
-    """SDTM study days (float, NaN without an infusion) of ``dates`` (object array of
-    ``datetime.date``) for reference days ``day0`` (datetime64[D], NaT = not infused)."""
-    import numpy as np
-    import pandas as pd
-
-    codes, uniques = pd.factorize(dates, use_na_sentinel=True)
-    table = np.array([*(np.datetime64(u, "D") for u in uniques), np.datetime64("NaT")])
-    d = table.astype("datetime64[D]")[codes]
-    delta = (d - day0).astype("timedelta64[D]")
-    diff = np.where(np.isnat(delta), np.nan, delta.astype(np.int64).astype(float))
-    return np.where(diff >= 0, diff + 1, diff)
-
-
-def lab_columns(
-    registry: Any, courses: Sequence[c.Course], *, study: str = "IMMUNORESET", lab: Any = None
-) -> dict[str, Any]:
+def lab_columns(registry: Any, courses: Sequence[c.Course], *, study: str = "IMMUNORESET") -> Any:
     """The LB domain as columns, read column-wise from the registry's lab table for
     ``courses`` (loaded for the actor, so in scope) — the same rows :func:`_lab_rows` gives
-    from the courses' lab records (tested)."""
-    import numpy as np
+    from the courses' lab records (tested); see
+    :func:`immunoreset.interop._sdtm_columns.lab_columns`."""
+    from immunoreset.interop import _sdtm_columns
 
-    from immunoreset.interop._columns import read_columns
-
-    sids = [co.study_id for co in courses]
-    if lab is None:
-        lab = read_columns(
-            registry, "labs", sids, ("date", "analyte", "value", "unit", "lloq", "below_lloq")
-        )
-    n = len(lab)
-    pidx = lab.pidx
-    usubjid = np.array([f"{study}-{sid}" for sid in sids], dtype=object)
-    day0 = np.array(
-        [np.datetime64(co.day0, "D") if co.day0 else np.datetime64("NaT") for co in courses],
-        dtype="datetime64[D]",
-    )
-    # LBSEQ: 1, 2, … within each patient (rows are grouped by patient, in course order)
-    starts = np.r_[0, np.flatnonzero(np.diff(pidx)) + 1] if n else np.zeros(0, int)
-    first = np.repeat(starts, np.diff(np.r_[starts, n])) if n else np.zeros(0, int)
-    seq = (np.arange(n) - first + 1).astype(float)
-    analyte = lab["analyte"]
-    meta = {k: _LAB_META[k] for k in set(analyte.tolist())}
-    below = lab["below_lloq"].astype(bool)
-    values = lab["value"].astype(float)
-    texts = _texts(values, _fmt)
-    texts = np.where(below, np.char.add("<", texts.astype(str)).astype(object), texts)
-    lloq = np.array([np.nan if x is None else float(x) for x in lab["lloq"]], dtype=float)
-    units = lab["unit"]
-    return {
-        "STUDYID": np.full(n, study, dtype=object),
-        "DOMAIN": np.full(n, "LB", dtype=object),
-        "USUBJID": usubjid[pidx],
-        "LBSEQ": seq,
-        "LBTESTCD": _texts(analyte, lambda a: meta[a][0]),
-        "LBTEST": _texts(analyte, lambda a: meta[a][1]),
-        "LBORRES": texts,
-        "LBORRESU": units,
-        "LBSTRESC": texts,
-        "LBSTRESN": np.where(below, np.nan, values),
-        "LBSTRESU": units,
-        "LBSPEC": _texts(analyte, lambda a: meta[a][2]),
-        "LBLLOQ": lloq,
-        "LBDTC": _texts(lab["date"], dt.date.isoformat),
-        "LBDY": _study_days(day0[pidx], lab["date"]),
-    }
+    return _sdtm_columns.lab_columns(registry, courses, study=study)
 
 
 def factorize(
@@ -1210,6 +1143,7 @@ def export_sdtm(
             zp = {"ZP": zp_columns(courses, study=study, qc=qc)}
             data = build_datasets(courses, study=study, qc=qc, progress=progress, columns=zp)
             columns, factorized, last = collect()
+            factorized["ZP"] = zp["ZP"].coded
             data = _with_columns(data, columns, courses, last)
         else:
             qc = load_qc(registry, actor, courses) if with_qc else None
@@ -1218,6 +1152,7 @@ def export_sdtm(
             data = build_datasets(
                 courses, study=study, qc=qc, progress=progress, columns=columns, last_dates=last
             )
+            factorized = {name: cols.coded for name, cols in columns.items()}
         del columns
         counts = write_sdtm(data, out, study=study, factorized=factorized)
     registry.record_export(
