@@ -168,8 +168,12 @@ def _factorize(values: list[Any], kind: str) -> tuple[np.ndarray, list[Any]]:
     arr = np.empty(len(values), dtype=object)
     arr[:] = values
     if kind == "float" and len(arr):
-        null = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
-        bits = np.where(null, 0.0, arr).astype(np.float64).view(np.int64)
+        floats = np.array(values, dtype=np.float64)  # NULL (None) -> NaN, in one C loop
+        null = np.isnan(floats)
+        if int(null.sum()) != values.count(None):  # a stored NaN (PostgreSQL): not NULL
+            null = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+            floats = np.where(null, 0.0, arr).astype(np.float64)
+        bits = np.where(null, 0.0, floats).view(np.int64)
         codes, uniques = pd.factorize(bits)
         codes[null] = -1
         # a bit pattern used only by NULL rows stays in the list, unused

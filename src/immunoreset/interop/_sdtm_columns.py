@@ -64,10 +64,10 @@ class Ref(NamedTuple):
     day0: dt.date | None
 
 
-class DomainColumns(dict[str, np.ndarray]):
-    """One domain's columns (variable -> numpy array, text as object arrays) and, in
-    :attr:`coded`, each text variable as (codes, distinct texts) — every text used by some
-    row — for the writers."""
+class DomainColumns(dict[str, Any]):
+    """One domain's columns (variable -> float array, or :class:`pandas.Categorical` for
+    text: no ten million Python string references) and, in :attr:`coded`, each text variable
+    as (codes, distinct texts) — every text used by some row, none twice — for the writers."""
 
     coded: dict[str, Text]
 
@@ -111,14 +111,18 @@ def _column(n: int, value: Any) -> np.ndarray | Text:
 
 def _compact(codes: np.ndarray, texts: list[str]) -> Text:
     """(codes, texts) keeping only the texts some row uses (the writers size text columns
-    by their longest text)."""
+    by their longest text), each once."""
     if not len(codes):
         return codes.astype(np.int64), []
-    used = np.bincount(codes, minlength=len(texts)) > 0
+    index: dict[str, int] = {}
+    remap = np.array([index.setdefault(t, len(index)) for t in texts], dtype=np.int64)
+    unique = list(index)
+    codes = remap[codes]
+    used = np.bincount(codes, minlength=len(unique)) > 0
     if used.all():
-        return codes, texts
+        return codes, unique
     new = np.cumsum(used) - 1
-    return new[codes], [t for t, u in zip(texts, used.tolist(), strict=True) if u]
+    return new[codes], [t for t, u in zip(unique, used.tolist(), strict=True) if u]
 
 
 def _objects(values: Sequence[Any]) -> np.ndarray:
@@ -135,7 +139,7 @@ def _finish(columns: dict[str, Any], n: int) -> DomainColumns:
     for name, col in columns.items():
         if isinstance(col, tuple):
             codes, texts = _compact(*col)
-            out[name] = _objects(texts)[codes] if n else np.empty(0, dtype=object)
+            out[name] = pd.Categorical.from_codes(codes, categories=texts, validate=False)
             out.coded[name] = (codes, texts)
         else:
             out[name] = col
@@ -474,8 +478,9 @@ def _pack(domains: dict[str, DomainColumns]) -> Packed:
 
 
 def _merge(parts: Sequence[Packed]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Concatenate packed parts (patients in part order): the domains' columns and, per
-    domain, the text columns' (codes, texts) for the writers (see ``sdtm.factorize``)."""
+    """Concatenate packed parts (patients in part order): the domains' columns (text as
+    :class:`pandas.Categorical`) and, per domain, the text columns' (codes, texts) for the
+    writers (see ``sdtm.factorize``)."""
     domains: dict[str, dict[str, Any]] = {}
     factorized: dict[str, dict[str, Any]] = {}
     for name in parts[0]:
@@ -493,9 +498,8 @@ def _merge(parts: Sequence[Packed]) -> tuple[dict[str, dict[str, Any]], dict[str
                 pieces.append(remap[codes] if len(codes) else codes)
             texts = list(index)
             codes = np.concatenate(pieces).astype(np.int64)
-            table = np.empty(len(texts), dtype=object)
-            table[:] = texts
-            domains[name][var] = table[codes] if len(codes) else np.empty(0, dtype=object)
+            codes, texts = _compact(codes, texts)
+            domains[name][var] = pd.Categorical.from_codes(codes, categories=texts, validate=False)
             factorized[name][var] = (codes, texts)
     return domains, factorized
 

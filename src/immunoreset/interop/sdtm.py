@@ -881,6 +881,7 @@ def build_datasets(
     progress: Callable[[int], None] | None = None,
     columns: Mapping[str, Mapping[str, Any]] | None = None,
     last_dates: Sequence[dt.date | None] | None = None,
+    keep_codes: bool = False,
 ) -> dict[str, Any]:
     """The SDTM datasets (pandas DataFrames, variables in :data:`DOMAINS` order).
 
@@ -890,7 +891,9 @@ def build_datasets(
     :mod:`~immunoreset.interop._sdtm_columns`: from courses loaded without those records, or
     ZP from the courses themselves); they replace the (then empty) domains built here.
     ``last_dates`` then gives each course's latest lab / daily-assessment date, which RFENDTC
-    falls back on without a follow-up record.
+    falls back on without a follow-up record. Their text columns come as
+    :class:`pandas.Categorical` with ``keep_codes`` (for the writers), else as text (object)
+    like the others.
     """
     import numpy as np
     import pandas as pd
@@ -913,7 +916,10 @@ def build_datasets(
         data = {}
         if columns is not None and name in columns:
             assert not cols[dom.names[0]], name  # the courses were loaded without these
-            data = dict(columns[name])
+            data = {
+                k: v if keep_codes or not isinstance(v, pd.Categorical) else np.asarray(v, object)
+                for k, v in columns[name].items()
+            }
         else:
             for v in dom.variables:
                 col = cols[v.name]
@@ -1141,7 +1147,9 @@ def export_sdtm(
             collect = parallel_columns(registry, courses, study=study, workers=workers)
             qc = load_qc(registry, actor, courses) if with_qc else None
             zp = {"ZP": zp_columns(courses, study=study, qc=qc)}
-            data = build_datasets(courses, study=study, qc=qc, progress=progress, columns=zp)
+            data = build_datasets(
+                courses, study=study, qc=qc, progress=progress, columns=zp, keep_codes=True
+            )
             columns, factorized, last = collect()
             factorized["ZP"] = zp["ZP"].coded
             data = _with_columns(data, columns, courses, last)
@@ -1150,7 +1158,13 @@ def export_sdtm(
             columns, last = domain_columns(registry, courses, study=study)
             columns["ZP"] = zp_columns(courses, study=study, qc=qc)
             data = build_datasets(
-                courses, study=study, qc=qc, progress=progress, columns=columns, last_dates=last
+                courses,
+                study=study,
+                qc=qc,
+                progress=progress,
+                columns=columns,
+                last_dates=last,
+                keep_codes=True,
             )
             factorized = {name: cols.coded for name, cols in columns.items()}
         del columns
