@@ -545,3 +545,15 @@ def _without_manufacturing(co):  # type: ignore[no-untyped-def]
     import dataclasses
 
     return dataclasses.replace(co, apheresis=(), batches=(), bags=())
+
+
+def test_compacted_text_codes_keep_used_texts_once() -> None:
+    """The writers size a text column by its longest text: unused texts must go, duplicates
+    (two values formatted alike) become one."""
+    from immunoreset.interop._sdtm_columns import _compact
+
+    codes, texts = _compact(np.array([2, 0, 2, 3]), ["a", "unused-and-long", "b", "a"])
+    assert texts == ["a", "b"]
+    assert [texts[k] for k in codes] == ["b", "a", "b", "a"]
+    assert _compact(np.zeros(3, np.int64), ["x"])[1] == ["x"]
+    assert _compact(np.zeros(0, np.int64), ["x"])[1] == []

@@ -114,10 +114,13 @@ def _compact(codes: np.ndarray, texts: list[str]) -> Text:
     by their longest text), each once."""
     if not len(codes):
         return codes.astype(np.int64), []
+    if len(texts) == 1:  # a constant
+        return codes, texts
     index: dict[str, int] = {}
     remap = np.array([index.setdefault(t, len(index)) for t in texts], dtype=np.int64)
     unique = list(index)
-    codes = remap[codes]
+    if len(unique) < len(texts):
+        codes = remap[codes]
     used = np.bincount(codes, minlength=len(unique)) > 0
     if used.all():
         return codes, unique
