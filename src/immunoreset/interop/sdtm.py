@@ -994,7 +994,13 @@ def write_sdtm(
     factorized: Mapping[str, Mapping[str, tuple[Any, list[str]]]] | None = None,
 ) -> dict[str, int]:
     """Write ``<domain>.csv`` and ``<domain>.xpt`` (SAS transport v5) per domain and
-    ``define.xml`` (Define-XML 2.1) into ``out``; returns rows per domain."""
+    ``define.xml`` (Define-XML 2.1) into ``out``; returns rows per domain.
+
+    A domain's XPT file is written by a second thread while this one writes its CSV: the
+    XPT writer spends its time in numpy copies and file writes, which release the GIL, so
+    the two overlap on a second core (the same CPU time, less wall time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from immunoreset.interop.define import write_define
     from immunoreset.interop.xport import write_xport
 
@@ -1002,26 +1008,30 @@ def write_sdtm(
     folder.mkdir(parents=True, exist_ok=True)
     counts = {}
     lengths: dict[str, dict[str, int]] = {}
-    for name, frame in datasets.items():
-        dom = DOMAINS[name]
-        known = (factorized or {}).get(name, {})
-        fact = factorize(frame, known)
-        write_csv(frame, folder / f"{name.lower()}.csv", fact)
-        labels = {v.name: v.label for v in dom.variables}
-        write_xport(
-            frame,
-            folder / f"{name.lower()}.xpt",
-            file_label=dom.label,
-            column_labels=labels,
-            table_name=name,
-            factorized=fact,
-        )
-        counts[name] = len(frame)
-        lengths[name] = {
-            v.name: max(1, *map(len, fact[v.name][1])) if len(frame) else 1
-            for v in dom.variables
-            if v.type != "Num"
-        }
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xpt") as pool:
+        for name, frame in datasets.items():
+            dom = DOMAINS[name]
+            known = (factorized or {}).get(name, {})
+            fact = factorize(frame, known)
+            xpt = pool.submit(
+                write_xport,
+                frame,
+                folder / f"{name.lower()}.xpt",
+                file_label=dom.label,
+                column_labels={v.name: v.label for v in dom.variables},
+                table_name=name,
+                factorized=fact,
+            )
+            try:
+                write_csv(frame, folder / f"{name.lower()}.csv", fact)
+            finally:
+                xpt.result()  # its error, if any, is raised here: one domain at a time
+            counts[name] = len(frame)
+            lengths[name] = {
+                v.name: max(1, *map(len, fact[v.name][1])) if len(frame) else 1
+                for v in dom.variables
+                if v.type != "Num"
+            }
     write_define(datasets, folder / "define.xml", study=study, lengths=lengths)
     return counts
 
