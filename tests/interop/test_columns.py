@@ -43,3 +43,32 @@ def test_read_coded_keeps_only_the_given_patients_in_their_order(synthetic_regis
     for i, sid in enumerate(few):
         dates = [values[k] for k in codes[pidx == i].tolist()]
         assert dates == [r.date for r in by_sid[sid].labs]
+
+
+def test_float_nulls_apart_from_a_stored_nan() -> None:
+    """NULL (None) is −1; a stored NaN (PostgreSQL keeps one) is a value of its own; −0.0
+    stays apart from 0.0 (bits compared)."""
+    from immunoreset.interop._columns import _factorize
+
+    codes, values = _factorize([1.5, None, 1.5, -0.0, 0.0, None], "float")
+    assert codes[1] == codes[5] == -1 and codes[0] == codes[2] != codes[3] != codes[4]
+    assert [repr(values[k]) for k in codes[[0, 3, 4]]] == ["1.5", "-0.0", "0.0"]
+    codes, values = _factorize([float("nan"), None, 2.0, float("nan")], "float")
+    assert codes[1] == -1 and codes[0] == codes[3] >= 0 and codes[2] >= 0
+    assert np.isnan(values[codes[0]]) and values[codes[2]] == 2.0
+
+
+def test_rows_in_order_need_no_sort_and_others_are_sorted() -> None:
+    """_in_order is true exactly when np.lexsort would leave the rows as they are."""
+    from immunoreset.interop._columns import _in_order
+
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        n = int(rng.integers(1, 30))
+        pidx = np.sort(rng.integers(0, 4, n))
+        ranks = [rng.integers(-1, 3, n) for _ in range(int(rng.integers(1, 3)))]
+        if rng.random() < 0.5:  # make them sorted
+            perm = np.lexsort([*ranks, pidx])
+            pidx, ranks = pidx[perm], [r[perm] for r in ranks]
+        identity = (np.lexsort([*ranks, pidx]) == np.arange(n)).all()
+        assert _in_order(pidx, ranks) == identity

@@ -528,3 +528,85 @@ def test_follow_up_visits_are_subject_visits(exported, demo_courses) -> None:
         assert r["SVCNTMOD"] == ("IN PERSON" if v.contact == "visit" else "")
         assert r["SVPRESP"] == r["SVOCCUR"] == "Y"
     assert {"D28", "M3", "Y2", "Y30"} <= set(order) and len(order) == 33
+
+
+def _zp_edge(courses):  # type: ignore[no-untyped-def]
+    """Courses and release QC with the manufacturing cases ZP must get right: a batch not yet
+    harvested (QC dated by process start, bag without a made date), bags with and without
+    expiry and location, a course without any manufacturing record, QC results numeric,
+    text, pending (no value), without unit, with a long and an unknown attribute name."""
+    import dataclasses
+
+    from immunoreset.manufacturing.qc import AttributeResult
+
+    a, b, *rest = courses
+    batch = a.batches[0]
+    a = dataclasses.replace(
+        a,
+        batches=(dataclasses.replace(batch, harvest_date=None), *a.batches[1:]),
+        bags=tuple(
+            dataclasses.replace(g, expiry=None, location="LN2 tank 2, rack 5" if i else None)
+            for i, g in enumerate(a.bags)
+        ),
+    )
+    b = dataclasses.replace(b, apheresis=(), batches=(), bags=())
+
+    def result(attr, status, value, unit="", limit="≥ 70 %"):  # type: ignore[no-untyped-def]
+        return AttributeResult(attr, status, value, unit, limit, True, "test")
+
+    qc = {
+        batch.batch_id: (
+            result("cd3_viability", "pass", 91.25, "%"),
+            result("sterility_final", "pending", None, limit="no growth"),
+            result("mycoplasma", "pass", "negative", limit=""),
+            result("vector copy number per transduced cell, qPCR assay", "fail", 5.5),
+            result("0dd attribute", "pass", 0.0, "EU/mL"),
+        )
+    }
+    return [a, b, *rest], qc
+
+
+@pytest.mark.parametrize("cohort", ["demo_registry", "synthetic_registry", "edge"])
+def test_column_wise_zp_equals_the_per_row_path(cohort, request, demo_courses) -> None:
+    """zp_columns (the export's ZP) == the ZP rows added one by one, with release QC."""
+    from immunoreset.interop import _sdtm_columns
+
+    if cohort == "edge":
+        courses, qc = _zp_edge(demo_courses)
+    else:
+        reg = request.getfixturevalue(cohort)
+        courses = list(reg.iter_courses(ADMIN))
+        qc = sdtm.load_qc(reg, ADMIN, courses)
+    objects = sdtm.build_datasets(courses, qc=qc, study="TRIAL1")["ZP"]
+    zp = _sdtm_columns.zp_columns(courses, study="TRIAL1", qc=qc)
+    fast = sdtm.build_datasets(courses, qc=qc, study="TRIAL1", columns={"ZP": zp})["ZP"]
+    assert len(objects) > 100
+    pd.testing.assert_frame_equal(fast, objects, check_exact=True)
+    if cohort == "edge":
+        assert {"PENDING", "FAIL"} <= set(fast["ZPNRIND"])
+        assert "LN2 tank 2, rack 5" in set(fast["ZPORRES"])
+        assert courses[1].study_id not in {u.split("-", 1)[1] for u in fast["USUBJID"]}
+        assert (fast["ZPDTC"] == "").any()  # a bag of a batch not yet harvested
+    # without any manufacturing record or QC: an empty ZP with every variable
+    none = [_without_manufacturing(co) for co in courses[:3]]
+    empty = _sdtm_columns.zp_columns(none)
+    assert all(len(col) == 0 for col in empty.values())
+    assert list(empty) == list(sdtm.DOMAINS["ZP"].names)
+
+
+def _without_manufacturing(co):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    return dataclasses.replace(co, apheresis=(), batches=(), bags=())
+
+
+def test_compacted_text_codes_keep_used_texts_once() -> None:
+    """The writers size a text column by its longest text: unused texts must go, duplicates
+    (two values formatted alike) become one."""
+    from immunoreset.interop._sdtm_columns import _compact
+
+    codes, texts = _compact(np.array([2, 0, 2, 3]), ["a", "unused-and-long", "b", "a"])
+    assert texts == ["a", "b"]
+    assert [texts[k] for k in codes] == ["b", "a", "b", "a"]
+    assert _compact(np.zeros(3, np.int64), ["x"])[1] == ["x"]
+    assert _compact(np.zeros(0, np.int64), ["x"])[1] == []

@@ -128,3 +128,27 @@ def test_refuses_what_xport_v5_cannot_hold(tmp_path) -> None:
         xport.write_xport(pd.DataFrame({"TOOLONGNAME": [1.0]}), tmp_path / "b.xpt", table_name="B")
     with pytest.raises(InvalidInput, match="finite"):
         xport.write_xport(pd.DataFrame({"A": [np.inf]}), tmp_path / "c.xpt", table_name="C")
+
+
+def test_factorized_columns_write_the_same_bytes(tmp_path) -> None:
+    """Columns given as (codes, texts) — numbers converted once per distinct value, text as
+    categoricals — write the bytes of the plain frame (−0.0, NaN, tiny and huge numbers)."""
+    frame = _hard_frame(3000, seed=5)
+    frame.loc[:9, "X"] = -0.0
+    frame.loc[10:19, "Y"] = 0.0
+    fact = sdtm.factorize(frame)
+    coded = frame.copy()
+    for name in ("STUDYID", "USUBJID", "T", "EMPTY"):
+        codes, texts = fact[name]
+        coded[name] = pd.Categorical.from_codes(codes, categories=texts)
+    when = pd.Timestamp("2026-01-02 03:04:05").to_pydatetime()
+    plain, known = tmp_path / "plain.xpt", tmp_path / "known.xpt"
+    xport.write_xport(frame, plain, table_name="T", created=when)
+    xport.write_xport(coded, known, table_name="T", created=when, factorized=fact)
+    assert known.read_bytes() == plain.read_bytes()
+    back, _ = pyreadstat.read_xport(str(known))
+    np.testing.assert_array_equal(back["Y"].to_numpy(), frame["Y"].to_numpy())
+    assert back["T"].tolist() == frame["T"].tolist()
+    bad = pd.DataFrame({"X": [1.0, np.inf]})
+    with pytest.raises(InvalidInput, match="finite"):
+        xport.write_xport(bad, tmp_path / "bad.xpt", table_name="T", factorized=sdtm.factorize(bad))

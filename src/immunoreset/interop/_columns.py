@@ -157,10 +157,25 @@ def read_coded(
             rank_of[sorted(range(len(stored)), key=stored.__getitem__)] = np.arange(len(stored))
             rank_of[-1] = -1  # NULL first
             ranks.append(rank_of[codes])
-        perm = np.lexsort([*ranks, pidx])
-        pidx = pidx[perm]
-        coded = {k: Coded(v.codes[perm], v.values) for k, v in coded.items()}
+        if not _in_order(pidx, ranks):  # rows stored in course order need no sort
+            perm = np.lexsort([*ranks, pidx])
+            pidx = pidx[perm]
+            coded = {k: Coded(v.codes[perm], v.values) for k, v in coded.items()}
     return pidx, {k: coded[k] for k in fields}
+
+
+def _in_order(pidx: np.ndarray, ranks: Sequence[np.ndarray]) -> bool:
+    """Whether the rows already are in ``np.lexsort([*ranks, pidx])`` order (then the stable
+    sort would leave them as they are): one combined integer key, when it fits in 62 bits."""
+    size = int(pidx.max()) + 1
+    key = pidx.astype(np.int64)
+    for r in reversed(ranks):  # the primary key last, as lexsort takes them
+        span = int(r.max()) + 2  # ranks from -1 (NULL)
+        size *= span
+        if size >= 2**62:
+            return False
+        key = key * span + (r + 1)
+    return bool((key[1:] >= key[:-1]).all())
 
 
 def _factorize(values: list[Any], kind: str) -> tuple[np.ndarray, list[Any]]:
@@ -168,8 +183,12 @@ def _factorize(values: list[Any], kind: str) -> tuple[np.ndarray, list[Any]]:
     arr = np.empty(len(values), dtype=object)
     arr[:] = values
     if kind == "float" and len(arr):
-        null = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
-        bits = np.where(null, 0.0, arr).astype(np.float64).view(np.int64)
+        floats = np.array(values, dtype=np.float64)  # NULL (None) -> NaN, in one C loop
+        null = np.isnan(floats)
+        if int(null.sum()) != values.count(None):  # a stored NaN (PostgreSQL): not NULL
+            null = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+            floats = np.where(null, 0.0, arr).astype(np.float64)
+        bits = np.where(null, 0.0, floats).view(np.int64)
         codes, uniques = pd.factorize(bits)
         codes[null] = -1
         # a bit pattern used only by NULL rows stays in the list, unused

@@ -89,7 +89,7 @@ def write_rows(fh: IO[bytes], columns: Sequence[tuple[np.ndarray, Sequence[str]]
         size = int(table.lens[codes].sum()) + codes.size
         out = np.empty(size, dtype=np.uint8)
         _fill(codes, table.starts, table.lens, table.blob, out, True)
-        fh.write(out.tobytes())
+        fh.write(out.data)  # the bytes as they are, not a copy
 
 
 class Pieces:

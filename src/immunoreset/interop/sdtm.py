@@ -490,6 +490,7 @@ def _course_rows(
     study: str,
     qc: Mapping[str, Sequence[Any]] | None,
     end: dt.date | None,
+    zp_rows: bool = True,
 ) -> None:
     p = co.patient
     u = f"{study}-{p.study_id}"
@@ -777,6 +778,29 @@ def _course_rows(
             DSSTDTC=iso(f.last_contact),
             DSSTDY=sdtm_day(day0, f.last_contact),
         )
+    if zp_rows:
+        _zp_rows(t, co, u, common, qc)
+
+
+def _zp_value(value: Any) -> tuple[str | None, float | None]:
+    """ZPORRES / ZPSTRESC text and ZPSTRESN of a manufacturing attribute's value: numbers
+    as :func:`_fmt` writes them (and numeric), anything else as text, ``None`` missing."""
+    num = isinstance(value, int | float) and not isinstance(value, bool)
+    text = None if value is None else (_fmt(value) if num else str(value))
+    return text, float(value) if num else None
+
+
+def _zp_rows(
+    t: _Tables,
+    co: c.Course,
+    u: str,
+    common: Mapping[str, str],
+    qc: Mapping[str, Sequence[Any]] | None,
+) -> None:
+    """ZP rows of a course, one at a time (the reference for the column-wise
+    :func:`immunoreset.interop._sdtm_columns.zp_columns`, tested equal)."""
+    day0 = co.day0
+    iso = dt.date.isoformat
 
     def zp(
         ref: str,
@@ -789,8 +813,7 @@ def _course_rows(
         status: str | None = None,
         limit: str | None = None,
     ) -> None:
-        num = isinstance(value, int | float) and not isinstance(value, bool)
-        text = None if value is None else (_fmt(value) if num else str(value))
+        text, number = _zp_value(value)
         t.add(
             "ZP",
             u,
@@ -803,7 +826,7 @@ def _course_rows(
             ZPORRES=text,
             ZPORRESU=unit or None,
             ZPSTRESC=text,
-            ZPSTRESN=float(value) if num else None,
+            ZPSTRESN=number,
             ZPSTRESU=unit or None,
             ZPNRIND=status,
             ZPORNRLO=limit,
@@ -929,16 +952,19 @@ def build_datasets(
     progress: Callable[[int], None] | None = None,
     columns: Mapping[str, Mapping[str, Any]] | None = None,
     last_dates: Sequence[dt.date | None] | None = None,
+    keep_codes: bool = False,
 ) -> dict[str, Any]:
     """The SDTM datasets (pandas DataFrames, variables in :data:`DOMAINS` order).
 
     ``qc`` maps batch ID -> its release-QC attribute results
     (:class:`~immunoreset.manufacturing.qc.AttributeResult`) for the ZP domain.
     ``columns`` gives domains built column-wise (:func:`lab_columns`,
-    :mod:`~immunoreset.interop._sdtm_columns`) for courses loaded without those records; they
-    replace the (then empty) domains built from the courses. ``last_dates`` then gives each
-    course's latest lab / daily-assessment date, which RFENDTC falls back on without a
-    follow-up record.
+    :mod:`~immunoreset.interop._sdtm_columns`: from courses loaded without those records, or
+    ZP from the courses themselves); they replace the (then empty) domains built here.
+    ``last_dates`` then gives each course's latest lab / daily-assessment date, which RFENDTC
+    falls back on without a follow-up record. Their text columns come as
+    :class:`pandas.Categorical` with ``keep_codes`` (for the writers), else as text (object)
+    like the others.
     """
     import numpy as np
     import pandas as pd
@@ -951,7 +977,7 @@ def build_datasets(
             end = co.last_contact
             if last_dates is not None and co.followup is None:
                 end = last_dates[i]
-            _course_rows(t, co, study, qc, end)
+            _course_rows(t, co, study, qc, end, zp_rows=columns is None or "ZP" not in columns)
             if progress:
                 progress(1)
     out = {}
@@ -961,7 +987,10 @@ def build_datasets(
         data = {}
         if columns is not None and name in columns:
             assert not cols[dom.names[0]], name  # the courses were loaded without these
-            data = dict(columns[name])
+            data = {
+                k: v if keep_codes or not isinstance(v, pd.Categorical) else np.asarray(v, object)
+                for k, v in columns[name].items()
+            }
         else:
             for v in dom.variables:
                 col = cols[v.name]
@@ -973,81 +1002,14 @@ def build_datasets(
     return out
 
 
-def _texts(values: Any, fmt: Callable[[Any], str]) -> Any:
-    """``fmt`` of each value of an array, computed once per distinct value (object array)."""
-    import numpy as np
-    import pandas as pd
-
-    codes, uniques = pd.factorize(values, use_na_sentinel=True)
-    table = np.array([*(fmt(u) for u in uniques), ""], dtype=object)
-    return table[codes]
-
-
-def _study_days(day0: Any, dates: Any) -> Any:
-    """SDTM study days (float, NaN without an infusion) of ``dates`` (object array of
-    ``datetime.date``) for reference days ``day0`` (datetime64[D], NaT = not infused)."""
-    import numpy as np
-    import pandas as pd
-
-    codes, uniques = pd.factorize(dates, use_na_sentinel=True)
-    table = np.array([*(np.datetime64(u, "D") for u in uniques), np.datetime64("NaT")])
-    d = table.astype("datetime64[D]")[codes]
-    delta = (d - day0).astype("timedelta64[D]")
-    diff = np.where(np.isnat(delta), np.nan, delta.astype(np.int64).astype(float))
-    return np.where(diff >= 0, diff + 1, diff)
-
-
-def lab_columns(
-    registry: Any, courses: Sequence[c.Course], *, study: str = "IMMUNORESET", lab: Any = None
-) -> dict[str, Any]:
+def lab_columns(registry: Any, courses: Sequence[c.Course], *, study: str = "IMMUNORESET") -> Any:
     """The LB domain as columns, read column-wise from the registry's lab table for
     ``courses`` (loaded for the actor, so in scope) — the same rows :func:`_lab_rows` gives
-    from the courses' lab records (tested)."""
-    import numpy as np
+    from the courses' lab records (tested); see
+    :func:`immunoreset.interop._sdtm_columns.lab_columns`."""
+    from immunoreset.interop import _sdtm_columns
 
-    from immunoreset.interop._columns import read_columns
-
-    sids = [co.study_id for co in courses]
-    if lab is None:
-        lab = read_columns(
-            registry, "labs", sids, ("date", "analyte", "value", "unit", "lloq", "below_lloq")
-        )
-    n = len(lab)
-    pidx = lab.pidx
-    usubjid = np.array([f"{study}-{sid}" for sid in sids], dtype=object)
-    day0 = np.array(
-        [np.datetime64(co.day0, "D") if co.day0 else np.datetime64("NaT") for co in courses],
-        dtype="datetime64[D]",
-    )
-    # LBSEQ: 1, 2, … within each patient (rows are grouped by patient, in course order)
-    starts = np.r_[0, np.flatnonzero(np.diff(pidx)) + 1] if n else np.zeros(0, int)
-    first = np.repeat(starts, np.diff(np.r_[starts, n])) if n else np.zeros(0, int)
-    seq = (np.arange(n) - first + 1).astype(float)
-    analyte = lab["analyte"]
-    meta = {k: _LAB_META[k] for k in set(analyte.tolist())}
-    below = lab["below_lloq"].astype(bool)
-    values = lab["value"].astype(float)
-    texts = _texts(values, _fmt)
-    texts = np.where(below, np.char.add("<", texts.astype(str)).astype(object), texts)
-    lloq = np.array([np.nan if x is None else float(x) for x in lab["lloq"]], dtype=float)
-    units = lab["unit"]
-    return {
-        "STUDYID": np.full(n, study, dtype=object),
-        "DOMAIN": np.full(n, "LB", dtype=object),
-        "USUBJID": usubjid[pidx],
-        "LBSEQ": seq,
-        "LBTESTCD": _texts(analyte, lambda a: meta[a][0]),
-        "LBTEST": _texts(analyte, lambda a: meta[a][1]),
-        "LBORRES": texts,
-        "LBORRESU": units,
-        "LBSTRESC": texts,
-        "LBSTRESN": np.where(below, np.nan, values),
-        "LBSTRESU": units,
-        "LBSPEC": _texts(analyte, lambda a: meta[a][2]),
-        "LBLLOQ": lloq,
-        "LBDTC": _texts(lab["date"], dt.date.isoformat),
-        "LBDY": _study_days(day0[pidx], lab["date"]),
-    }
+    return _sdtm_columns.lab_columns(registry, courses, study=study)
 
 
 def factorize(
@@ -1103,7 +1065,13 @@ def write_sdtm(
     factorized: Mapping[str, Mapping[str, tuple[Any, list[str]]]] | None = None,
 ) -> dict[str, int]:
     """Write ``<domain>.csv`` and ``<domain>.xpt`` (SAS transport v5) per domain and
-    ``define.xml`` (Define-XML 2.1) into ``out``; returns rows per domain."""
+    ``define.xml`` (Define-XML 2.1) into ``out``; returns rows per domain.
+
+    A domain's XPT file is written by a second thread while this one writes its CSV: the
+    XPT writer spends its time in numpy copies and file writes, which release the GIL, so
+    the two overlap on a second core (the same CPU time, less wall time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from immunoreset.interop.define import write_define
     from immunoreset.interop.xport import write_xport
 
@@ -1111,26 +1079,30 @@ def write_sdtm(
     folder.mkdir(parents=True, exist_ok=True)
     counts = {}
     lengths: dict[str, dict[str, int]] = {}
-    for name, frame in datasets.items():
-        dom = DOMAINS[name]
-        known = (factorized or {}).get(name, {})
-        fact = factorize(frame, known)
-        write_csv(frame, folder / f"{name.lower()}.csv", fact)
-        labels = {v.name: v.label for v in dom.variables}
-        write_xport(
-            frame,
-            folder / f"{name.lower()}.xpt",
-            file_label=dom.label,
-            column_labels=labels,
-            table_name=name,
-            factorized=fact,
-        )
-        counts[name] = len(frame)
-        lengths[name] = {
-            v.name: max(1, *map(len, fact[v.name][1])) if len(frame) else 1
-            for v in dom.variables
-            if v.type != "Num"
-        }
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xpt") as pool:
+        for name, frame in datasets.items():
+            dom = DOMAINS[name]
+            known = (factorized or {}).get(name, {})
+            fact = factorize(frame, known)
+            xpt = pool.submit(
+                write_xport,
+                frame,
+                folder / f"{name.lower()}.xpt",
+                file_label=dom.label,
+                column_labels={v.name: v.label for v in dom.variables},
+                table_name=name,
+                factorized=fact,
+            )
+            try:
+                write_csv(frame, folder / f"{name.lower()}.csv", fact)
+            finally:
+                xpt.result()  # its error, if any, is raised here: one domain at a time
+            counts[name] = len(frame)
+            lengths[name] = {
+                v.name: max(1, *map(len, fact[v.name][1])) if len(frame) else 1
+                for v in dom.variables
+                if v.type != "Num"
+            }
     write_define(datasets, folder / "define.xml", study=study, lengths=lengths)
     return counts
 
@@ -1240,6 +1212,7 @@ def export_sdtm(
         COLUMN_ENTITIES,
         domain_columns,
         parallel_columns,
+        zp_columns,
     )
     from immunoreset.registry.repository import gc_paused
 
@@ -1254,15 +1227,27 @@ def export_sdtm(
         if workers > 1 and len(courses) >= 200:
             collect = parallel_columns(registry, courses, study=study, workers=workers)
             qc = load_qc(registry, actor, courses) if with_qc else None
-            data = build_datasets(courses, study=study, qc=qc, progress=progress)
+            zp = {"ZP": zp_columns(courses, study=study, qc=qc)}
+            data = build_datasets(
+                courses, study=study, qc=qc, progress=progress, columns=zp, keep_codes=True
+            )
             columns, factorized, last = collect()
+            factorized["ZP"] = zp["ZP"].coded
             data = _with_columns(data, columns, courses, last)
         else:
             qc = load_qc(registry, actor, courses) if with_qc else None
             columns, last = domain_columns(registry, courses, study=study)
+            columns["ZP"] = zp_columns(courses, study=study, qc=qc)
             data = build_datasets(
-                courses, study=study, qc=qc, progress=progress, columns=columns, last_dates=last
+                courses,
+                study=study,
+                qc=qc,
+                progress=progress,
+                columns=columns,
+                last_dates=last,
+                keep_codes=True,
             )
+            factorized = {name: cols.coded for name, cols in columns.items()}
         del columns
         counts = write_sdtm(data, out, study=study, factorized=factorized)
     registry.record_export(

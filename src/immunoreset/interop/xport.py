@@ -16,7 +16,8 @@ the largest IBM number; here they stay exact up to IBM's limit 16**63 (≈ 7.2e7
 ReadStat inspects every value in Python (≈ 60 % of an SDTM export); here each column is
 converted at once: numbers with integer arithmetic on their IEEE 754 bits (exact: IBM's
 56-bit fraction holds the 53-bit one for any shift), character columns through their
-distinct values (:func:`pandas.factorize`), so a 4-million-row LB domain takes seconds.
+distinct values (:func:`pandas.factorize`, or the codes the caller already has), numbers
+the caller has factorised once per distinct value, so a 4-million-row LB domain takes seconds.
 """
 
 from __future__ import annotations
@@ -127,8 +128,8 @@ def write_xport(
     """Write ``frame`` (pandas DataFrame: float columns numeric, object columns text) as a
     SAS transport v5 file with one member ``table_name``; returns the number of rows.
 
-    ``factorized`` may give text columns' (codes, distinct texts) already computed (see
-    :func:`immunoreset.interop.sdtm.factorize`)."""
+    ``factorized`` may give columns' (codes, distinct texts) already computed (see
+    :func:`immunoreset.interop.sdtm.factorize`: numbers as ``repr``, missing as empty)."""
     labels = column_labels or {}
     when = _stamp(created or dt.datetime.now())
     n = len(frame)
@@ -136,11 +137,19 @@ def write_xport(
     for name in frame.columns:
         if len(name.encode("utf-8")) > 8:
             raise InvalidInput("variable", name, "a name of at most 8 characters")
-        col = frame[name].to_numpy()
-        if col.dtype.kind in "fiub":
-            columns.append((name, True, 8, ibm_float(col.astype(float))))
+        series = frame[name]
+        known = (factorized or {}).get(name)
+        if series.dtype.kind in "fiub":
+            if known is not None and series.dtype.kind == "f":
+                # each distinct number converted once: the texts are repr (exact) or "" (NaN)
+                codes, texts = known
+                uniques = np.array([float(t) if t else np.nan for t in texts], dtype=float)
+                columns.append((name, True, 8, (np.asarray(codes), ibm_float(uniques))))
+            else:
+                columns.append((name, True, 8, (None, ibm_float(series.to_numpy(dtype=float)))))
         else:
-            codes, table, width = _char_column(col, name, (factorized or {}).get(name))
+            col = None if known is not None else series.to_numpy(dtype=object)
+            codes, table, width = _char_column(col, name, known)
             columns.append((name, False, width, (codes, table)))
     head = [
         _header("LIBRARY"),
@@ -186,15 +195,11 @@ def write_xport(
             stop = min(n, start + _CHUNK_ROWS)
             block = np.empty((stop - start, row), dtype=np.uint8)
             at = 0
-            for _, numeric, width, data in columns:
-                if numeric:
-                    part = data[start:stop]
-                else:
-                    codes, table = data
-                    part = table[codes[start:stop]]
+            for _, _, width, (codes, table) in columns:
+                part = table[start:stop] if codes is None else table[codes[start:stop]]
                 block[:, at : at + width] = part.view(np.uint8).reshape(stop - start, width)
                 at += width
-            fh.write(block.tobytes())
+            fh.write(memoryview(block).cast("B"))
         size = n * row
         fh.write(b" " * (-size % _RECORD))
     return n
