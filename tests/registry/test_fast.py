@@ -25,14 +25,13 @@ def _pids(reg: Registry) -> dict[str, int]:
         return dict(conn.execute(select(s.patients.c.study_id, s.patients.c.id)).all())
 
 
-def _bulk(reg: Registry, conn, pid: int, sid: str, days: range, reason: str) -> int:  # type: ignore[no-untyped-def]
-    ent = s.ENTITIES["anthropometrics"]
+def _insert(conn, entity: str, pid: int, sid: str, records: list, reason: str) -> int:  # type: ignore[no-untyped-def]
+    """``fast.insert_audited`` of ``records`` (course records of ``entity``) for one patient."""
+    ent = s.ENTITIES[entity]
     now = dt.datetime.now(dt.UTC)
     stamp = fast.codec(conn).stamp(now)
     encode = fast.row_encoder(conn, ent)
-    import immunoreset.course as c
-
-    rows = [(pid, *encode(c.Anthropometric(day(d), 30.0 + d, 140.0)), stamp, stamp) for d in days]
+    rows = [(pid, *encode(r), stamp, stamp) for r in records]
     return fast.insert_audited(
         conn,
         ent,
@@ -44,6 +43,13 @@ def _bulk(reg: Registry, conn, pid: int, sid: str, days: range, reason: str) -> 
         username="bulk",
         reason=reason,
     )
+
+
+def _bulk(reg: Registry, conn, pid: int, sid: str, days: range, reason: str) -> int:  # type: ignore[no-untyped-def]
+    import immunoreset.course as c
+
+    records = [c.Anthropometric(day(d), 30.0 + d, 140.0) for d in days]
+    return _insert(conn, "anthropometrics", pid, sid, records, reason)
 
 
 def test_bulk_audit_rows_are_chained_at_insert_time(db_url: str) -> None:
@@ -220,26 +226,11 @@ def test_audit_ids_drawn_in_runs_stay_unique_beside_a_concurrent_writer(
 def _medications(reg: Registry, conn, pid: int, sid: str, drugs: list[str], reason: str) -> None:  # type: ignore[no-untyped-def]
     import immunoreset.course as c
 
-    ent = s.ENTITIES["medications"]
-    now = dt.datetime.now(dt.UTC)
-    stamp = fast.codec(conn).stamp(now)
-    encode = fast.row_encoder(conn, ent)
     doses = [0.1 + 0.2, 1e-300, 12345.6789, 1 / 3, 5e-324, 99999.99999999999]
-    rows = [
-        (pid, *encode(c.Medication(d, "other", doses[i % len(doses)], "mg", day(i))), stamp, stamp)
-        for i, d in enumerate(drugs)
+    records = [
+        c.Medication(d, "other", doses[i % len(doses)], "mg", day(i)) for i, d in enumerate(drugs)
     ]
-    fast.insert_audited(
-        conn,
-        ent,
-        ["patient_id", *ent.columns, "created_at", "updated_at"],
-        rows,
-        study_ids=[sid] * len(rows),
-        fields_at=1,
-        now=now,
-        username="bulk",
-        reason=reason,
-    )
+    _insert(conn, "medications", pid, sid, records, reason)
 
 
 AWKWARD = ["tab\there", "new\nline", "back\\slash", "cr\rlf", "quote ' and \"", "ü € 😀", "\\N"]

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from immunoreset.interop.nonmem import validate_nonmem
-from immunoreset.model.equations import ImmuneParams, SteinParams
+from immunoreset.model.equations import SteinParams
 from immunoreset.model.fit.data import prepare_data
 from immunoreset.model.fit.foce import ErrorSpec, FitSpec, ParameterSpec, fit_foce
 from immunoreset.model.fit.results import parameter_table
@@ -57,26 +55,7 @@ def test_immune_model_sim_est_with_blq_and_sparse_sampling():
     """Immune-reset model, 20 virtual children, sparse CAR T (flow) and B-cell samples with
     BLQ values (LLOQ 0.05 and 1 cells/µL): f_dist, c50, b0 within 20 %, residual SDs within
     25 % (the 200-patient version: benchmarks/fit.py)."""
-    rng = np.random.default_rng(3)
-    n = 20
-    cov = pd.DataFrame(
-        {"AGE": rng.uniform(6, 17, n).round(1), "SEX": rng.integers(0, 2, n), "LD": 1}
-    )
-    ip = ImmuneParams()
-    truth = {"f_dist": ip.f_dist, "c50": ip.c50, "b0": ip.b0}
-    df = simulate_dataset(
-        "immune_reset",
-        covariates=cov,
-        times=[3, 7, 10, 14, 21, 28, 56, 91, 120, 182, 270, 365],
-        cmts=[2, 4],
-        theta=truth,
-        omega={"f_dist": 0.4, "c50": 0.4, "b0": 0.3},
-        errors={2: ("log", 0.25, 0.0), 4: ("log", 0.25, 0.0)},
-        lloq={2: 0.05, 4: 1.0},
-        sampling_fraction=0.6,
-        predose_times=[-7],
-        seed=5,
-    )
+    df, truth, _ = immune_simest_dataset(20)  # the 200-patient test's design, 20 children
     assert df.BLQ.sum() > 50
     data = prepare_data(validate_nonmem(df, allow_predose=True))
     spec = FitSpec(
